@@ -1,0 +1,63 @@
+# superset-gateway. The README's two commands are `make demo` and `make test`.
+GO        ?= go
+BIN       := bin/superset-gateway
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+STATICCHECK ?= $(GOBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+SUPERSET_VERSION := 6.1.0
+SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
+SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
+export SUPERSET_VENV
+
+.PHONY: build run test unit e2e lint fuzz bench demo superset-env tools clean
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
+
+run: build
+	./$(BIN) serve --config deploy/examples/local.yaml
+
+# Everything CI runs.
+test: lint unit fuzz-seeds e2e
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# The end-to-end suite against a real Superset 6.1.0 (installed on first use).
+e2e: superset-env
+	$(GO) test -tags e2e -count=1 -timeout 45m ./e2e/...
+
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./e2e/...
+
+tools:
+	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Seed corpora of every fuzz target run as ordinary tests (part of `unit`
+# already); `make fuzz` runs each target under the fuzzer for FUZZTIME.
+fuzz-seeds:
+	$(GO) test -count=1 -run '^Fuzz' ./...
+
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+superset-env:
+	bash e2e/superset/install.sh "$(SUPERSET_VENV)"
+
+bench: build
+	$(GO) run ./bench/cmd/sgw-bench -gateway $(BIN)
+
+demo: build superset-env
+	$(GO) run ./e2e/cmd/sgw-demo -gateway $(BIN)
+
+clean:
+	rm -rf bin
