@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+)
+
+// StatusClientClosedRequest is logged and counted (never sent) when the
+// client went away before the answer, as nginx does.
+const StatusClientClosedRequest = 499
+
+// errorPage is ours on purpose: it names no upstream, error or version.
+const errorPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Status}} {{.Text}}</title></head>
+<body><h1>{{.Status}} {{.Text}}</h1><p>{{.Message}}</p><p>Request id: <code>{{.RequestID}}</code></p></body></html>
+`
+
+var publicMessages = map[int]string{
+	http.StatusBadRequest:            "The request was malformed.",
+	http.StatusRequestEntityTooLarge: "The request body is too large.",
+	http.StatusRequestURITooLong:     "The request path is too long.",
+	http.StatusMethodNotAllowed:      "This method is not allowed.",
+	http.StatusInternalServerError:   "Something went wrong in the gateway.",
+	http.StatusBadGateway:            "The application server could not be reached.",
+	http.StatusServiceUnavailable:    "The application is temporarily unavailable. Please retry shortly.",
+	http.StatusGatewayTimeout:        "The application server took too long to answer.",
+}
+
+// classifyProxyError is the one place that maps a proxying failure to a
+// status and a refusal reason.
+func classifyProxyError(r *http.Request, err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.Is(r.Context().Err(), context.Canceled) || errors.Is(err, context.Canceled):
+		return StatusClientClosedRequest, "client_gone"
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "body_too_large"
+	case errors.Is(err, upstream.ErrNoHealthyUpstream):
+		return http.StatusServiceUnavailable, "no_healthy_upstream"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, "upstream_timeout"
+	default:
+		return http.StatusBadGateway, "upstream_unreachable"
+	}
+}
+
+// proxyError is the ReverseProxy's ErrorHandler.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	status, reason := classifyProxyError(r, err)
+	// The cause goes to the log only; the client gets our page.
+	g.log.Warn("upstream request failed", zap.String("request_id", st.id),
+		zap.String("reason", reason), zap.Error(err))
+	rw, _ := w.(*respWriter)
+	if status == StatusClientClosedRequest {
+		st.status = status
+		st.refusal = reason
+		g.obs.ObserveRefusal(reason)
+		return
+	}
+	if rw == nil {
+		// Wrapped by Options.Middleware beyond recognition: still answer.
+		rw = &respWriter{ResponseWriter: w, g: g, st: st}
+	}
+	g.refuse(rw, st, status, reason)
+}
+
+// refuse answers the request with our error page and counts the reason.
+func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason string) {
+	st.refusal = reason
+	g.obs.ObserveRefusal(reason)
+	if w.wrote {
+		return
+	}
+	h := w.Header()
+	for k := range h {
+		if k != "X-Request-Id" {
+			delete(h, k)
+		}
+	}
+	h["X-Request-Id"] = []string{st.id}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", g.retryAfter)
+	}
+	if status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge {
+		// The rest of the connection cannot be trusted to be framed right.
+		h.Set("Connection", "close")
+	}
+	var buf bytes.Buffer
+	_ = g.page.Execute(&buf, struct {
+		Status        int
+		Text, Message string
+		RequestID     string
+	}{status, http.StatusText(status), publicMessages[status], st.id})
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

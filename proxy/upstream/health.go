@@ -1,0 +1,83 @@
+package upstream
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Start runs active health checks on every node, one right away and then
+// every HealthInterval, until ctx is done. It returns at once; call it once.
+func (p *Pool) Start(ctx context.Context) {
+	for _, n := range p.nodes {
+		go p.healthLoop(ctx, n)
+	}
+}
+
+func (p *Pool) healthLoop(ctx context.Context, n *Node) {
+	p.checkNode(ctx, n)
+	t := time.NewTicker(p.healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.checkNode(ctx, n)
+		}
+	}
+}
+
+// Check runs one round of health checks on every node concurrently and
+// returns when all are done. Start calls it periodically; readiness probes
+// and tests may call it directly.
+func (p *Pool) Check(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, n := range p.nodes {
+		wg.Go(func() { p.checkNode(ctx, n) })
+	}
+	wg.Wait()
+}
+
+func (p *Pool) checkNode(ctx context.Context, n *Node) {
+	ok, err := p.probe(ctx, n)
+	if ctx.Err() != nil {
+		// Shutting down: a cancelled probe says nothing about the node.
+		return
+	}
+	if ok {
+		n.activeFails.Store(0)
+		n.healthy.Store(true)
+		// A passing check re-admits an ejected node before its cooldown.
+		n.ejectedUntil.Store(0)
+		n.passiveFails.Store(0)
+	} else {
+		p.log.Debug("health check failed", zap.String("node", n.name), zap.Error(err))
+		if n.activeFails.Add(1) >= p.unhealthyAfter {
+			n.healthy.Store(false)
+		}
+	}
+	p.report(n)
+}
+
+func (p *Pool) probe(ctx context.Context, n *Node) (bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, p.healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, n.name+p.healthPath, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("User-Agent", "superset-gateway-health")
+	resp, err := n.rt.RoundTrip(req)
+	if err != nil {
+		return false, err
+	}
+	// Drain a little so the connection can be reused for the next check.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 300, nil
+}
