@@ -1,0 +1,262 @@
+// Package config loads the gateway's configuration: a YAML file, then SG_…
+// environment overrides, then the secrets named by …_file keys. The result
+// is a tree of plain structs; cmd turns it into each package's own options,
+// so no domain package imports config.
+//
+// Every key has a default (Default), unknown YAML keys and unknown SG_…
+// variables are errors, and Validate reports the first bad value as one line
+// that names its key. Secret values are held in Secret, which never prints.
+// Strength checks of secrets live in policy (pure decisions) and are applied
+// by cmd, because config may import only the standard library and YAML.
+package config
+
+import "time"
+
+// Config is the whole configuration. Field comments give the YAML key; the
+// environment name is SG_ plus the upper-cased key path joined by "_"
+// (store.redis_url → SG_STORE_REDIS_URL). docs/configuration.md is the
+// operator's reference and must list every key here.
+type Config struct {
+	// Listen is the address the gateway serves on (host:port).
+	Listen string `yaml:"listen"`
+	// PublicURL is the origin users reach the gateway at. https:// turns on
+	// Secure + __Host- cookies and HSTS. Default: http://<listen>.
+	PublicURL string `yaml:"public_url"`
+	TLS       TLS    `yaml:"tls"`
+	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-* and
+	// X-Request-ID headers are honoured; from anyone else they are replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Upstreams are the Superset nodes' base URLs (http or https).
+	Upstreams []string `yaml:"upstreams"`
+	// Balance is "round_robin" or "least_conn".
+	Balance     string      `yaml:"balance"`
+	HealthCheck HealthCheck `yaml:"health_check"`
+	Passive     Passive     `yaml:"passive"`
+	Superset    Superset    `yaml:"superset"`
+	Store       Store       `yaml:"store"`
+	Session     Session     `yaml:"session"`
+	// ReconcileInterval is how often the reconciler lists Superset's users;
+	// 0 turns it off.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	Admin             Admin         `yaml:"admin"`
+	Metrics           Metrics       `yaml:"metrics"`
+	Audit             Audit         `yaml:"audit"`
+	Limits            Limits        `yaml:"limits"`
+	Headers           Headers       `yaml:"headers"`
+	Log               Log           `yaml:"log"`
+}
+
+// TLS configures TLS termination. Both files empty means plain HTTP.
+type TLS struct {
+	// CertFile and KeyFile are PEM files, re-read when they change.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// RedirectHTTPListen, when set, is a plain-HTTP listener that only
+	// redirects to public_url (requires TLS).
+	RedirectHTTPListen string `yaml:"redirect_http_listen"`
+}
+
+// Enabled reports whether TLS termination is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// HealthCheck configures the active health check of every upstream node.
+type HealthCheck struct {
+	// Path is requested on each node with GET; a 2xx answer is healthy.
+	Path     string        `yaml:"path"`
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds one probe; it must not exceed Interval.
+	Timeout time.Duration `yaml:"timeout"`
+	// UnhealthyThreshold consecutive failed probes mark a node down;
+	// HealthyThreshold consecutive good ones bring it back.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	HealthyThreshold   int `yaml:"healthy_threshold"`
+}
+
+// Passive configures ejection of a node after failures seen on real traffic.
+type Passive struct {
+	// MaxFails consecutive failed proxied requests eject the node; 0 turns
+	// passive ejection off.
+	MaxFails int `yaml:"max_fails"`
+	// Cooldown is how long an ejected node stays out before it is tried again.
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+// Superset describes the Superset deployment behind the gateway. The
+// secrets are read from the …_file keys by Load; the loaded values never
+// appear in YAML.
+type Superset struct {
+	// SecretKeyFile holds Superset's SECRET_KEY (signs its cookies).
+	SecretKeyFile string `yaml:"secret_key_file"`
+	// JWTSecretFile holds JWT_SECRET_KEY when it differs from SECRET_KEY;
+	// empty means the secret key is also the JWT secret.
+	JWTSecretFile string `yaml:"jwt_secret_file"`
+	// GuestTokenSecretFile holds GUEST_TOKEN_JWT_SECRET.
+	GuestTokenSecretFile string `yaml:"guest_token_secret_file"`
+	// GuestTokenAudience is GUEST_TOKEN_JWT_AUDIENCE; empty: not checked.
+	GuestTokenAudience string `yaml:"guest_token_audience"`
+	// ServiceUser is the Superset identity the gateway acts as (reconciler,
+	// dashboard alias lookup).
+	ServiceUser string `yaml:"service_user"`
+	// AllowWeakSecrets lets the gateway start with Superset secrets and its
+	// own secrets that fail the strength check (empty, short, published
+	// defaults). It exists for throw-away test and demo setups that run
+	// Superset with its shipped defaults; in production it means anyone can
+	// forge Superset cookies and tokens, so it is off by default and the
+	// gateway logs a warning at every start when it is on.
+	AllowWeakSecrets bool `yaml:"allow_weak_secrets"`
+
+	// Loaded by Load from the files above; nil when the file key is empty.
+	SecretKey        Secret `yaml:"-"`
+	JWTSecret        Secret `yaml:"-"` // equals SecretKey when JWTSecretFile is empty
+	GuestTokenSecret Secret `yaml:"-"`
+}
+
+// Store selects the storage backend.
+type Store struct {
+	// RedisURL selects Redis: redis://, rediss:// (TLS),
+	// redis+sentinel://h1,h2/<master>, redis+cluster://h1,h2 (and rediss+
+	// forms), with an optional ACL user and password. Empty selects the
+	// embedded bbolt file <data_dir>/gateway.db.
+	RedisURL string `yaml:"redis_url"`
+	// DataDir holds the embedded store and generated cookie keys.
+	DataDir string `yaml:"data_dir"`
+	// RedisTLSCAFile is a PEM bundle that verifies a rediss:// server;
+	// empty means the system roots.
+	RedisTLSCAFile string `yaml:"redis_tls_ca_file"`
+	// RedisTLSServerName overrides the name checked in the Redis server's
+	// certificate (default: the URL's host).
+	RedisTLSServerName string `yaml:"redis_tls_server_name"`
+	// RedisSentinelUsername and RedisSentinelPasswordFile authenticate to
+	// Sentinels whose credentials differ from the master's (in the URL).
+	RedisSentinelUsername     string `yaml:"redis_sentinel_username"`
+	RedisSentinelPasswordFile string `yaml:"redis_sentinel_password_file"`
+
+	// RedisSentinelPassword is the content of RedisSentinelPasswordFile,
+	// loaded by Load.
+	RedisSentinelPassword Secret `yaml:"-"`
+}
+
+// Session configures gateway sessions.
+type Session struct {
+	// CookieKeysFile holds the cookie hash/encryption keys, newest first;
+	// empty means keys generated into <data_dir>/cookie-keys.
+	CookieKeysFile       string        `yaml:"cookie_keys_file"`
+	IdleTimeout          time.Duration `yaml:"idle_timeout"`
+	AbsoluteTimeout      time.Duration `yaml:"absolute_timeout"`
+	AnonymousIdleTimeout time.Duration `yaml:"anonymous_idle_timeout"`
+	// CacheTTL bounds how long a replica may serve a cached session or epoch
+	// (the bound on cross-replica propagation).
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+
+	// CookieKeys is the content of CookieKeysFile, loaded by Load; nil when
+	// the key is empty (cmd then generates or reuses keys in data_dir).
+	CookieKeys Secret `yaml:"-"`
+}
+
+// Admin configures the admin surface.
+type Admin struct {
+	// Roles are the Superset roles whose members may use the admin API.
+	Roles []string `yaml:"roles"`
+	// TokensFile lists admin API tokens as "<name> <sha256-hex>" lines.
+	TokensFile string `yaml:"tokens_file"`
+
+	// Tokens is the content of TokensFile, loaded by Load.
+	Tokens Secret `yaml:"-"`
+}
+
+// Metrics configures the Prometheus listener.
+type Metrics struct {
+	// Listen serves /metrics on its own address; empty turns it off.
+	Listen string `yaml:"listen"`
+}
+
+// Audit configures the audit sink.
+type Audit struct {
+	// Output is "stdout", "stderr" or a file path (appended to).
+	Output string `yaml:"output"`
+}
+
+// Limits bounds what one client can make the gateway hold.
+type Limits struct {
+	// MaxHeaderBytes bounds the request line and headers (431 beyond).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds a request body (413 beyond).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout are the server's
+	// defences against slow clients (http.Server fields of the same names).
+	// ReadTimeout bounds the whole request, body included; 0 (the default)
+	// means none, because net/http keeps that deadline on upgraded
+	// connections, so any bound would also cut WebSocket sessions and slow
+	// but legitimate uploads.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// UpstreamTimeout bounds the wait for an upstream's response headers
+	// (504 beyond).
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
+	// ShutdownGrace is how long in-flight requests may drain on SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Headers configures the security headers the gateway adds.
+type Headers struct {
+	// FrameAncestors is the CSP frame-ancestors source list sent on
+	// /embedded/ (where X-Frame-Options is not sent).
+	FrameAncestors string `yaml:"frame_ancestors"`
+	// Overrides change the defaults for paths starting with Prefix; the
+	// longest matching prefix wins.
+	Overrides []HeaderOverride `yaml:"overrides"`
+}
+
+// HeaderOverride sets and removes response headers under a path prefix.
+type HeaderOverride struct {
+	Prefix string            `yaml:"prefix"`
+	Set    map[string]string `yaml:"set"`
+	Remove []string          `yaml:"remove"`
+}
+
+// Log configures the gateway's own log (JSON lines on stderr).
+type Log struct {
+	// Level is "debug", "info", "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Default returns the configuration used for every key the file and the
+// environment leave out.
+func Default() *Config {
+	return &Config{
+		Listen:    "127.0.0.1:8080",
+		Upstreams: []string{"http://127.0.0.1:8088"},
+		Balance:   "round_robin",
+		HealthCheck: HealthCheck{
+			Path:               "/health",
+			Interval:           5 * time.Second,
+			Timeout:            2 * time.Second,
+			UnhealthyThreshold: 3,
+			HealthyThreshold:   2,
+		},
+		Passive:  Passive{MaxFails: 3, Cooldown: 10 * time.Second},
+		Superset: Superset{ServiceUser: "admin"},
+		Store:    Store{DataDir: "./data"},
+		Session: Session{
+			IdleTimeout:          8 * time.Hour,
+			AbsoluteTimeout:      24 * time.Hour,
+			AnonymousIdleTimeout: 30 * time.Minute,
+			CacheTTL:             time.Second,
+		},
+		ReconcileInterval: 60 * time.Second,
+		Admin:             Admin{Roles: []string{"Admin"}},
+		Metrics:           Metrics{Listen: "127.0.0.1:9464"},
+		Audit:             Audit{Output: "stdout"},
+		Limits: Limits{
+			MaxHeaderBytes:    64 << 10,
+			MaxBodyBytes:      32 << 20,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			UpstreamTimeout:   60 * time.Second,
+			ShutdownGrace:     20 * time.Second,
+		},
+		Headers: Headers{FrameAncestors: "'self'"},
+		Log:     Log{Level: "info"},
+	}
+}

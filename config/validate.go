@@ -1,0 +1,385 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every key and returns the first problem as one error
+// naming the key, e.g. `config: upstreams[1]: "ftp://x" is not an http(s)
+// URL`. It does not touch the file system (secret files are read by Load
+// afterwards) and does not judge secret strength (cmd does, with policy).
+func (c *Config) Validate() error {
+	for _, check := range []func() error{
+		c.validateListeners,
+		c.validateUpstreams,
+		c.validateSuperset,
+		c.validateStore,
+		c.validateSession,
+		c.validateAdmin,
+		c.validateLimits,
+		c.validateHeaders,
+		c.validateLog,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bad(key, format string, args ...any) error {
+	return fmt.Errorf("config: %s: "+format, append([]any{key}, args...)...)
+}
+
+// checkAddr accepts host:port with a numeric port (host may be empty: all
+// interfaces).
+func checkAddr(key, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad(key, "%q is not a host:port address", addr)
+	}
+	if strings.ContainsAny(host, " /") {
+		return bad(key, "%q is not a host:port address", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad(key, "%q has no valid port", addr)
+	}
+	return nil
+}
+
+func checkPositive(key string, d time.Duration) error {
+	if d <= 0 {
+		return bad(key, "must be a positive duration, got %s", d)
+	}
+	return nil
+}
+
+// checkHTTPURL accepts an absolute http(s) URL with a host and nothing a
+// base URL cannot carry (credentials, query, fragment).
+func checkHTTPURL(key, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return bad(key, "%q is not an http(s) URL", raw)
+	}
+	if u.User != nil {
+		return bad(key, "%q must not carry credentials", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") {
+		return bad(key, "%q must not have a query or fragment", raw)
+	}
+	return nil
+}
+
+func (c *Config) validateListeners() error {
+	if err := checkAddr("listen", c.Listen); err != nil {
+		return err
+	}
+	if err := checkHTTPURL("public_url", c.PublicURL); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(c.PublicURL); u.Path != "" && u.Path != "/" {
+		return bad("public_url", "%q must be an origin without a path (Superset is served at the root)", c.PublicURL)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		if c.TLS.CertFile == "" {
+			return bad("tls.cert_file", "is required when tls.key_file is set")
+		}
+		return bad("tls.key_file", "is required when tls.cert_file is set")
+	}
+	if c.TLS.Enabled() && !strings.HasPrefix(c.PublicURL, "https://") {
+		return bad("public_url", "%q must be https:// when TLS is configured", c.PublicURL)
+	}
+	if c.TLS.RedirectHTTPListen != "" {
+		if !c.TLS.Enabled() {
+			return bad("tls.redirect_http_listen", "needs tls.cert_file and tls.key_file (it redirects to https)")
+		}
+		if err := checkAddr("tls.redirect_http_listen", c.TLS.RedirectHTTPListen); err != nil {
+			return err
+		}
+		if c.TLS.RedirectHTTPListen == c.Listen {
+			return bad("tls.redirect_http_listen", "%q is also listen", c.TLS.RedirectHTTPListen)
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		key := fmt.Sprintf("trusted_proxies[%d]", i)
+		if _, err := ParsePrefix(p); err != nil {
+			return bad(key, "%q is not a CIDR or IP address", p)
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if err := checkAddr("metrics.listen", c.Metrics.Listen); err != nil {
+			return err
+		}
+		if c.Metrics.Listen == c.Listen {
+			return bad("metrics.listen", "%q is also listen", c.Metrics.Listen)
+		}
+	}
+	return nil
+}
+
+// ParsePrefix parses a trusted_proxies entry: a CIDR, or a single address
+// meaning just that host.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (c *Config) validateUpstreams() error {
+	if len(c.Upstreams) == 0 {
+		return bad("upstreams", "at least one Superset URL is required")
+	}
+	seen := map[string]int{}
+	for i, u := range c.Upstreams {
+		key := fmt.Sprintf("upstreams[%d]", i)
+		if err := checkHTTPURL(key, u); err != nil {
+			return err
+		}
+		norm := strings.TrimSuffix(strings.ToLower(u), "/")
+		if j, dup := seen[norm]; dup {
+			return bad(key, "%q repeats upstreams[%d]", u, j)
+		}
+		seen[norm] = i
+	}
+	switch c.Balance {
+	case "round_robin", "least_conn":
+	default:
+		return bad("balance", "%q is not round_robin or least_conn", c.Balance)
+	}
+	h := c.HealthCheck
+	if !strings.HasPrefix(h.Path, "/") {
+		return bad("health_check.path", "%q must start with /", h.Path)
+	}
+	if err := checkPositive("health_check.interval", h.Interval); err != nil {
+		return err
+	}
+	if err := checkPositive("health_check.timeout", h.Timeout); err != nil {
+		return err
+	}
+	if h.Timeout > h.Interval {
+		return bad("health_check.timeout", "%s is longer than health_check.interval (%s)", h.Timeout, h.Interval)
+	}
+	if h.UnhealthyThreshold < 1 {
+		return bad("health_check.unhealthy_threshold", "must be at least 1, got %d", h.UnhealthyThreshold)
+	}
+	if h.HealthyThreshold < 1 {
+		return bad("health_check.healthy_threshold", "must be at least 1, got %d", h.HealthyThreshold)
+	}
+	if c.Passive.MaxFails < 0 {
+		return bad("passive.max_fails", "must be 0 (off) or more, got %d", c.Passive.MaxFails)
+	}
+	if c.Passive.MaxFails > 0 {
+		if err := checkPositive("passive.cooldown", c.Passive.Cooldown); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateSuperset() error {
+	if strings.TrimSpace(c.Superset.ServiceUser) == "" {
+		return bad("superset.service_user", "must not be empty")
+	}
+	if c.Superset.JWTSecretFile != "" && c.Superset.SecretKeyFile == "" {
+		return bad("superset.jwt_secret_file", "is set but superset.secret_key_file is not")
+	}
+	if c.ReconcileInterval < 0 {
+		return bad("reconcile_interval", "must be 0 (off) or positive, got %s", c.ReconcileInterval)
+	}
+	if c.ReconcileInterval > 0 && c.ReconcileInterval < time.Second {
+		return bad("reconcile_interval", "%s is shorter than 1s", c.ReconcileInterval)
+	}
+	return nil
+}
+
+func (c *Config) validateStore() error {
+	if r := c.Store.RedisURL; r != "" {
+		// Only the scheme is checked here; store/redis parses the rest
+		// (Sentinel and Cluster URLs list several hosts, which net/url
+		// does not accept). Errors never echo the URL: it may hold a password.
+		scheme, _, ok := strings.Cut(r, "://")
+		switch strings.ToLower(scheme) {
+		case "redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
+		default:
+			if !ok {
+				return bad("store.redis_url", "has no scheme (want redis://, rediss://, redis+sentinel:// or redis+cluster://)")
+			}
+			return bad("store.redis_url", "scheme %q is not redis, rediss, redis+sentinel or redis+cluster (or their rediss+ forms)", scheme)
+		}
+	}
+	if c.Store.RedisURL == "" {
+		for _, kv := range [][2]string{
+			{"store.redis_tls_ca_file", c.Store.RedisTLSCAFile},
+			{"store.redis_tls_server_name", c.Store.RedisTLSServerName},
+			{"store.redis_sentinel_username", c.Store.RedisSentinelUsername},
+			{"store.redis_sentinel_password_file", c.Store.RedisSentinelPasswordFile},
+		} {
+			if kv[1] != "" {
+				return bad(kv[0], "is set but store.redis_url is empty (the embedded store is in use)")
+			}
+		}
+	}
+	if strings.TrimSpace(c.Store.DataDir) == "" {
+		return bad("store.data_dir", "must not be empty")
+	}
+	return nil
+}
+
+func (c *Config) validateSession() error {
+	s := c.Session
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"session.idle_timeout", s.IdleTimeout},
+		{"session.absolute_timeout", s.AbsoluteTimeout},
+		{"session.anonymous_idle_timeout", s.AnonymousIdleTimeout},
+		{"session.cache_ttl", s.CacheTTL},
+	} {
+		if err := checkPositive(d.key, d.v); err != nil {
+			return err
+		}
+	}
+	if s.IdleTimeout > s.AbsoluteTimeout {
+		return bad("session.idle_timeout", "%s is longer than session.absolute_timeout (%s)", s.IdleTimeout, s.AbsoluteTimeout)
+	}
+	if s.CacheTTL > time.Minute {
+		return bad("session.cache_ttl", "%s is longer than 1m (it bounds how long a revoked session keeps working on other replicas)", s.CacheTTL)
+	}
+	return nil
+}
+
+func (c *Config) validateAdmin() error {
+	for i, r := range c.Admin.Roles {
+		if strings.TrimSpace(r) == "" {
+			return bad(fmt.Sprintf("admin.roles[%d]", i), "must not be empty")
+		}
+	}
+	if strings.TrimSpace(c.Audit.Output) == "" {
+		return bad("audit.output", "must be stdout, stderr or a file path")
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	l := c.Limits
+	if l.MaxHeaderBytes < 4<<10 || l.MaxHeaderBytes > 1<<20 {
+		return bad("limits.max_header_bytes", "%d is outside 4096..1048576", l.MaxHeaderBytes)
+	}
+	if l.MaxBodyBytes < 1 {
+		return bad("limits.max_body_bytes", "must be positive, got %d", l.MaxBodyBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"limits.read_header_timeout", l.ReadHeaderTimeout},
+		{"limits.idle_timeout", l.IdleTimeout},
+		{"limits.upstream_timeout", l.UpstreamTimeout},
+		{"limits.shutdown_grace", l.ShutdownGrace},
+	} {
+		if err := checkPositive(d.key, d.v); err != nil {
+			return err
+		}
+	}
+	if l.ReadTimeout < 0 {
+		return bad("limits.read_timeout", "must be 0 (none) or positive, got %s", l.ReadTimeout)
+	}
+	if l.ReadTimeout > 0 && l.ReadHeaderTimeout > l.ReadTimeout {
+		return bad("limits.read_header_timeout", "%s is longer than limits.read_timeout (%s)", l.ReadHeaderTimeout, l.ReadTimeout)
+	}
+	return nil
+}
+
+// validToken reports an RFC 9110 token (a header field name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue refuses control characters, which would split or
+// corrupt the response.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; (b < 0x20 && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateHeaders() error {
+	if strings.TrimSpace(c.Headers.FrameAncestors) == "" || !validHeaderValue(c.Headers.FrameAncestors) || strings.ContainsAny(c.Headers.FrameAncestors, ";,") {
+		return bad("headers.frame_ancestors", "must be a CSP source list such as 'self' https://app.example.com")
+	}
+	prefixes := map[string]int{}
+	for i, o := range c.Headers.Overrides {
+		key := fmt.Sprintf("headers.overrides[%d]", i)
+		if !strings.HasPrefix(o.Prefix, "/") {
+			return bad(key+".prefix", "%q must start with /", o.Prefix)
+		}
+		if j, dup := prefixes[o.Prefix]; dup {
+			return bad(key+".prefix", "%q repeats headers.overrides[%d]", o.Prefix, j)
+		}
+		prefixes[o.Prefix] = i
+		if len(o.Set) == 0 && len(o.Remove) == 0 {
+			return bad(key, "sets and removes nothing")
+		}
+		for name, v := range o.Set {
+			if !validToken(name) {
+				return bad(key+".set", "%q is not a header name", name)
+			}
+			if !validHeaderValue(v) {
+				return bad(key+".set."+name, "contains control characters")
+			}
+			if strings.TrimSpace(v) == "" {
+				return bad(key+".set."+name, "is empty (list the header under remove to drop it)")
+			}
+		}
+		for j, name := range o.Remove {
+			if !validToken(name) {
+				return bad(fmt.Sprintf("%s.remove[%d]", key, j), "%q is not a header name", name)
+			}
+			for setName := range o.Set {
+				if strings.EqualFold(setName, name) {
+					return bad(fmt.Sprintf("%s.remove[%d]", key, j), "%q is also in set", name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateLog() error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+}

@@ -1,0 +1,81 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/superset-gateway/superset-gateway/e2e/harness"
+)
+
+// buildGateway compiles ./cmd/superset-gateway into a temp dir.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "superset-gateway")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/superset-gateway")
+	cmd.Dir = ".." // the module root, from e2e/
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/superset-gateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startGateway runs the real gateway binary in front of the shared
+// Superset's nodes, with the embedded store in a temp dir.
+func startGateway(t *testing.T, e *env) *harness.Gateway {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ups []string
+	for _, n := range e.c.Nodes {
+		ups = append(ups, n.URL)
+	}
+	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
+		Binary: buildGateway(t), Superset: e.s, Upstreams: ups, DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.Stop()
+		if t.Failed() {
+			t.Log(g.LogTail())
+		}
+	})
+	return g
+}
+
+// TestGatewayPassThrough: Superset's /health and login page reach the
+// client through the gateway.
+func TestGatewayPassThrough(t *testing.T) {
+	g := startGateway(t, shared(t))
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(g.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := get("/health"); resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != "OK" {
+		t.Errorf("GET /health through the gateway: %d %q, want 200 OK", resp.StatusCode, body)
+	}
+	resp, body := get("/login/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /login/ through the gateway: %d", resp.StatusCode)
+	}
+	if !regexp.MustCompile(`name="csrf_token"`).MatchString(body) {
+		t.Errorf("GET /login/ through the gateway: no csrf_token input")
+	}
+}

@@ -1,0 +1,265 @@
+// Package harness bootstraps and runs a real Apache Superset 6.1.0 for the
+// end-to-end tests and the demo: a throw-away Superset home (config, secrets,
+// SQLite metadata DB copied from a cached, migrated template), gunicorn nodes
+// on free loopback ports, and the fixtures every test relies on (users alice
+// and bob, one dashboard with embedding enabled), described as a
+// conformance.Target.
+//
+// The virtual environment comes from e2e/superset/install.sh (make
+// superset-env); the harness never installs anything itself, so a missing
+// environment is an error, not a skip.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	e2esuperset "github.com/superset-gateway/superset-gateway/e2e/superset"
+	"github.com/superset-gateway/superset-gateway/superset/conformance"
+)
+
+// Version is the Superset release the harness runs.
+const Version = "6.1.0"
+
+// ErrNoVenv means the Superset virtual environment is missing or incomplete.
+var ErrNoVenv = errors.New("harness: Superset virtual environment not installed (run make superset-env)")
+
+// Options shapes one Superset home.
+type Options struct {
+	// Venv is the virtual environment install.sh created (SUPERSET_VENV).
+	// Required.
+	Venv string
+	// Home is the Superset home directory. Empty means a fresh temporary
+	// directory that Close removes. A non-empty Home is kept and reused:
+	// secrets, database and fixtures already in it survive (the demo uses
+	// this so its second start is fast).
+	Home string
+	// RedisURL, when set, turns on SESSION_SERVER_SIDE with
+	// SESSION_TYPE="redis" on that server (flask-session).
+	RedisURL string
+	// Talisman enables Superset's Talisman (CSP and friends) with
+	// frame-ancestors set to FrameAncestors ("'self'" when empty). Off by
+	// default: its headers are not what the gateway tests look at.
+	Talisman       bool
+	FrameAncestors []string
+	// DisableCSRF sets WTF_CSRF_ENABLED=False (default: CSRF on, as shipped).
+	DisableCSRF bool
+	// Log receives one progress line per slow step; nil discards them.
+	Log io.Writer
+}
+
+// settings is settings.json, read by e2e/superset/superset_config.py.
+type settings struct {
+	SecretKey          string   `json:"secret_key"`
+	GuestTokenSecret   string   `json:"guest_token_secret"`
+	GuestTokenAudience string   `json:"guest_token_audience"`
+	RedisURL           string   `json:"redis_url,omitempty"`
+	Talisman           bool     `json:"talisman"`
+	FrameAncestors     []string `json:"frame_ancestors,omitempty"`
+	CSRF               bool     `json:"csrf"`
+	AdminPassword      string   `json:"admin_password"`
+	AlicePassword      string   `json:"alice_password"`
+	BobPassword        string   `json:"bob_password"`
+	// TemplateAdminPassword is admin's password in the copied template DB
+	// until the first Start replaces it with AdminPassword.
+	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
+}
+
+// Superset is one bootstrapped Superset home. It is not running until Start.
+type Superset struct {
+	venv    string
+	home    string
+	temp    bool
+	log     io.Writer
+	set     settings
+	fixture *fixtures // nil until the first Start created or loaded them
+}
+
+// Bootstrap prepares a Superset home: settings with random secrets,
+// superset_config.py, and the metadata DB copied from the cached template
+// (built on first use: db upgrade, fab create-admin, init). Users other than
+// admin and the dashboard are created through the API by the first Start.
+func Bootstrap(ctx context.Context, opts Options) (*Superset, error) {
+	if err := checkVenv(opts.Venv); err != nil {
+		return nil, err
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	s := &Superset{venv: opts.Venv, home: opts.Home, log: logw}
+	if s.home == "" {
+		dir, err := os.MkdirTemp("", "sgw-superset-")
+		if err != nil {
+			return nil, fmt.Errorf("harness: temp home: %w", err)
+		}
+		s.home, s.temp = dir, true
+	} else if err := os.MkdirAll(s.home, 0o700); err != nil {
+		return nil, fmt.Errorf("harness: home: %w", err)
+	}
+	if err := s.prepare(ctx, opts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Superset) prepare(ctx context.Context, opts Options) error {
+	start := time.Now()
+	// A reused home keeps its secrets (cookies, tokens and the gateway's
+	// data stay valid across demo runs); only the switches follow opts.
+	if b, err := os.ReadFile(s.path("settings.json")); err == nil {
+		if err := json.Unmarshal(b, &s.set); err != nil {
+			return fmt.Errorf("harness: settings.json: %w", err)
+		}
+	} else {
+		s.set = settings{
+			SecretKey:          randomString(32),
+			GuestTokenSecret:   randomString(32),
+			GuestTokenAudience: "sgw-e2e-" + randomString(4),
+			AdminPassword:      "admin-" + randomString(6),
+			AlicePassword:      "alice-" + randomString(6),
+			BobPassword:        "bob-" + randomString(6),
+		}
+	}
+	s.set.RedisURL = opts.RedisURL
+	s.set.Talisman = opts.Talisman
+	s.set.FrameAncestors = opts.FrameAncestors
+	s.set.CSRF = !opts.DisableCSRF
+	if err := s.writeConfig(); err != nil {
+		return err
+	}
+	// The gateway reads Superset's secrets from files (DESIGN §6).
+	if err := os.WriteFile(s.SecretKeyFile(), []byte(s.set.SecretKey+"\n"), 0o600); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	if err := os.WriteFile(s.GuestTokenSecretFile(), []byte(s.set.GuestTokenSecret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	if _, err := os.Stat(s.path("superset.db")); err == nil {
+		s.logf("reusing Superset home %s", s.home)
+		return nil
+	}
+	tmpl, err := ensureTemplate(ctx, s.venv, s.log)
+	if err != nil {
+		return err
+	}
+	pw, err := os.ReadFile(filepath.Join(tmpl, "admin_password"))
+	if err != nil {
+		return fmt.Errorf("harness: template: %w", err)
+	}
+	s.set.TemplateAdminPassword = string(pw)
+	if err := s.writeConfig(); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(tmpl, "superset.db"), s.path("superset.db")); err != nil {
+		return fmt.Errorf("harness: copy template DB: %w", err)
+	}
+	s.logf("bootstrapped Superset home %s in %s", s.home, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Superset) writeConfig() error {
+	b, err := json.MarshalIndent(s.set, "", "  ")
+	if err != nil {
+		return fmt.Errorf("harness: settings: %w", err)
+	}
+	if err := os.WriteFile(s.path("settings.json"), b, 0o600); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	if err := os.WriteFile(s.path("superset_config.py"), e2esuperset.Config(), 0o600); err != nil {
+		return fmt.Errorf("harness: superset_config.py: %w", err)
+	}
+	return nil
+}
+
+// Home is the Superset home directory.
+func (s *Superset) Home() string { return s.home }
+
+// SecretKeyFile holds SECRET_KEY (also the API JWT secret) plus a newline.
+func (s *Superset) SecretKeyFile() string { return s.path("secret_key") }
+
+// GuestTokenSecretFile holds GUEST_TOKEN_JWT_SECRET plus a newline.
+func (s *Superset) GuestTokenSecretFile() string { return s.path("guest_token_secret") }
+
+// GuestTokenAudience is GUEST_TOKEN_JWT_AUDIENCE.
+func (s *Superset) GuestTokenAudience() string { return s.set.GuestTokenAudience }
+
+// Close removes a temporary home (a caller-supplied Home is kept). Stop
+// every Cluster first.
+func (s *Superset) Close() error {
+	if !s.temp {
+		return nil
+	}
+	return os.RemoveAll(s.home)
+}
+
+func (s *Superset) path(name string) string { return filepath.Join(s.home, name) }
+
+func (s *Superset) logf(format string, args ...any) {
+	fmt.Fprintf(s.log, "harness: "+format+"\n", args...)
+}
+
+// target describes the running Superset at baseURL.
+func (s *Superset) target(baseURL string) conformance.Target {
+	tg := conformance.Target{
+		BaseURL:            baseURL,
+		SecretKey:          s.set.SecretKey,
+		JWTSecret:          s.set.SecretKey,
+		GuestSecret:        s.set.GuestTokenSecret,
+		GuestAudience:      s.set.GuestTokenAudience,
+		Admin:              conformance.Credentials{Username: "admin", Password: s.set.AdminPassword},
+		Alpha:              conformance.Credentials{Username: "alice", Password: s.set.AlicePassword},
+		Gamma:              conformance.Credentials{Username: "bob", Password: s.set.BobPassword},
+		ServerSideSessions: s.set.RedisURL != "",
+	}
+	if s.fixture != nil {
+		tg.DashboardID = s.fixture.DashboardID
+		tg.DashboardSlug = s.fixture.DashboardSlug
+		tg.EmbedUUID = s.fixture.EmbedUUID
+	}
+	return tg
+}
+
+func checkVenv(venv string) error {
+	if venv == "" {
+		return fmt.Errorf("%w: SUPERSET_VENV is empty", ErrNoVenv)
+	}
+	for _, f := range []string{".complete", "bin/gunicorn", "bin/superset", "bin/python"} {
+		if _, err := os.Stat(filepath.Join(venv, f)); err != nil {
+			return fmt.Errorf("%w: %w", ErrNoVenv, err)
+		}
+	}
+	return nil
+}
+
+func randomString(nbytes int) string {
+	b := make([]byte, nbytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥1.24)
+	return hex.EncodeToString(b)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs Apache Superset 6.1.0 (+ gunicorn) into the virtual environment
+# VENV, pinned to the dependency set 6.1.0 was released with
+# (constraints-6.1.0.txt beside this script = the tag's requirements/base.txt).
+#
+# Idempotent and cached: a finished install ends by writing VENV/.complete
+# holding the sha256 of the constraints file; a directory without a matching
+# stamp (interrupted install, changed pins) is wiped and installed afresh.
+# Virtual environments are not relocatable, so we install straight into the
+# final path and never move it.
+#
+# Usage: install.sh VENV
+set -euo pipefail
+
+SUPERSET_VERSION=6.1.0
+here="$(cd "$(dirname "$0")" && pwd)"
+constraints="$here/constraints-$SUPERSET_VERSION.txt"
+
+venv="${1:?usage: install.sh VENV}"
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
+
+start=$(date +%s)
+step() { echo "== superset-env [$(( $(date +%s) - start ))s] $*"; }
+
+want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn"
+# (Not `superset --help`: every superset command refuses to start without a
+# non-default SECRET_KEY.)
+if [ -f "$venv/.complete" ] && [ "$(cat "$venv/.complete")" = "$want" ] &&
+  "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn")' 2>/dev/null; then
+  step "Superset $SUPERSET_VERSION already installed in $venv"
+  exit 0
+fi
+
+# Python 3.11 is what 6.1.0's images use; any 3.10+ works per its pyproject.
+py=""
+for cand in python3.11 python3; do
+  if command -v "$cand" >/dev/null 2>&1 &&
+    "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+    py="$cand"
+    break
+  fi
+done
+if [ -z "$py" ]; then
+  echo "install.sh: need python3.11 (or python3 >= 3.10)" >&2
+  exit 1
+fi
+
+if [ -e "$venv" ]; then
+  step "removing incomplete environment $venv"
+  rm -rf "$venv"
+fi
+mkdir -p "$(dirname "$venv")"
+
+step "creating virtualenv with $($py --version 2>&1) at $venv"
+"$py" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+
+# Every pinned dependency has a cp311 manylinux wheel except three pure-Python
+# sdist-only packages (pgsanity, wtforms-json, odfpy), so no compiler is
+# needed; binary-only keeps pip from ever compiling C. Fall back to allowing
+# any sdist only if a wheel is missing on this platform.
+step "pip install apache-superset==$SUPERSET_VERSION gunicorn (about 2 minutes)"
+pip_install() {
+  "$venv/bin/python" -m pip install -q --progress-bar off "$@" \
+    -c "$constraints" "apache-superset==$SUPERSET_VERSION" gunicorn
+}
+if ! pip_install --only-binary :all: --no-binary pgsanity,wtforms-json,odfpy; then
+  step "binary-only install failed; retrying with source builds allowed"
+  pip_install
+fi
+
+step "checking the install"
+"$venv/bin/python" - <<'EOF'
+import importlib.metadata as md
+for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn"):
+    print(f"   {name} {md.version(name)}")
+EOF
+
+echo "$want" >"$venv/.complete"
+step "done"

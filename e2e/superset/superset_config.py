@@ -1,0 +1,53 @@
+# Superset configuration for superset-gateway's end-to-end tests and demo.
+#
+# The harness (e2e/harness) copies this file into a throw-away Superset home
+# next to settings.json, which holds everything that varies per run (secrets,
+# paths, Redis URL). Keeping this file static means it can be read and
+# reviewed as-is; SUPERSET_CONFIG_PATH points at the copy.
+import json
+import os
+
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "settings.json"), encoding="utf-8") as _f:
+    _s = json.load(_f)
+
+SECRET_KEY = _s["secret_key"]
+SQLALCHEMY_DATABASE_URI = "sqlite:///" + os.path.join(_here, "superset.db") + "?check_same_thread=false"
+DATA_DIR = _here
+
+FEATURE_FLAGS = {"EMBEDDED_SUPERSET": True}
+GUEST_TOKEN_JWT_SECRET = _s["guest_token_secret"]
+GUEST_TOKEN_JWT_AUDIENCE = _s["guest_token_audience"]
+# Guests get the Gamma role's permissions (dashboard and chart reads, /api/v1/me/)
+# so an API call with X-GuestToken reaches a guarded endpoint; the default
+# "Public" role is empty unless PUBLIC_ROLE_LIKE is set, which would also open
+# those endpoints to anonymous callers.
+GUEST_ROLE_NAME = "Gamma"
+
+# The gateway sets X-Forwarded-For/-Proto/-Host/-Port/-Prefix; trust one hop.
+ENABLE_PROXY_FIX = True
+PROXY_FIX_CONFIG = {"x_for": 1, "x_proto": 1, "x_host": 1, "x_port": 1, "x_prefix": 1}
+
+# The CSP of Talisman is not what the gateway tests; frame-ancestors lets the
+# browser tests embed /embedded/<uuid> in a page of the test's own origin.
+TALISMAN_ENABLED = _s.get("talisman", False)
+if TALISMAN_ENABLED:
+    from superset.config import TALISMAN_CONFIG as _tc  # noqa: E402
+
+    TALISMAN_CONFIG = dict(_tc)
+    TALISMAN_CONFIG["content_security_policy"] = dict(_tc["content_security_policy"])
+    TALISMAN_CONFIG["content_security_policy"]["frame-ancestors"] = _s.get("frame_ancestors", ["'self'"])
+
+WTF_CSRF_ENABLED = _s.get("csrf", True)
+
+# Quiet and deterministic: no example data, no telemetry, no thumbnails.
+SUPERSET_LOAD_EXAMPLES = False
+SCARF_ANALYTICS = False
+THUMBNAIL_SELENIUM_USER = None
+
+if _s.get("redis_url"):
+    from redis import Redis  # noqa: E402
+
+    SESSION_SERVER_SIDE = True
+    SESSION_TYPE = "redis"
+    SESSION_REDIS = Redis.from_url(_s["redis_url"])

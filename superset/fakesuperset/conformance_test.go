@@ -1,0 +1,42 @@
+package fakesuperset
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/superset-gateway/superset-gateway/superset/conformance"
+)
+
+func conformanceTarget(t *testing.T, serverSide bool) conformance.Target {
+	t.Helper()
+	f := New(Options{
+		SecretKey:          "conformance-secret-key-0123456789abcdef",
+		GuestSecret:        "conformance-guest-secret-0123456789abcdef",
+		GuestAudience:      "http://superset.test/",
+		ServerSideSessions: serverSide,
+	})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	d := f.Dashboard()
+	return conformance.Target{
+		BaseURL:            srv.URL,
+		SecretKey:          "conformance-secret-key-0123456789abcdef",
+		JWTSecret:          "conformance-secret-key-0123456789abcdef",
+		GuestSecret:        "conformance-guest-secret-0123456789abcdef",
+		GuestAudience:      "http://superset.test/",
+		Admin:              conformance.Credentials{Username: "admin", Password: AdminPassword},
+		Alpha:              conformance.Credentials{Username: "alice", Password: AlicePassword},
+		Gamma:              conformance.Credentials{Username: "bob", Password: BobPassword},
+		DashboardID:        d.ID,
+		DashboardSlug:      d.Slug,
+		EmbedUUID:          d.EmbedUUID,
+		ServerSideSessions: serverSide,
+	}
+}
+
+// TestConformance holds the fake to the same protocol facts as the real
+// Superset 6.1.0.
+func TestConformance(t *testing.T) {
+	t.Run("CookieSessions", func(t *testing.T) { conformance.Run(t, conformanceTarget(t, false)) })
+	t.Run("ServerSideSessions", func(t *testing.T) { conformance.Run(t, conformanceTarget(t, true)) })
+}
