@@ -1,0 +1,156 @@
+// Command superset-gateway is a reverse proxy in front of Apache Superset
+// that adds session and token lifecycle, hardening and observability.
+//
+//	superset-gateway serve --config FILE          run the gateway
+//	superset-gateway check-config --config FILE   validate a config, print OK
+//	superset-gateway version                      print the build version
+//	superset-gateway help                         print usage
+//
+// Exit codes: 0 success, 1 a runtime failure (store unreachable, listener
+// could not bind), 2 bad usage or bad configuration (one line naming the key).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	// SIGTERM and SIGINT cancel ctx: serve stops accepting and drains.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: superset-gateway <command> [flags]
+
+commands:
+  serve --config FILE          run the gateway (SIGHUP reloads, SIGTERM drains and stops)
+  check-config --config FILE   load and validate FILE (and SG_… variables), print OK
+  version                      print the version
+  help                         print this help
+
+Every config key can be overridden by SG_<KEY_PATH> (e.g. SG_STORE_REDIS_URL);
+see docs/configuration.md.
+`
+
+// usageError is bad input from the operator (flags, config, weak secrets):
+// exit code 2 and one line, never a stack of wrapped causes over lines.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// run is main without the process: it takes the arguments (without the
+// program name), the environment as os.Environ returns it and the output
+// streams, and returns the exit code. Cancelling ctx stops a running serve
+// gracefully.
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "superset-gateway", versionString())
+		return exitOK
+	case "check-config":
+		var path string
+		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
+			if err = checkConfig(path, env); err == nil {
+				fmt.Fprintln(stdout, "OK")
+			}
+		}
+	case "serve":
+		var path string
+		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
+			err = serve(ctx, path, env, stdout, stderr)
+		}
+	default:
+		err = usageError{fmt.Errorf("unknown command %q (try: superset-gateway help)", cmd)}
+	}
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "superset-gateway:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// parseConfigFlag parses "--config FILE" and refuses anything else.
+func parseConfigFlag(cmd string, args []string, stdout io.Writer) (string, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	// The flag package's own multi-line complaint is silenced: the caller
+	// prints one line.
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "path to the YAML config file (required)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return "", err
+		}
+		return "", usageError{fmt.Errorf("%s: %w", cmd, err)}
+	}
+	if fs.NArg() > 0 {
+		return "", usageError{fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))}
+	}
+	if *path == "" {
+		return "", usageError{fmt.Errorf("%s: --config FILE is required", cmd)}
+	}
+	return *path, nil
+}
+
+// versionString reports the module version and VCS revision embedded by the
+// Go toolchain, so no linker flag (and no mutable package variable) is
+// needed.
+func versionString() string {
+	v, rev := buildVersion()
+	if rev == "" {
+		return v
+	}
+	return v + " (" + rev + ")"
+}
+
+func buildVersion() (version, revision string) {
+	version = "(devel)"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, ""
+	}
+	if bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			revision = s.Value
+			if len(revision) > 12 {
+				revision = revision[:12]
+			}
+		}
+	}
+	return version, revision
+}

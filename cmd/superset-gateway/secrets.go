@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/store/redis"
+)
+
+// Sizes of generated cookie keys: a 64-byte HMAC-SHA256 hash key (the size
+// securecookie recommends) and a 32-byte AES-256 encryption key.
+const (
+	cookieHashKeyBytes  = 64
+	cookieBlockKeyBytes = 32
+	cookieKeysFileName  = "cookie-keys"
+)
+
+// cookieKeyPair is one generation of gateway cookie keys.
+type cookieKeyPair struct {
+	Hash  []byte
+	Block []byte
+}
+
+// adminToken is one admin API token as configured: a name and the SHA-256
+// of the token (the token itself is never stored).
+type adminToken struct {
+	Name   string
+	SHA256 [sha256.Size]byte
+}
+
+// loaded is a validated config plus the secrets parsed out of it.
+type loaded struct {
+	cfg *config.Config
+	// cookieKeys is nil when session.cookie_keys_file is empty: serve then
+	// generates or reuses <data_dir>/cookie-keys.
+	cookieKeys  []cookieKeyPair
+	adminTokens []adminToken
+	// warnings are logged by serve once the logger exists.
+	warnings []string
+	// judge holds the strength policy, for the cookie keys serve may
+	// generate or reuse later.
+	judge *judge
+}
+
+// loadConfig loads and validates the config and judges every secret in it.
+// Every error is a usageError (exit 2).
+func loadConfig(path string, env []string) (*loaded, error) {
+	cfg, err := config.Load(path, env)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	// A Redis URL that does not parse is a config mistake (exit 2), caught
+	// here so that check-config reports it too.
+	if cfg.Store.RedisURL != "" {
+		if _, err := redis.ParseURL(cfg.Store.RedisURL); err != nil {
+			return nil, usageError{fmt.Errorf("config: store.redis_url: %w", err)}
+		}
+	}
+	l := &loaded{cfg: cfg}
+	j := &judge{allowWeak: cfg.Superset.AllowWeakSecrets}
+	l.judge = j
+	if j.allowWeak {
+		j.warnings = append(j.warnings, "superset.allow_weak_secrets is true: weak or default secrets are accepted; never use this in production")
+	}
+	defer func() { l.warnings = j.warnings }()
+	check := j.check
+	s := cfg.Superset
+	if s.SecretKeyFile == "" {
+		j.warnings = append(j.warnings, "superset.secret_key_file is not set: features that verify Superset's cookies and tokens are off")
+	} else if err := check("superset.secret_key_file", s.SecretKey); err != nil {
+		return nil, err
+	}
+	if s.JWTSecretFile != "" {
+		if err := check("superset.jwt_secret_file", s.JWTSecret); err != nil {
+			return nil, err
+		}
+	}
+	if s.GuestTokenSecretFile != "" {
+		if err := check("superset.guest_token_secret_file", s.GuestTokenSecret); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Session.CookieKeysFile != "" {
+		if l.cookieKeys, err = parseCookieKeys("session.cookie_keys_file", cfg.Session.CookieKeys, j); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Admin.TokensFile != "" {
+		if l.adminTokens, err = parseAdminTokens("admin.tokens_file", cfg.Admin.Tokens, j); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// judge applies the secret strength policy and the operator's opt-out.
+type judge struct {
+	allowWeak bool
+	warnings  []string
+}
+
+// check refuses a weak secret (usageError naming key) unless the opt-out is
+// set, in which case it records a warning. Empty secrets are refused even
+// with the opt-out: nothing can be verified with them, so the opt-out would
+// only hide a mistake.
+func (j *judge) check(key string, v []byte) error {
+	d := policy.CheckSecret(key, v, policy.DefaultMinSecretBytes)
+	if d.Allow {
+		return nil
+	}
+	if len(v) == 0 {
+		return usageError{fmt.Errorf("config: %s", d.Reason)}
+	}
+	return j.weak(d.Reason)
+}
+
+// weak refuses for reason unless the opt-out is set.
+func (j *judge) weak(reason string) error {
+	if j.allowWeak {
+		j.warnings = append(j.warnings, "weak secret accepted (superset.allow_weak_secrets): "+reason)
+		return nil
+	}
+	return usageError{fmt.Errorf("config: %s (superset.allow_weak_secrets: true accepts it, for throw-away test setups only)", reason)}
+}
+
+// parseCookieKeys reads a cookie keys file: one generation per line, newest
+// first, "<hash key> <encryption key>" in standard base64; blank lines and
+// lines starting with # are ignored. Hash keys must pass the strength check;
+// encryption keys must be exactly 32 bytes (AES-256) and pass it too.
+// Errors name the key and line, never the key material.
+func parseCookieKeys(key string, data []byte, j *judge) ([]cookieKeyPair, error) {
+	var out []cookieKeyPair
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		where := fmt.Sprintf("%s line %d", key, line)
+		fields := strings.Fields(text)
+		if len(fields) != 2 {
+			return nil, usageError{fmt.Errorf("config: %s: want \"<hash key> <encryption key>\" in base64", where)}
+		}
+		hash, err1 := base64.StdEncoding.DecodeString(fields[0])
+		block, err2 := base64.StdEncoding.DecodeString(fields[1])
+		if err1 != nil || err2 != nil {
+			return nil, usageError{fmt.Errorf("config: %s: keys must be standard base64", where)}
+		}
+		if len(block) != cookieBlockKeyBytes {
+			return nil, usageError{fmt.Errorf("config: %s: the encryption key must be %d bytes, got %d", where, cookieBlockKeyBytes, len(block))}
+		}
+		if err := j.check(where+" hash key", hash); err != nil {
+			return nil, err
+		}
+		if err := j.check(where+" encryption key", block); err != nil {
+			return nil, err
+		}
+		out = append(out, cookieKeyPair{Hash: hash, Block: block})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError{fmt.Errorf("config: %s: %w", key, err)}
+	}
+	if len(out) == 0 {
+		return nil, usageError{fmt.Errorf("config: %s: holds no keys", key)}
+	}
+	return out, nil
+}
+
+// weakTokens are tokens an operator might hash for a quick test; a
+// configured hash of one of them means anyone can guess the admin token.
+func weakTokens() []string {
+	return []string{"", "admin", "password", "secret", "token", "test", "changeme", "change-me", "CHANGE_ME", "123456", "admin-token"}
+}
+
+// parseAdminTokens reads "<name> <sha256-hex>" lines (# comments and blank
+// lines ignored). A hash of a well-known weak token, or one that is not
+// 64 hex digits, is refused; so is a name given twice.
+func parseAdminTokens(key string, data []byte, j *judge) ([]adminToken, error) {
+	weak := map[[sha256.Size]byte]bool{}
+	for _, w := range weakTokens() {
+		weak[sha256.Sum256([]byte(w))] = true
+	}
+	var out []adminToken
+	names := map[string]int{} // name → line
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		where := fmt.Sprintf("%s line %d", key, line)
+		fields := strings.Fields(text)
+		if len(fields) != 2 {
+			return nil, usageError{fmt.Errorf("config: %s: want \"<name> <sha256 hex of the token>\"", where)}
+		}
+		// Errors name the line, never a field: an operator who swapped
+		// the columns or pasted the token itself must not see it logged.
+		name := fields[0]
+		if first, dup := names[name]; dup {
+			return nil, usageError{fmt.Errorf("config: %s: the name of line %d is given again", where, first)}
+		}
+		names[name] = line
+		raw, err := hex.DecodeString(fields[1])
+		if err != nil || len(raw) != sha256.Size {
+			return nil, usageError{fmt.Errorf("config: %s: the hash must be 64 hex digits (sha256sum of the token)", where)}
+		}
+		var t adminToken
+		t.Name = name
+		copy(t.SHA256[:], raw)
+		if weak[t.SHA256] {
+			if err := j.weak(where + ": is the hash of a well-known weak token"); err != nil {
+				return nil, err
+			}
+		} else if err := j.check(where, raw); err != nil {
+			// A real SHA-256 never has visibly low entropy; a made-up
+			// one ("000…") means no real token was hashed.
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageError{fmt.Errorf("config: %s: %w", key, err)}
+	}
+	return out, nil
+}
+
+// ensureCookieKeys returns the keys in <dataDir>/cookie-keys, creating the
+// file with fresh random keys (mode 0600) when it does not exist. Creation
+// is atomic and never replaces an existing file, so two gateways starting
+// on the same data_dir agree on one set of keys. A generated file that was
+// since edited is held to the same checks as a configured one. created
+// reports a first start.
+func ensureCookieKeys(dataDir string, j *judge) (keys []cookieKeyPair, path string, created bool, err error) {
+	path = filepath.Join(dataDir, cookieKeysFileName)
+	data, err := config.ReadSecretFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, path, false, fmt.Errorf("cookie keys: %w", err)
+		}
+		created, err = writeNewCookieKeys(path)
+		if err != nil {
+			return nil, path, false, err
+		}
+		data, err = config.ReadSecretFile(path)
+	}
+	if err != nil {
+		return nil, path, false, fmt.Errorf("cookie keys: %w", err)
+	}
+	keys, err = parseCookieKeys(path, data, j)
+	return keys, path, created, err
+}
+
+// writeNewCookieKeys writes a fresh key pair to path unless it exists: the
+// keys go to a temporary file that is synced and then hard-linked into
+// place, which fails (and leaves the other writer's file) if path exists.
+func writeNewCookieKeys(path string) (created bool, err error) {
+	hash := make([]byte, cookieHashKeyBytes)
+	block := make([]byte, cookieBlockKeyBytes)
+	if _, err := rand.Read(hash); err != nil {
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	if _, err := rand.Read(block); err != nil {
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	content := "# superset-gateway cookie keys, generated at first start; newest first.\n" +
+		"# <hash key> <encryption key>, base64. Keep this file secret and shared by all replicas.\n" +
+		base64.StdEncoding.EncodeToString(hash) + " " + base64.StdEncoding.EncodeToString(block) + "\n"
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".cookie-keys-*")
+	if err != nil {
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	// CreateTemp already uses 0600; Chmod states the intent.
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil // another process won the race; use its keys
+		}
+		return false, fmt.Errorf("cookie keys: %w", err)
+	}
+	return true, nil
+}

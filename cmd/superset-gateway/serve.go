@@ -1,0 +1,468 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/proxy"
+	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/superset"
+)
+
+// process holds what lives as long as the process: a reload never replaces
+// it (a changed store or listener needs a restart).
+type process struct {
+	log        *zap.Logger
+	metrics    *metrics.Metrics
+	store      store.Store
+	durability store.Durability
+	// freshStore is true when this start found no generation marker: the
+	// store is new or was wiped, so revocations it held are gone.
+	freshStore bool
+	generation string
+	audit      *audit.Logger
+}
+
+// state is what a reload rebuilds from the config and swaps in atomically.
+// It is immutable once built.
+type state struct {
+	cfg     *config.Config
+	pool    *upstream.Pool
+	gateway *proxy.Gateway
+	// stop ends the pool's health checks once the state is replaced.
+	stop context.CancelFunc
+}
+
+// serve runs the gateway until ctx is done. Configuration problems are
+// usageErrors (exit 2); everything else, such as an unreachable Redis or a
+// port in use, is a plain error (exit 1).
+func serve(ctx context.Context, path string, env []string, stdout, stderr io.Writer) error {
+	l, err := loadConfig(path, env)
+	if err != nil {
+		return err
+	}
+	cfg := l.cfg
+	log, err := newLogger(cfg.Log.Level, stderr)
+	if err != nil {
+		return usageError{fmt.Errorf("config: log.level: %w", err)}
+	}
+	defer func() { _ = log.Sync() }()
+	for _, w := range l.warnings {
+		log.Warn(w)
+	}
+	version, revision := buildVersion()
+	log.Info("starting", zap.String("version", version), zap.String("revision", revision),
+		zap.String("listen", cfg.Listen), zap.String("public_url", cfg.PublicURL),
+		zap.Strings("upstreams", cfg.Upstreams), zap.Bool("embedded_store", cfg.Store.RedisURL == ""))
+
+	if l.cookieKeys == nil {
+		keys, p, created, err := ensureCookieKeys(cfg.Store.DataDir, l.judge)
+		if err != nil {
+			return err
+		}
+		l.cookieKeys = keys
+		for _, w := range l.judge.warnings[len(l.warnings):] {
+			log.Warn(w)
+		}
+		if cfg.Store.RedisURL != "" {
+			// Redis means several replicas; keys generated per data_dir
+			// differ between them, and a cookie from one is refused by
+			// the others.
+			log.Warn("store.redis_url is set but session.cookie_keys_file is empty: every replica needs the same keys; point session.cookie_keys_file at one shared file",
+				zap.String("generated_path", p))
+		}
+		if created {
+			log.Info("cookie keys generated; share this file with every replica", zap.String("path", p))
+		} else {
+			log.Info("cookie keys loaded", zap.String("path", p), zap.Int("generations", len(keys)))
+		}
+	}
+
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+	m.SetBuildInfo(version, revision)
+
+	st, err := openStore(ctx, cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn("closing the store", zap.Error(err))
+		}
+	}()
+	p := &process{log: log, metrics: m, store: st}
+	if err := p.initStore(ctx); err != nil {
+		return err
+	}
+
+	auditOut, closeAudit, err := openAuditSink(cfg.Audit.Output, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	p.audit = audit.New(audit.Options{Writer: auditOut, Recent: st, Logger: log.Named("audit")})
+	if p.freshStore {
+		// The global epoch stamp that makes a wiped store refuse older
+		// credentials belongs to the session package; until it is wired,
+		// the event and /-/readyz make the wipe visible.
+		if err := p.audit.Emit(ctx, audit.Event{
+			Event: "store.generation_created", Actor: "gateway", Subject: "store:" + p.durability.Backend,
+			Outcome: audit.OutcomeSuccess, Reason: "fresh_store",
+		}); err != nil {
+			log.Warn("audit event not fully recorded", zap.Error(err))
+		}
+	}
+
+	cur, err := p.buildState(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	cur.start(ctx)
+	defer func() { cur.stop() }()
+	handler := proxy.NewReloadable(cur.gateway)
+
+	srv, err := proxy.NewServer(proxy.ServerOptions{
+		Addr:              cfg.Listen,
+		Handler:           handler,
+		CertFile:          cfg.TLS.CertFile,
+		KeyFile:           cfg.TLS.KeyFile,
+		RedirectAddr:      cfg.TLS.RedirectHTTPListen,
+		RedirectTo:        cfg.PublicURL,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Limits.ReadTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ShutdownTimeout:   cfg.Limits.ShutdownGrace,
+		Logger:            log.Named("server"),
+	})
+	if err != nil {
+		return err
+	}
+
+	if cfg.Metrics.Listen != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, metrics.Handler(reg), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
+	// SIGHUP reloads. The loop ends with ctx; the server then drains.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	// The loop has its own context so that it also ends when Run fails
+	// (a port in use) while ctx is still live.
+	loopCtx, endLoop := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-hup:
+				next, err := p.reload(ctx, path, env, cur.cfg)
+				if err != nil {
+					log.Error("reload failed; the running configuration stays", zap.Error(err))
+					continue
+				}
+				handler.Swap(next.gateway)
+				prev := cur
+				cur = next
+				prev.stop()
+				log.Info("configuration reloaded")
+			}
+		}
+	}()
+
+	runErr := srv.Run(ctx)
+	endLoop()
+	<-reloaded // cur is no longer written once the loop is done
+	if runErr != nil {
+		return runErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// initStore reads the generation marker and the backend's durability.
+func (p *process) initStore(ctx context.Context) error {
+	fresh, gen, err := store.EnsureGeneration(ctx, p.store, time.Now())
+	if err != nil {
+		// Without the marker the gateway cannot tell a wiped store from a
+		// healthy one, so it must not serve.
+		return fmt.Errorf("store: %w", err)
+	}
+	p.freshStore, p.generation = fresh, gen
+	if fresh {
+		p.log.Warn("store has no generation marker: it is new or was wiped; revocations it may have held are gone",
+			zap.String("generation", gen))
+	} else {
+		p.log.Info("store generation", zap.String("generation", gen))
+	}
+	d, err := p.store.Durability(ctx)
+	if err != nil {
+		return fmt.Errorf("store: durability: %w", err)
+	}
+	p.durability = d
+	p.metrics.SetStoreDurability(d.Backend, d.Durable)
+	fields := []zap.Field{zap.String("backend", d.Backend), zap.Bool("appendonly", d.AppendOnly),
+		zap.String("appendfsync", d.AppendFsync), zap.Bool("durable", d.Durable), zap.String("detail", d.Detail)}
+	if d.Durable {
+		p.log.Info("store durability", fields...)
+	} else {
+		p.log.Warn("store is not durable: acknowledged revocations can be lost in a crash", fields...)
+	}
+	return nil
+}
+
+// reload loads the config again and builds a new state from it. Keys that
+// need a restart are compared with the running config and only warned
+// about.
+func (p *process) reload(ctx context.Context, path string, env []string, running *config.Config) (*state, error) {
+	l, err := loadConfig(path, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range l.warnings {
+		p.log.Warn(w)
+	}
+	for _, k := range restartOnlyChanges(running, l.cfg) {
+		p.log.Warn("changed key needs a restart; the running value stays", zap.String("key", k))
+	}
+	next, err := p.buildState(l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	next.start(ctx)
+	return next, nil
+}
+
+// restartOnlyChanges lists the keys that differ between a and b and that a
+// reload cannot apply.
+func restartOnlyChanges(a, b *config.Config) []string {
+	var out []string
+	for _, c := range []struct {
+		key  string
+		x, y string
+	}{
+		{"listen", a.Listen, b.Listen},
+		{"tls.cert_file", a.TLS.CertFile, b.TLS.CertFile},
+		{"tls.key_file", a.TLS.KeyFile, b.TLS.KeyFile},
+		{"tls.redirect_http_listen", a.TLS.RedirectHTTPListen, b.TLS.RedirectHTTPListen},
+		{"store.redis_url", a.Store.RedisURL, b.Store.RedisURL},
+		{"store.data_dir", a.Store.DataDir, b.Store.DataDir},
+		{"metrics.listen", a.Metrics.Listen, b.Metrics.Listen},
+		{"audit.output", a.Audit.Output, b.Audit.Output},
+		{"log.level", a.Log.Level, b.Log.Level},
+		{"limits.read_header_timeout", a.Limits.ReadHeaderTimeout.String(), b.Limits.ReadHeaderTimeout.String()},
+		{"limits.read_timeout", a.Limits.ReadTimeout.String(), b.Limits.ReadTimeout.String()},
+		{"limits.idle_timeout", a.Limits.IdleTimeout.String(), b.Limits.IdleTimeout.String()},
+		{"limits.max_header_bytes", fmt.Sprint(a.Limits.MaxHeaderBytes), fmt.Sprint(b.Limits.MaxHeaderBytes)},
+		{"limits.shutdown_grace", a.Limits.ShutdownGrace.String(), b.Limits.ShutdownGrace.String()},
+	} {
+		if c.x != c.y {
+			out = append(out, c.key)
+		}
+	}
+	return out
+}
+
+// buildState turns cfg into a pool and a gateway without starting anything,
+// so a failed build leaves nothing running and check-config can use it as a
+// dry run. Call start on the result before serving it.
+func (p *process) buildState(cfg *config.Config) (*state, error) {
+	trusted := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
+	for i, s := range cfg.TrustedProxies {
+		pfx, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: trusted_proxies[%d]: %w", i, err)
+		}
+		trusted = append(trusted, pfx)
+	}
+	var sel upstream.Selector = &upstream.RoundRobin{}
+	if cfg.Balance == "least_conn" {
+		sel = &upstream.LeastConn{}
+	}
+	ejectAfter := cfg.Passive.MaxFails
+	if ejectAfter == 0 {
+		// The pool reads 0 as "default"; config's 0 means off.
+		ejectAfter = math.MaxInt32
+	}
+	pool, err := upstream.New(upstream.Options{
+		Nodes:                 cfg.Upstreams,
+		Selector:              sel,
+		ResponseHeaderTimeout: cfg.Limits.UpstreamTimeout,
+		HealthPath:            cfg.HealthCheck.Path,
+		HealthInterval:        cfg.HealthCheck.Interval,
+		HealthTimeout:         cfg.HealthCheck.Timeout,
+		UnhealthyAfter:        cfg.HealthCheck.UnhealthyThreshold,
+		EjectAfter:            ejectAfter,
+		EjectCooldown:         cfg.Passive.Cooldown,
+		Observer:              p.metrics,
+		Logger:                p.log.Named("upstream"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: upstreams: %w", err)
+	}
+	overrides := make([]policy.HeaderOverride, 0, len(cfg.Headers.Overrides))
+	for _, o := range cfg.Headers.Overrides {
+		overrides = append(overrides, policy.HeaderOverride{Prefix: o.Prefix, Set: o.Set, Remove: o.Remove})
+	}
+	headers, err := policy.NewHeaderPolicy(policy.HeaderOptions{
+		PublicURL:      cfg.PublicURL,
+		FrameAncestors: strings.Fields(cfg.Headers.FrameAncestors),
+		Overrides:      overrides,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: headers: %w", err)
+	}
+	gw, err := proxy.New(proxy.Options{
+		Upstream:       pool,
+		Logger:         p.log.Named("proxy"),
+		Observer:       p.metrics,
+		TrustedProxies: trusted,
+		Classify:       superset.Classify,
+		Readiness:      p.readiness(pool),
+		Headers:        headers,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	return &state{cfg: cfg, pool: pool, gateway: gw, stop: pool.CloseIdleConnections}, nil
+}
+
+// start runs the state's health checks until stop is called. They outlive
+// the ctx of a reload: only the state's replacement or the process's end
+// stops them.
+func (s *state) start(ctx context.Context) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.pool.Start(hctx)
+	closeIdle := s.stop
+	s.stop = func() {
+		cancel()
+		closeIdle()
+	}
+}
+
+// readyDetails is the JSON body of /-/readyz. It is served on the public
+// listener, so it carries counts and settings, never node addresses, the
+// store URL or error texts.
+type readyDetails struct {
+	Store     storeReady    `json:"store"`
+	Upstreams upstreamReady `json:"upstreams"`
+}
+
+type storeReady struct {
+	OK          bool   `json:"ok"`
+	Backend     string `json:"backend"`
+	AppendOnly  bool   `json:"appendonly"`
+	AppendFsync string `json:"appendfsync"`
+	Durable     bool   `json:"durable"`
+	// Fresh reports that this process found the store new or wiped.
+	Fresh bool `json:"fresh_generation"`
+}
+
+type upstreamReady struct {
+	Healthy int `json:"healthy"`
+	Total   int `json:"total"`
+}
+
+// readyTimeout bounds the store ping of one readiness probe.
+const readyTimeout = 2 * time.Second
+
+// readiness answers /-/readyz: ready when the store answers a ping and at
+// least one upstream node takes traffic.
+func (p *process) readiness(pool *upstream.Pool) func(context.Context) (bool, any) {
+	return func(ctx context.Context) (bool, any) {
+		pctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		storeErr := p.store.Ping(pctx)
+		if storeErr != nil {
+			p.log.Warn("readiness: store ping failed", zap.Error(storeErr))
+		}
+		d := readyDetails{
+			Store: storeReady{
+				OK:          storeErr == nil,
+				Backend:     p.durability.Backend,
+				AppendOnly:  p.durability.AppendOnly,
+				AppendFsync: p.durability.AppendFsync,
+				Durable:     p.durability.Durable,
+				Fresh:       p.freshStore,
+			},
+			Upstreams: upstreamReady{Healthy: pool.Healthy(), Total: len(pool.Nodes())},
+		}
+		return d.Store.OK && d.Upstreams.Healthy > 0, d
+	}
+}
+
+// openAuditSink maps audit.output to a writer: the process's stdout or
+// stderr as injected into run, or a file opened by the audit package.
+func openAuditSink(output string, stdout, stderr io.Writer) (io.Writer, func(), error) {
+	switch output {
+	case "", "stdout":
+		return stdout, func() {}, nil
+	case "stderr":
+		return stderr, func() {}, nil
+	}
+	w, err := audit.OpenSink(output)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, func() { _ = w.Close() }, nil
+}
+
+// serveMetrics serves h at /metrics on its own listener and returns the
+// function that stops it. Binding happens before it returns, so a port in
+// use is reported at start.
+func serveMetrics(addr string, h http.Handler, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("metrics")),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/store/bolt"
+	"github.com/superset-gateway/superset-gateway/store/instrument"
+	"github.com/superset-gateway/superset-gateway/store/redis"
+)
+
+// boltFileName is the embedded store's file inside data_dir.
+const boltFileName = "gateway.db"
+
+// openStore opens the configured backend. When store.redis_url is set and
+// Redis cannot be reached, it fails: falling back to the embedded store
+// would split state between replicas and silently forget revocations.
+func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (store.Store, error) {
+	if cfg.Store.RedisURL == "" {
+		return openEmbedded(filepath.Join(cfg.Store.DataDir, boltFileName), m, log)
+	}
+	s, err := redis.New(ctx, redis.Options{
+		URL:              cfg.Store.RedisURL,
+		TLSCAFile:        cfg.Store.RedisTLSCAFile,
+		TLSServerName:    cfg.Store.RedisTLSServerName,
+		SentinelUsername: cfg.Store.RedisSentinelUsername,
+		SentinelPassword: string(cfg.Store.RedisSentinelPassword),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store.redis_url: %w (the gateway does not fall back to the embedded store)", err)
+	}
+	log.Info("store: redis", zap.Stringer("url", s))
+	return instrumented(s, m), nil
+}
+
+// openEmbedded opens the bbolt file. It holds a file lock, so a second
+// gateway on the same data_dir fails here instead of corrupting state.
+func openEmbedded(path string, m *metrics.Metrics, log *zap.Logger) (store.Store, error) {
+	s, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	log.Info("store: embedded", zap.String("path", path))
+	return instrumented(s, m), nil
+}
+
+// instrumented wraps s so that every operation's latency and errors reach
+// the store metrics.
+func instrumented(s store.Store, m *metrics.Metrics) store.Store { return instrument.Wrap(s, m) }
