@@ -192,7 +192,7 @@ func TestCookieKeysFileChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			keys := writeFile(t, dir, "keys", tt.content)
-			p := writeFile(t, dir, "gw.yaml", "session: {cookie_keys_file: "+keys+"}\n")
+			p := writeFile(t, dir, "gw.yaml", supersetYAML(t)+"session: {cookie_keys_file: "+keys+"}\n")
 			code, _, errOut := runCmd(t, context.Background(), nil, "check-config", "--config", p)
 			if tt.want == "" {
 				if code != exitOK {
@@ -223,7 +223,7 @@ func TestAdminTokensChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := writeFile(t, dir, "tokens", tt.content)
-			p := writeFile(t, dir, "gw.yaml", "admin: {tokens_file: "+f+"}\n")
+			p := writeFile(t, dir, "gw.yaml", supersetYAML(t)+"admin: {tokens_file: "+f+"}\n")
 			code, _, errOut := runCmd(t, context.Background(), nil, "check-config", "--config", p)
 			if tt.want == "" {
 				if code != exitOK {
@@ -308,7 +308,7 @@ func TestEnsureCookieKeysConcurrentStartsAgree(t *testing.T) {
 func TestRedisUnreachableIsAnErrorWithoutFallback(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
-	p := writeFile(t, dir, "gw.yaml", fmt.Sprintf("listen: %s\nmetrics: {listen: \"\"}\nstore: {redis_url: \"redis://:pw@%s/0\", data_dir: %s}\n",
+	p := writeFile(t, dir, "gw.yaml", supersetYAML(t)+fmt.Sprintf("listen: %s\nmetrics: {listen: \"\"}\nstore: {redis_url: \"redis://:pw@%s/0\", data_dir: %s}\n",
 		freePort(t), port, filepath.Join(dir, "data")))
 	code, _, errOut := runCmd(t, context.Background(), nil, "serve", "--config", p)
 	if code != exitFailure {
@@ -349,13 +349,13 @@ func freePort(t *testing.T) string {
 func TestCheckConfigDryRunsTLS(t *testing.T) {
 	dir := t.TempDir()
 	bad := writeFile(t, dir, "cert.pem", "not a certificate")
-	p := writeFile(t, dir, "gw.yaml", "public_url: https://gw.example\ntls: {cert_file: "+bad+", key_file: "+bad+"}\n")
+	p := writeFile(t, dir, "gw.yaml", supersetYAML(t)+"public_url: https://gw.example\ntls: {cert_file: "+bad+", key_file: "+bad+"}\n")
 	code, _, errOut := runCmd(t, context.Background(), nil, "check-config", "--config", p)
 	if code != exitUsage || !strings.HasPrefix(errOut, "superset-gateway: config: tls.cert_file, tls.key_file: tls: failed to find any PEM data") {
 		t.Fatalf("exit %d stderr %q", code, errOut)
 	}
 	certFile, keyFile, _ := selfSigned(t, dir)
-	p = writeFile(t, dir, "gw.yaml", "public_url: https://gw.example\ntls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n")
+	p = writeFile(t, dir, "gw.yaml", supersetYAML(t)+"public_url: https://gw.example\ntls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n")
 	if code, out, errOut := runCmd(t, context.Background(), nil, "check-config", "--config", p); code != exitOK || out != "OK\n" {
 		t.Fatalf("exit %d %q %q", code, out, errOut)
 	}
@@ -384,4 +384,23 @@ func FuzzParseKeyFiles(f *testing.F) {
 			}
 		}
 	})
+}
+
+// supersetYAML is the superset section every runnable config needs: a
+// strong SECRET_KEY in a file.
+func supersetYAML(t *testing.T) string {
+	t.Helper()
+	sk := writeFile(t, t.TempDir(), "superset-secret", fmt.Sprintf("%x", sha256.Sum256([]byte(t.Name()))))
+	return "superset: {secret_key_file: \"" + sk + "\"}\n"
+}
+
+func TestSupersetSecretKeyIsRequired(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "gw.yaml", "listen: 127.0.0.1:0\n")
+	for _, cmd := range []string{"check-config", "serve"} {
+		code, _, errOut := runCmd(t, context.Background(), nil, cmd, "--config", p)
+		if code != exitUsage || !strings.HasPrefix(errOut, "superset-gateway: config: superset.secret_key_file: required") {
+			t.Fatalf("%s: exit %d stderr %q, want 2 naming superset.secret_key_file", cmd, code, errOut)
+		}
+	}
 }

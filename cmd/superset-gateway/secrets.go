@@ -77,10 +77,10 @@ func loadConfig(path string, env []string) (*loaded, error) {
 	defer func() { l.warnings = j.warnings }()
 	check := j.check
 	s := cfg.Superset
-	if s.SecretKeyFile == "" {
-		j.warnings = append(j.warnings, "superset.secret_key_file is not set: features that verify Superset's cookies and tokens are off")
-	} else if err := check("superset.secret_key_file", s.SecretKey); err != nil {
-		return nil, err
+	if s.SecretKeyFile != "" {
+		if err := check("superset.secret_key_file", s.SecretKey); err != nil {
+			return nil, err
+		}
 	}
 	if s.JWTSecretFile != "" {
 		if err := check("superset.jwt_secret_file", s.JWTSecret); err != nil {
@@ -101,6 +101,13 @@ func loadConfig(path string, env []string) (*loaded, error) {
 		if l.adminTokens, err = parseAdminTokens("admin.tokens_file", cfg.Admin.Tokens, j); err != nil {
 			return nil, err
 		}
+	}
+	if s.SecretKeyFile == "" {
+		// Checked last so that a more specific mistake elsewhere is
+		// reported first. The session vault reads who logged in from
+		// Superset's signed session cookie; without the key it cannot
+		// rotate sessions.
+		return nil, usageError{errors.New("config: superset.secret_key_file: required: the gateway verifies Superset's session cookie with Superset's SECRET_KEY")}
 	}
 	return l, nil
 }

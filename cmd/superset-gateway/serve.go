@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/audit"
@@ -23,6 +25,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
 )
@@ -39,6 +42,12 @@ type process struct {
 	freshStore bool
 	generation string
 	audit      *audit.Logger
+	// vault owns the gateway sessions. It outlives reloads: its keys,
+	// timeouts and cache are fixed at start. nil in check-config's dry run.
+	vault *session.Vault
+	// pool is the current state's upstream pool, for the calls the gateway
+	// makes to Superset on its own account (the vault's WhoAmI).
+	pool atomic.Pointer[upstream.Pool]
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -132,11 +141,16 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 		}
 	}
 
+	if err := p.openVault(ctx, cfg, l.cookieKeys, reg); err != nil {
+		return err
+	}
+
 	cur, err := p.buildState(cfg)
 	if err != nil {
 		return usageError{err}
 	}
 	cur.start(ctx)
+	p.pool.Store(cur.pool)
 	defer func() { cur.stop() }()
 	handler := proxy.NewReloadable(cur.gateway)
 
@@ -187,6 +201,7 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 					continue
 				}
 				handler.Swap(next.gateway)
+				p.pool.Store(next.pool)
 				prev := cur
 				cur = next
 				prev.stop()
@@ -337,7 +352,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: headers: %w", err)
 	}
-	gw, err := proxy.New(proxy.Options{
+	opts := proxy.Options{
 		Upstream:       pool,
 		Logger:         p.log.Named("proxy"),
 		Observer:       p.metrics,
@@ -346,7 +361,16 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Readiness:      p.readiness(pool),
 		Headers:        headers,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
-	})
+	}
+	if p.vault != nil {
+		internal := http.NewServeMux()
+		internal.Handle("/-/sessions", p.vault.SessionsPage())
+		internal.Handle("/-/sessions/", p.vault.SessionsPage())
+		opts.Internal = internal
+		opts.Middleware = append(opts.Middleware, p.vault.Middleware)
+		opts.ModifyResponse = p.vault.ModifyResponse
+	}
+	gw, err := proxy.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -465,4 +489,53 @@ func serveMetrics(addr string, h http.Handler, log *zap.Logger) (stop func(), er
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// openVault builds the session vault and subscribes it to other replicas'
+// invalidations. Its settings are fixed for the life of the process.
+func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []cookieKeyPair, reg prometheus.Registerer) error {
+	pairs := make([]session.KeyPair, len(keys))
+	for i, k := range keys {
+		pairs[i] = session.KeyPair{Hash: k.Hash, Block: k.Block}
+	}
+	v, err := session.New(session.Options{
+		Store:                p.store,
+		Keys:                 pairs,
+		Secure:               strings.HasPrefix(cfg.PublicURL, "https://"),
+		SupersetSecretKey:    string(cfg.Superset.SecretKey),
+		WhoAmI:               session.WhoAmIVia(currentPool{&p.pool}, nil),
+		IdleTimeout:          cfg.Session.IdleTimeout,
+		AbsoluteTimeout:      cfg.Session.AbsoluteTimeout,
+		AnonymousIdleTimeout: cfg.Session.AnonymousIdleTimeout,
+		CacheTTL:             cfg.Session.CacheTTL,
+		ClientIP:             proxy.ClientIP,
+		RequestID:            proxy.RequestID,
+		Logger:               p.log.Named("session"),
+		Observer:             metrics.NewSessions(reg),
+		Audit:                p.audit,
+	})
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	if err := v.Start(ctx); err != nil {
+		// Start keeps retrying the subscription in the background; until
+		// it is live, the cache TTL alone bounds propagation.
+		p.log.Warn("session invalidation subscription not live yet", zap.Error(err))
+	}
+	p.vault = v
+	return nil
+}
+
+// currentPool sends a request through whichever upstream pool the running
+// state has, so calls the gateway makes itself follow reloads.
+type currentPool struct {
+	p *atomic.Pointer[upstream.Pool]
+}
+
+func (c currentPool) RoundTrip(r *http.Request) (*http.Response, error) {
+	pool := c.p.Load()
+	if pool == nil {
+		return nil, upstream.ErrNoHealthyUpstream
+	}
+	return pool.RoundTrip(r)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -102,23 +103,28 @@ func backend(t *testing.T, name string) *httptest.Server {
 	return s
 }
 
-func baseYAML(listen, metricsListen, upstream, dataDir string) string {
+func baseYAML(t *testing.T, listen, metricsListen, upstream, dataDir string) string {
+	t.Helper()
+	// The session vault needs Superset's SECRET_KEY; any strong value does
+	// for a backend that sets no Flask cookie.
+	sk := writeFile(t, t.TempDir(), "superset-secret", fmt.Sprintf("%x", sha256.Sum256([]byte(t.Name()))))
 	return fmt.Sprintf(`listen: %s
 upstreams: [%s]
 store: {data_dir: %s}
 metrics: {listen: "%s"}
+superset: {secret_key_file: "%s"}
 health_check: {interval: 200ms, timeout: 100ms}
 limits: {shutdown_grace: 2s}
 audit: {output: stdout}
 log: {level: info}
-`, listen, upstream, dataDir, metricsListen)
+`, listen, upstream, dataDir, metricsListen, sk)
 }
 
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	be := backend(t, "node-a")
 	metricsAddr := freePort(t)
-	g := startGateway(t, dir, baseYAML(freePort(t), metricsAddr, be.URL, filepath.Join(dir, "data")), nil)
+	g := startGateway(t, dir, baseYAML(t, freePort(t), metricsAddr, be.URL, filepath.Join(dir, "data")), nil)
 
 	// Readiness: embedded store and one healthy node, with JSON details.
 	resp, body := get(t, g.base+"/-/readyz")
@@ -215,7 +221,7 @@ func TestGracefulStopDrainsInFlight(t *testing.T) {
 		io.WriteString(w, "done")
 	}))
 	defer be.Close()
-	g := startGateway(t, dir, baseYAML(freePort(t), "", be.URL, filepath.Join(dir, "data")), nil)
+	g := startGateway(t, dir, baseYAML(t, freePort(t), "", be.URL, filepath.Join(dir, "data")), nil)
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get(g.base + "/slow")
@@ -254,7 +260,7 @@ func TestCookieKeysReusedAcrossRuns(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	be := backend(t, "a")
-	y := baseYAML(freePort(t), "", be.URL, data)
+	y := baseYAML(t, freePort(t), "", be.URL, data)
 	g := startGateway(t, dir, y, nil)
 	g.cancel()
 	<-g.done
@@ -284,7 +290,7 @@ func TestSIGHUPReload(t *testing.T) {
 	b := backend(t, "node-b")
 	listen := freePort(t)
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, dir, baseYAML(listen, "", a.URL, data), nil)
+	g := startGateway(t, dir, baseYAML(t, listen, "", a.URL, data), nil)
 	hup := func() {
 		t.Helper()
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -303,7 +309,7 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 
 	// A bad config is refused and logged; the old one keeps serving.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(listen, "", "ftp://nope", data)), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", "ftp://nope", data)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -316,7 +322,7 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 
 	// A good config is swapped in: traffic moves to node-b.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(listen, "", b.URL, data)+"headers: {overrides: [{prefix: /x, set: {X-Reloaded: \"yes\"}}]}\n"), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", b.URL, data)+"headers: {overrides: [{prefix: /x, set: {X-Reloaded: \"yes\"}}]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -327,7 +333,7 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 
 	// A key that needs a restart is reported, the rest applied.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(listen, "", a.URL, filepath.Join(dir, "other"))), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", a.URL, filepath.Join(dir, "other"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -343,7 +349,7 @@ func TestSIGHUPReload(t *testing.T) {
 func TestReadyzFailsWithoutAHealthyUpstream(t *testing.T) {
 	dir := t.TempDir()
 	dead := "http://" + freePort(t)
-	g := startGateway(t, dir, baseYAML(freePort(t), "", dead, filepath.Join(dir, "data")), nil)
+	g := startGateway(t, dir, baseYAML(t, freePort(t), "", dead, filepath.Join(dir, "data")), nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, body := get(t, g.base+"/-/readyz")
@@ -372,7 +378,7 @@ func TestServeWithRedis(t *testing.T) {
 	rs := redistest.Start(t, redistest.Options{AppendOnly: true, Password: "redis-pw-for-test"})
 	dir := t.TempDir()
 	be := backend(t, "node-a")
-	g := startGateway(t, dir, baseYAML(freePort(t), "", be.URL, filepath.Join(dir, "data")), []string{"SG_STORE_REDIS_URL=" + rs.URL()})
+	g := startGateway(t, dir, baseYAML(t, freePort(t), "", be.URL, filepath.Join(dir, "data")), []string{"SG_STORE_REDIS_URL=" + rs.URL()})
 	resp, body := get(t, g.base+"/-/readyz")
 	if resp.StatusCode != http.StatusOK ||
 		!strings.Contains(body, `"backend":"redis"`) || !strings.Contains(body, `"appendonly":true`) ||
@@ -406,7 +412,7 @@ func TestListenAddressInUseExits1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p := writeFile(t, dir, "gw.yaml", baseYAML(ln.Addr().String(), "", "http://127.0.0.1:1", filepath.Join(dir, "data")))
+	p := writeFile(t, dir, "gw.yaml", baseYAML(t, ln.Addr().String(), "", "http://127.0.0.1:1", filepath.Join(dir, "data")))
 	done := make(chan int, 1)
 	var stderr syncBuffer
 	go func() { done <- run(context.Background(), []string{"serve", "--config", p}, nil, io.Discard, &stderr) }()

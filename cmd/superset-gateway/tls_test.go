@@ -56,7 +56,7 @@ func TestServeTLSWithRedirectListener(t *testing.T) {
 	be := backend(t, "node-a")
 	certFile, keyFile, roots := selfSigned(t, dir)
 	listen, redirect := freePort(t), freePort(t)
-	y := baseYAML(listen, "", be.URL, filepath.Join(dir, "data")) + fmt.Sprintf(
+	y := baseYAML(t, listen, "", be.URL, filepath.Join(dir, "data")) + fmt.Sprintf(
 		"public_url: https://%s\ntls: {cert_file: %s, key_file: %s, redirect_http_listen: \"%s\"}\n", listen, certFile, keyFile, redirect)
 	cfg := writeFile(t, dir, "gw.yaml", y)
 	ctx, cancel := context.WithCancel(context.Background())

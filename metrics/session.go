@@ -1,0 +1,65 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Session metric names (A1: the session vault).
+const (
+	NameSessionsCreatedTotal     = namespace + "_sessions_created_total"
+	NameSessionRotationsTotal    = namespace + "_session_rotations_total"
+	NameSessionsDestroyedTotal   = namespace + "_sessions_destroyed_total"
+	NameSessionLookupsTotal      = namespace + "_session_lookups_total"
+	NameSessionsRateLimitedTotal = namespace + "_sessions_rate_limited_total"
+)
+
+// Sessions counts the session vault's decisions. It implements
+// session.Observer; every label value comes from a small fixed set chosen by
+// the session package, so the label caches stay bounded.
+type Sessions struct {
+	rotated     prometheus.Counter
+	rateLimited prometheus.Counter
+	created     *childCache[string, prometheus.Counter]
+	destroyed   *childCache[string, prometheus.Counter]
+	lookups     *childCache[string, prometheus.Counter]
+}
+
+// NewSessions creates the session collectors and registers them with reg.
+// Like New, it panics on a duplicate registration (a wiring bug).
+func NewSessions(reg prometheus.Registerer) *Sessions {
+	created := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameSessionsCreatedTotal,
+		Help: "Gateway session records created, by kind (anonymous, user).",
+	}, []string{"kind"})
+	rotated := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: NameSessionRotationsTotal,
+		Help: "Session ids rotated because a response changed the session's identity (a login).",
+	})
+	destroyed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameSessionsDestroyedTotal,
+		Help: "Gateway session records deleted, by reason (logout, idle, absolute, rotated, ended).",
+	}, []string{"reason"})
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameSessionLookupsTotal,
+		Help: "Gateway cookie lookups, by result (hit, miss, not_found, bad_cookie, error).",
+	}, []string{"result"})
+	limited := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: NameSessionsRateLimitedTotal,
+		Help: "Anonymous sessions refused by the per-IP creation limit.",
+	})
+	reg.MustRegister(created, rotated, destroyed, lookups, limited)
+	counter := func(v *prometheus.CounterVec) func(string) prometheus.Counter {
+		return func(l string) prometheus.Counter { return v.WithLabelValues(l) }
+	}
+	return &Sessions{
+		rotated:     rotated,
+		rateLimited: limited,
+		created:     newChildCache(8, overflowLabel, counter(created)),
+		destroyed:   newChildCache(16, overflowLabel, counter(destroyed)),
+		lookups:     newChildCache(16, overflowLabel, counter(lookups)),
+	}
+}
+
+func (s *Sessions) SessionCreated(kind string)     { s.created.get(kind).Inc() }
+func (s *Sessions) SessionRotated()                { s.rotated.Inc() }
+func (s *Sessions) SessionDestroyed(reason string) { s.destroyed.get(reason).Inc() }
+func (s *Sessions) SessionLookup(result string)    { s.lookups.get(result).Inc() }
+func (s *Sessions) SessionRateLimited()            { s.rateLimited.Inc() }

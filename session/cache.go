@@ -1,0 +1,162 @@
+package session
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// cache is a bounded in-process cache of loaded sessions. Entries live at
+// most ttl (the hard bound on how long a deletion on another replica can go
+// unnoticed if its pub/sub message is lost). When a shard is full an
+// arbitrary entry is evicted: Go's randomised map iteration makes that a
+// cheap random eviction, which for a TTL-bounded cache is as good as LRU.
+type cache struct {
+	ttl    time.Duration
+	perCap int
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+const cacheShards = 32
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*cacheEntry // by hashed id
+	// byValue maps a gateway cookie value that already decoded to its
+	// entry, so a hit skips the HMAC and AES work of decoding. Only values
+	// of live sessions get here, so forged cookies cannot fill it.
+	byValue map[string]*cacheEntry
+}
+
+type cacheEntry struct {
+	s       *Session
+	expires int64 // Unix ns after which the entry is not served
+	// seen is the newest last_seen known to this replica (Unix ms); it
+	// moves ahead of s.LastSeen between throttled writes and is claimed
+	// with CompareAndSwap so one request per minute writes it.
+	seen atomic.Int64
+	// dead is set when the entry is deleted or superseded, so that a
+	// byValue pointer to it stops being served.
+	dead atomic.Bool
+}
+
+func newCache(size int, ttl time.Duration) *cache {
+	c := &cache{ttl: ttl, perCap: max(size/cacheShards, 1), seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*cacheEntry)
+		c.shards[i].byValue = make(map[string]*cacheEntry)
+	}
+	return c
+}
+
+func (c *cache) shard(hid string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, hid)%cacheShards]
+}
+
+// get returns the live entry for hid, or nil.
+func (c *cache) get(hid string, now time.Time) *cacheEntry {
+	if c.ttl <= 0 {
+		return nil
+	}
+	sh := c.shard(hid)
+	sh.mu.RLock()
+	e := sh.m[hid]
+	sh.mu.RUnlock()
+	if e == nil || now.UnixNano() >= e.expires {
+		return nil
+	}
+	return e
+}
+
+// put stores s and returns its entry (a fresh one even when caching is off,
+// so callers have somewhere to keep seen).
+func (c *cache) put(s *Session, now time.Time) *cacheEntry {
+	s.prepare(now)
+	e := &cacheEntry{s: s, expires: now.Add(c.ttl).UnixNano()}
+	e.seen.Store(s.LastSeen.UnixMilli())
+	if c.ttl <= 0 {
+		return e
+	}
+	sh := c.shard(s.hid)
+	sh.mu.Lock()
+	if old, ok := sh.m[s.hid]; ok {
+		old.dead.Store(true)
+	} else {
+		evictOne(sh.m, c.perCap, now)
+	}
+	sh.m[s.hid] = e
+	sh.mu.Unlock()
+	return e
+}
+
+// evictOne makes room in a full map: it looks at a few entries (map order
+// is random) and drops an expired or dead one if there is one, else the
+// first seen. Callers hold the shard lock.
+func evictOne(m map[string]*cacheEntry, limit int, now time.Time) {
+	if len(m) < limit {
+		return
+	}
+	nowNS, victim, n := now.UnixNano(), "", 0
+	for k, v := range m {
+		stale := v.expires <= nowNS || v.dead.Load()
+		if victim == "" || stale {
+			victim = k
+		}
+		if n++; stale || n == 8 {
+			break
+		}
+	}
+	delete(m, victim)
+}
+
+// getByValue returns the live entry a cookie value decoded to before.
+func (c *cache) getByValue(value string, now time.Time) *cacheEntry {
+	if c.ttl <= 0 {
+		return nil
+	}
+	sh := c.shard(value)
+	sh.mu.RLock()
+	e := sh.byValue[value]
+	sh.mu.RUnlock()
+	if e == nil || e.dead.Load() || now.UnixNano() >= e.expires {
+		return nil
+	}
+	return e
+}
+
+// putValue remembers that value decoded to e's session.
+func (c *cache) putValue(value string, e *cacheEntry, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
+	sh := c.shard(value)
+	sh.mu.Lock()
+	if _, ok := sh.byValue[value]; !ok {
+		evictOne(sh.byValue, c.perCap, now)
+	}
+	sh.byValue[value] = e
+	sh.mu.Unlock()
+}
+
+func (c *cache) del(hid string) {
+	sh := c.shard(hid)
+	sh.mu.Lock()
+	if e := sh.m[hid]; e != nil {
+		e.dead.Store(true)
+		delete(sh.m, hid)
+	}
+	sh.mu.Unlock()
+}
+
+func (c *cache) len() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}

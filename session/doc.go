@@ -1,0 +1,21 @@
+// Package session is the session vault (DESIGN.md §2.1, issue A1): the
+// browser holds only the gateway's cookie, a signed and encrypted random
+// 256-bit id; Superset's own cookies live server-side in a record keyed by a
+// hash of that id, encrypted under a key derived from the id itself.
+//
+// A Vault plugs into the proxy at three points:
+//
+//   - Middleware (request path): decode the gateway cookie, load the record
+//     (through a bounded in-process cache invalidated by store pub/sub),
+//     enforce the idle and absolute timeouts, strip every cookie the client
+//     sent and inject the jar's cookies instead.
+//   - ModifyResponse (response path): absorb every Superset Set-Cookie into
+//     the jar, strip it from the reply, create records lazily, rotate the id
+//     when the identity changes (login), destroy the record on logout.
+//   - SessionsPage: the /-/sessions page where a signed-in user lists and
+//     ends their sessions.
+//
+// Run must be started once per process so that deletions published by other
+// replicas evict this replica's cache; without it the cache TTL alone bounds
+// staleness.
+package session

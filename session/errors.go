@@ -1,0 +1,20 @@
+package session
+
+import "errors"
+
+// Sentinel errors. Errors returned by the package wrap at most one of them,
+// or store.ErrUnavailable when the store could not answer.
+var (
+	// ErrNotFound means there is no live session for the id: never
+	// created, expired, ended or rotated away. The caller is anonymous.
+	ErrNotFound = errors.New("session: not found")
+	// ErrBadCookie means the gateway cookie did not decode under any
+	// configured key (forged, truncated, oversized, signed with a retired
+	// key). The caller is anonymous.
+	ErrBadCookie = errors.New("session: bad cookie")
+	// ErrExpired means the record exists but its idle or absolute timeout
+	// has passed; the vault deletes it.
+	ErrExpired = errors.New("session: expired")
+	// ErrNotOwner means a user tried to end a session that is not theirs.
+	ErrNotOwner = errors.New("session: not owner")
+)

@@ -1,0 +1,260 @@
+package session
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/store"
+)
+
+//go:embed templates/sessions.html
+var pageFS embed.FS
+
+func parsePage() (*template.Template, error) {
+	t, err := template.New("sessions.html").Funcs(template.FuncMap{
+		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"browser": browserName,
+	}).ParseFS(pageFS, "templates/sessions.html")
+	if err != nil {
+		return nil, fmt.Errorf("session: page template: %w", err)
+	}
+	return t, nil
+}
+
+// Info describes one session for the /-/sessions page and the admin API.
+type Info struct {
+	Handle     string    `json:"handle"`
+	UserID     string    `json:"user_id"`
+	Username   string    `json:"username,omitempty"`
+	AuthMethod string    `json:"auth_method,omitempty"`
+	LoginAt    time.Time `json:"login_at"`
+	Created    time.Time `json:"created"`
+	LastSeen   time.Time `json:"last_seen"`
+	ClientIP   string    `json:"client_ip,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+	Current    bool      `json:"current,omitempty"` // the caller's own session
+}
+
+func (s *Session) info() Info {
+	return Info{Handle: s.hid, UserID: s.UserID, Username: s.Username, AuthMethod: s.AuthMethod,
+		LoginAt: s.LoginAt, Created: s.Created, LastSeen: s.LastSeen, ClientIP: s.ClientIP, UserAgent: s.UserAgent}
+}
+
+// Current returns the live session of the gateway cookie on r, enforcing
+// the timeouts like Middleware does. Errors: ErrBadCookie, ErrNotFound,
+// ErrExpired (the caller is anonymous), or a store error.
+func (v *Vault) Current(r *http.Request) (*Session, error) {
+	ck, err := r.Cookie(v.codec.Name())
+	if err != nil {
+		return nil, fmt.Errorf("%w: absent", ErrBadCookie)
+	}
+	e, err := v.sessionFor(r.Context(), ck.Value, v.now())
+	if err != nil {
+		return nil, err
+	}
+	return e.s, nil
+}
+
+// ListUserSessions returns the live sessions of a user, most recently seen
+// first. Index entries whose record is gone are pruned.
+func (v *Vault) ListUserSessions(ctx context.Context, userID string) ([]Info, error) {
+	if userID == "" {
+		return nil, nil
+	}
+	sctx, cancel := v.storeCtx(ctx)
+	defer cancel()
+	hids, err := v.st.SMembers(sctx, UserIndexKey(userID))
+	if err != nil {
+		return nil, fmt.Errorf("session: list: %w", err)
+	}
+	now := v.now()
+	var out []Info
+	var stale []string
+	for _, hid := range hids {
+		b, err := v.st.Get(sctx, recordKey(hid))
+		if errors.Is(err, store.ErrNotFound) {
+			stale = append(stale, hid)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: list: %w", err)
+		}
+		s, err := parseRecord(hid, b)
+		if err != nil || s.UserID != userID || v.expiry(s, s.LastSeen.UnixMilli(), now) != "" {
+			continue
+		}
+		out = append(out, s.info())
+	}
+	if len(stale) > 0 {
+		if err := v.st.SRem(sctx, UserIndexKey(userID), stale...); err != nil {
+			v.log.Warn("session index prune failed", zap.Error(err))
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return b.LastSeen.Compare(a.LastSeen) })
+	return out, nil
+}
+
+// EndSession destroys the session with handle if it belongs to userID.
+// Errors: ErrNotFound, ErrNotOwner, or a store error.
+func (v *Vault) EndSession(ctx context.Context, userID, handle string) error {
+	if !validHandle(handle) {
+		return ErrNotFound
+	}
+	sctx, cancel := v.storeCtx(ctx)
+	b, err := v.st.Get(sctx, recordKey(handle))
+	cancel()
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	s, err := parseRecord(handle, b)
+	if err != nil {
+		return ErrNotFound
+	}
+	if s.UserID == "" || s.UserID != userID {
+		return ErrNotOwner
+	}
+	return v.destroy(ctx, handle, userID, "ended")
+}
+
+// EndOtherSessions destroys every session of userID except keep (a handle;
+// "" ends them all, as an admin would) and returns how many it ended.
+func (v *Vault) EndOtherSessions(ctx context.Context, userID, keep string) (int, error) {
+	list, err := v.ListUserSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range list {
+		if in.Handle == keep {
+			continue
+		}
+		if err := v.destroy(ctx, in.Handle, userID, "ended"); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// SessionsPage serves the /-/sessions page: GET lists the caller's
+// sessions; POST /-/sessions/end (form field "session", a handle) ends one;
+// POST /-/sessions/end-others ends all but the caller's. Mount it for
+// "/-/sessions" and "/-/sessions/" under proxy.Options.Internal. POSTs are
+// refused cross-origin (http.CrossOriginProtection), so the page needs no
+// JavaScript and no token. Callers who are not signed in are sent to the
+// login page.
+func (v *Vault) SessionsPage() http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return cop.Handler(http.HandlerFunc(v.servePage))
+}
+
+func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	cur, err := v.Current(r)
+	switch {
+	case err == nil && !cur.Anonymous():
+	case err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrBadCookie):
+		http.Redirect(w, r, v.loginPath+"?next="+url.QueryEscape("/-/sessions"), http.StatusFound)
+		return
+	default:
+		v.log.Warn("sessions page: store unavailable", zap.Error(err))
+		v.unavailable(w)
+		return
+	}
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case path == "/-/sessions" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		v.renderPage(w, r, cur)
+	case path == "/-/sessions/end" && r.Method == http.MethodPost:
+		handle := r.PostFormValue("session")
+		err := v.EndSession(r.Context(), cur.UserID, handle)
+		switch {
+		case err == nil:
+			v.emit(r.Context(), r, audit.Event{Event: "session.ended", Actor: actor(cur), Subject: "session:" + short(handle), Outcome: audit.OutcomeSuccess, Reason: "user"})
+			if handle == cur.hid {
+				http.SetCookie(w, v.codec.Cookie(""))
+				http.Redirect(w, r, "/", http.StatusSeeOther)
+				return
+			}
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotOwner):
+			// Already gone, or not theirs: the same answer, so the page
+			// does not tell whether someone else's handle exists.
+		default:
+			v.log.Warn("sessions page: end failed", zap.Error(err))
+			v.unavailable(w)
+			return
+		}
+		http.Redirect(w, r, "/-/sessions", http.StatusSeeOther)
+	case path == "/-/sessions/end-others" && r.Method == http.MethodPost:
+		n, err := v.EndOtherSessions(r.Context(), cur.UserID, cur.hid)
+		if err != nil {
+			v.log.Warn("sessions page: end others failed", zap.Error(err))
+			v.unavailable(w)
+			return
+		}
+		v.emit(r.Context(), r, audit.Event{Event: "session.ended", Actor: actor(cur), Subject: "user:" + cur.UserID, Outcome: audit.OutcomeSuccess,
+			Reason: "user_others", Details: map[string]any{"count": n}})
+		http.Redirect(w, r, "/-/sessions", http.StatusSeeOther)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session) {
+	list, err := v.ListUserSessions(r.Context(), cur.UserID)
+	if err != nil {
+		v.log.Warn("sessions page: list failed", zap.Error(err))
+		v.unavailable(w)
+		return
+	}
+	for i := range list {
+		list[i].Current = list[i].Handle == cur.hid
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := v.page.Execute(w, struct {
+		User     string
+		Sessions []Info
+	}{cmpOr(cur.Username, "user "+cur.UserID), list}); err != nil {
+		v.log.Warn("sessions page: render failed", zap.Error(err))
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// browserName gives a short, human name for a User-Agent.
+func browserName(ua string) string {
+	type rule struct{ token, name string }
+	browser := "Unknown browser"
+	for _, r := range []rule{{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"}, {"python-requests", "Python requests"}, {"Go-http-client", "Go HTTP client"}} {
+		if strings.Contains(ua, r.token) {
+			browser = r.name
+			break
+		}
+	}
+	for _, r := range []rule{{"Windows", "Windows"}, {"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"}} {
+		if strings.Contains(ua, r.token) {
+			return browser + " on " + r.name
+		}
+	}
+	return browser
+}

@@ -1,0 +1,154 @@
+package session
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testKeys(b byte) []KeyPair {
+	return []KeyPair{{Hash: bytes.Repeat([]byte{b}, 64), Block: bytes.Repeat([]byte{b + 1}, 32)}}
+}
+
+func TestCookieCodecRoundTripAndAttributes(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		c, err := NewCookieCodec(testKeys(1), secure, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := bytes.Repeat([]byte{7}, IDLen)
+		v, err := c.Encode(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Decode(v)
+		if err != nil || !bytes.Equal(got, id) {
+			t.Fatalf("round trip: %x %v", got, err)
+		}
+		ck := c.Cookie(v)
+		wantName := map[bool]string{false: "sg_session", true: "__Host-sg_session"}[secure]
+		if ck.Name != wantName || !ck.HttpOnly || ck.Secure != secure || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" {
+			t.Fatalf("cookie attributes: %+v", ck)
+		}
+		if del := c.Cookie(""); del.MaxAge >= 0 {
+			t.Fatalf("deletion cookie: %+v", del)
+		}
+	}
+}
+
+func TestNewCookieCodecRefusesWeakKeys(t *testing.T) {
+	for _, k := range []KeyPair{
+		{Hash: make([]byte, 16), Block: make([]byte, 32)},
+		{Hash: make([]byte, 64), Block: make([]byte, 16)},
+	} {
+		if _, err := NewCookieCodec([]KeyPair{k}, false, 0); err == nil {
+			t.Fatalf("accepted %d/%d-byte keys", len(k.Hash), len(k.Block))
+		}
+	}
+	if _, err := NewCookieCodec(nil, false, 0); err == nil {
+		t.Fatal("accepted no keys")
+	}
+}
+
+func FuzzCookieDecode(f *testing.F) {
+	c, err := NewCookieCodec(append(testKeys(1), testKeys(5)...), false, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	old, _ := NewCookieCodec(testKeys(5), false, 0)
+	good, _ := c.Encode(bytes.Repeat([]byte{1}, IDLen))
+	byOld, _ := old.Encode(bytes.Repeat([]byte{2}, IDLen))
+	for _, s := range []string{good, byOld, "", "a|b|c", good[:len(good)/2], strings.Repeat("A", 600), "MTIzfHx8", good + "="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		id, err := c.Decode(v)
+		if err != nil {
+			return
+		}
+		if len(id) != IDLen {
+			t.Fatalf("decoded id of %d bytes", len(id))
+		}
+		// Anything that decodes must be a value this codec (or a key
+		// it trusts) produced: re-encoding and decoding agrees.
+		again, err := c.Encode(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id2, err := c.Decode(again); err != nil || !bytes.Equal(id, id2) {
+			t.Fatalf("re-encode mismatch: %v", err)
+		}
+	})
+}
+
+func TestJarSealedUnderTheID(t *testing.T) {
+	id := bytes.Repeat([]byte{3}, IDLen)
+	hid := hashID(id)
+	j := Jar{"session": {Value: "secret-flask-cookie-value"}}
+	sealed, err := sealJar(id, hid, j, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("secret-flask")) {
+		t.Fatal("jar stored in clear")
+	}
+	got, err := openJar(id, hid, sealed)
+	if err != nil || got["session"].Value != "secret-flask-cookie-value" {
+		t.Fatalf("open: %v %v", got, err)
+	}
+	other := bytes.Repeat([]byte{4}, IDLen)
+	if _, err := openJar(other, hid, sealed); err == nil {
+		t.Fatal("jar opened with another id")
+	}
+	if _, err := openJar(id, hashID(other), sealed); err == nil {
+		t.Fatal("jar moved to another record opened")
+	}
+}
+
+func TestJarApply(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	j := Jar{}
+	if !j.apply([]*http.Cookie{{Name: "session", Value: "a"}, {Name: "x", Value: "1", MaxAge: 60}}, now) {
+		t.Fatal("new cookies not reported")
+	}
+	if j.apply([]*http.Cookie{{Name: "session", Value: "a", Expires: now.Add(time.Hour)}}, now) {
+		t.Fatal("expiry-only change reported as a change")
+	}
+	if v, _ := j.Value("x", now.Add(2*time.Minute)); v != "" {
+		t.Fatal("expired cookie still served")
+	}
+	if h := j.CookieHeader(now.Add(2 * time.Minute)); h != "session=a" {
+		t.Fatalf("header %q", h)
+	}
+	if !j.apply([]*http.Cookie{{Name: "session", MaxAge: -1}}, now) || len(j) != 1 {
+		t.Fatalf("Max-Age deletion: %v", j)
+	}
+	if !j.apply([]*http.Cookie{{Name: "x", Value: "", Expires: time.Unix(0, 0)}}, now) || len(j) != 0 {
+		t.Fatalf("past-Expires deletion: %v", j)
+	}
+	for i := range 100 {
+		j.apply([]*http.Cookie{{Name: "c" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Value: "v"}}, now)
+	}
+	if len(j) > maxJarCookies {
+		t.Fatalf("jar grew to %d cookies", len(j))
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	c := newCache(cacheShards*2, time.Minute)
+	now := time.Now()
+	for i := range 1000 {
+		c.put(&Session{hid: hashID([]byte{byte(i), byte(i >> 8)})}, now)
+	}
+	if n := c.len(); n > cacheShards*2 {
+		t.Fatalf("cache holds %d entries", n)
+	}
+	s := &Session{hid: "h"}
+	c.put(s, now)
+	if c.get("h", now.Add(59*time.Second)) == nil || c.get("h", now.Add(time.Minute)) != nil {
+		t.Fatal("cache TTL not honoured")
+	}
+}
