@@ -44,6 +44,27 @@ func TestConformanceServerSideSessions(t *testing.T) {
 		t.Fatal("target does not report server-side sessions")
 	}
 	conformance.Run(t, c.Target)
+
+	// A1 test 3 with SESSION_SERVER_SIDE: Superset itself keeps the
+	// pre-login sid across login, so here the gateway's rotation is all
+	// that stands between a planted id and the victim's account.
+	t.Run("gateway/fixation", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		g, err := harness.StartGateway(ctx, harness.GatewayOptions{
+			Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			g.Stop()
+			if t.Failed() {
+				t.Log(g.LogTail())
+			}
+		})
+		fixationHolds(t, g.URL, c.Target.Alpha)
+	})
 }
 
 // TestTwoNodes: both nodes share the metadata DB and SECRET_KEY, so a

@@ -31,6 +31,14 @@ type GatewayOptions struct {
 	// Output receives the gateway's stdout and stderr (logs, audit); nil
 	// means a log file in DataDir.
 	Output io.Writer
+	// RedisURL selects the Redis store; empty means the embedded store.
+	RedisURL string
+	// CookieKeysFile is shared by replicas so that a cookie issued by one
+	// opens on the others; empty means keys generated into DataDir.
+	CookieKeysFile string
+	// Extra lines are appended to the YAML config verbatim (top-level keys
+	// not written above, e.g. "session: {cache_ttl: 500ms}").
+	Extra []string
 }
 
 // Gateway is a running superset-gateway process.
@@ -116,12 +124,12 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"  guest_token_audience: " + q(o.Superset.GuestTokenAudience()),
 		"store:",
 		"  data_dir: " + q(o.DataDir),
+		"  redis_url: " + q(o.RedisURL),
 		"metrics:",
 		"  listen: " + q(metricsListen),
 		"audit:",
 		"  output: stdout",
-		"",
-	}, "\n"))
+	}, "\n") + "\n" + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
 }
 
 func (g *Gateway) waitHealthy(ctx context.Context) error {
@@ -177,4 +185,11 @@ func (g *Gateway) LogTail() string {
 		return ""
 	}
 	return fmt.Sprintf("--- %s (last 8 KiB) ---\n%s", g.LogPath, tail(b, 8<<10))
+}
+
+func sessionYAML(o GatewayOptions) string {
+	if o.CookieKeysFile == "" {
+		return ""
+	}
+	return "session:\n  cookie_keys_file: " + strconv.Quote(o.CookieKeysFile) + "\n"
 }

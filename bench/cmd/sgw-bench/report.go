@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// row is the median over rounds of one target, path and connection count,
+// with ratios to the bare proxy and nginx of the same path and count.
+type row struct {
+	Target       string  `json:"target"`
+	Path         string  `json:"path"`
+	Conns        int     `json:"conns"`
+	RPS          float64 `json:"rps"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
+	CPUPerReq    float64 `json:"cpu_us_per_req"`
+	StubCPUPer   float64 `json:"stub_cpu_us_per_req"`
+	PeakRSS      int64   `json:"peak_rss_bytes"`
+	Requests     int64   `json:"requests"` // median per measured run
+	NewStubConns int64   `json:"new_stub_conns"`
+	Errors       int64   `json:"errors"` // non-2xx/3xx and socket errors, all rounds
+
+	RPSvsBare   float64 `json:"rps_vs_bare,omitempty"`
+	CPUvsBare   float64 `json:"cpu_vs_bare,omitempty"`
+	P99vsBare   float64 `json:"p99_vs_bare,omitempty"`
+	RPSvsNginx  float64 `json:"rps_vs_nginx,omitempty"`
+	CPUvsNginx  float64 `json:"cpu_vs_nginx,omitempty"`
+	P99vsNginx  float64 `json:"p99_vs_nginx,omitempty"`
+	hasProcess  bool
+	sampleCount int
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize folds samples into rows in the order path, conns, target.
+func summarize(samples []sample, c config) []row {
+	var rows []row
+	for _, p := range c.paths {
+		for _, n := range c.conns {
+			var group []row
+			for _, t := range c.targets {
+				var rps, p50, p99, cpu, stubCPU, reqs, conns []float64
+				r := row{Target: t, Path: p, Conns: n}
+				for _, s := range samples {
+					if s.Target != t || s.Path != p || s.Conns != n {
+						continue
+					}
+					rps = append(rps, s.RPS)
+					p50 = append(p50, s.P50)
+					p99 = append(p99, s.P99)
+					cpu = append(cpu, s.CPUPerReq)
+					stubCPU = append(stubCPU, s.StubCPUPer)
+					reqs = append(reqs, float64(s.Requests))
+					conns = append(conns, float64(s.NewStubConns))
+					r.PeakRSS = max(r.PeakRSS, s.PeakRSS)
+					r.Errors += s.Non2xx3xx + s.SocketErrors
+					r.hasProcess = r.hasProcess || s.PeakRSS > 0
+					r.sampleCount++
+				}
+				if r.sampleCount == 0 {
+					continue
+				}
+				r.RPS, r.P50, r.P99 = median(rps), median(p50), median(p99)
+				r.CPUPerReq, r.StubCPUPer = median(cpu), median(stubCPU)
+				r.Requests, r.NewStubConns = int64(median(reqs)), int64(median(conns))
+				group = append(group, r)
+			}
+			ref := func(name string) *row {
+				for i := range group {
+					if group[i].Target == name {
+						return &group[i]
+					}
+				}
+				return nil
+			}
+			bare, nginx := ref("bare"), ref("nginx")
+			for i := range group {
+				g := &group[i]
+				if bare != nil {
+					g.RPSvsBare, g.P99vsBare = ratio(g.RPS, bare.RPS), ratio(g.P99, bare.P99)
+					if g.hasProcess {
+						g.CPUvsBare = ratio(g.CPUPerReq, bare.CPUPerReq)
+					}
+				}
+				if nginx != nil {
+					g.RPSvsNginx, g.P99vsNginx = ratio(g.RPS, nginx.RPS), ratio(g.P99, nginx.P99)
+					if g.hasProcess {
+						g.CPUvsNginx = ratio(g.CPUPerReq, nginx.CPUPerReq)
+					}
+				}
+			}
+			rows = append(rows, group...)
+		}
+	}
+	return rows
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return math.Round(a/b*100) / 100
+}
+
+func fmtRatio(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
+func printTable(w io.Writer, rows []row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tconns\ttarget\trps\tp50 ms\tp99 ms\tCPU µs/req\tstub µs/req\tpeak RSS MB\tstub conns/reqs\terrors\trps/bare\tCPU/bare\tp99/bare\trps/nginx\tCPU/nginx\t")
+	for _, r := range rows {
+		cpu, rss := "—", "—"
+		if r.hasProcess {
+			cpu = fmt.Sprintf("%.1f", r.CPUPerReq)
+			rss = fmt.Sprintf("%.1f", float64(r.PeakRSS)/(1<<20))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%d/%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Path, r.Conns, r.Target, r.RPS, r.P50, r.P99, cpu, r.StubCPUPer, rss,
+			r.NewStubConns, r.Requests, r.Errors,
+			fmtRatio(r.RPSvsBare), fmtRatio(r.CPUvsBare), fmtRatio(r.P99vsBare),
+			fmtRatio(r.RPSvsNginx), fmtRatio(r.CPUvsNginx))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "medians over rounds; CPU = utime+stime of the proxy's processes; stub conns = new upstream connections during warm-up + run; peak RSS = VmHWM")
+}
+
+// printVerdict checks the gateway against the issue's targets at the
+// highest connection count: ≥ 1.2× the bare proxy's rps, ≤ 0.8× its CPU per
+// request, p99 no worse, peak RSS ≤ 64 MB.
+func printVerdict(w io.Writer, rows []row) {
+	top := 0
+	for _, r := range rows {
+		top = max(top, r.Conns)
+	}
+	var lines []string
+	for _, r := range rows {
+		if r.Target != "gateway" || r.Conns != top || r.RPSvsBare == 0 {
+			continue
+		}
+		check := func(ok bool) string {
+			if ok {
+				return "ok"
+			}
+			return "MISS"
+		}
+		lines = append(lines, fmt.Sprintf("  %s c=%d: rps %.2f× (≥1.20 %s), CPU %.2f× (≤0.80 %s), p99 %.2f× (≤1.00 %s), RSS %.1f MB (≤64 %s), errors %d",
+			r.Path, r.Conns,
+			r.RPSvsBare, check(r.RPSvsBare >= 1.2),
+			r.CPUvsBare, check(r.CPUvsBare > 0 && r.CPUvsBare <= 0.8),
+			r.P99vsBare, check(r.P99vsBare <= 1.0),
+			float64(r.PeakRSS)/(1<<20), check(r.PeakRSS <= 64<<20), r.Errors))
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\ngateway vs bare proxy, targets of issue 3:")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	}
+}

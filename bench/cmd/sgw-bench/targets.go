@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/superset-gateway/superset-gateway/bench/stub"
+)
+
+// env is what targets need to start.
+type env struct {
+	dir          string // scratch directory, removed at the end
+	stub         *stub.Server
+	self         string // this binary, re-run as the bare proxy
+	gateway      string // gateway binary
+	nginx        string
+	nginxWorkers string
+}
+
+// running is a started target.
+type running struct {
+	url     string   // base URL wrk is pointed at
+	pid     int      // process measured for CPU and RSS (with its children); 0 = none of its own
+	headers []string // extra request headers ("Name: value"), e.g. a session cookie
+	// metrics is the gateway's metrics URL, scraped at the end to check that
+	// superset_gateway_requests_total counted every request; empty for
+	// other targets.
+	metrics string
+	stop    func() error
+}
+
+// target is one thing the bench measures. Variants of the gateway (session
+// cookie, API JWT, guest token) are added as entries whose start returns the
+// headers the variant sends.
+type target struct {
+	name  string
+	start func(ctx context.Context, e *env) (*running, error)
+}
+
+// allTargets lists every target, in table order.
+func allTargets() []target {
+	return []target{
+		{"direct", startDirect},
+		{"bare", startBare},
+		{"nginx", startNginx},
+		{"gateway", startGateway},
+	}
+}
+
+func startDirect(_ context.Context, e *env) (*running, error) {
+	return &running{url: e.stub.URL, stop: func() error { return nil }}, nil
+}
+
+func startBare(ctx context.Context, e *env) (*running, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(ctx, e, "bare", e.self, "bareproxy", "-listen", addr, "-upstream", e.stub.URL)(addr)
+}
+
+// nginxConf is nginx set up as a reverse proxy the way an operator would:
+// a keep-alive upstream pool, HTTP/1.1 upstream, X-Forwarded-* set, no
+// access log (the Go targets keep none either). keepalive_requests is
+// raised on both sides because nginx's default of 1000 closes connections
+// that Go's server and transport would keep.
+const nginxConf = `%s
+worker_processes %s;
+daemon off;
+pid %[3]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[3]s/client_body;
+  proxy_temp_path %[3]s/proxy;
+  fastcgi_temp_path %[3]s/fastcgi;
+  uwsgi_temp_path %[3]s/uwsgi;
+  scgi_temp_path %[3]s/scgi;
+  keepalive_requests 1000000;
+  upstream stub {
+    server %[4]s;
+    keepalive 512;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen %[5]s;
+    location / {
+      proxy_pass http://stub;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }
+}
+`
+
+func startNginx(ctx context.Context, e *env) (*running, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(e.dir, "nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// As root, nginx would hand its workers to an unprivileged user that
+	// cannot enter the scratch directory; keep them as the invoking user.
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(nginxConf, user, e.nginxWorkers, dir, strings.TrimPrefix(e.stub.URL, "http://"), addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return startProcess(ctx, e, "nginx", e.nginx, "-p", dir, "-e", "stderr", "-c", path)(addr)
+}
+
+// gatewayConf is the gateway's configuration (DESIGN.md §6): anonymous
+// pass-through to the stub with the embedded store.
+const gatewayConf = `listen: %s
+public_url: http://%[1]s
+upstreams: [%s]
+store: {data_dir: %s}
+metrics: {listen: %s}
+superset:
+  secret_key_file: %s
+  guest_token_secret_file: %s
+audit: {output: %s}
+`
+
+func startGateway(ctx context.Context, e *env) (*running, error) {
+	if _, err := os.Stat(e.gateway); err != nil {
+		return nil, fmt.Errorf("gateway binary: %w (run make build)", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	maddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(e.dir, "gateway")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		return nil, err
+	}
+	var secrets [2]string
+	for i, name := range []string{"secret_key", "guest_token_secret"} {
+		secrets[i] = filepath.Join(dir, name)
+		if err := os.WriteFile(secrets[i], []byte(randomHex(48)), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	conf := fmt.Sprintf(gatewayConf, addr, e.stub.URL, filepath.Join(dir, "data"), maddr,
+		secrets[0], secrets[1], filepath.Join(dir, "audit.log"))
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	r, err := startProcess(ctx, e, "gateway", e.gateway, "serve", "--config", path)(addr)
+	if err != nil {
+		return nil, err
+	}
+	r.metrics = "http://" + maddr + "/metrics"
+	return r, nil
+}
+
+// startProcess starts a proxy process logging into the scratch directory
+// and waits until it answers the stub's JSON path with 200 through addr.
+func startProcess(ctx context.Context, e *env, name, bin string, args ...string) func(addr string) (*running, error) {
+	return func(addr string) (*running, error) {
+		logPath := filepath.Join(e.dir, name+".log")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		// exited is closed once the process has been reaped; waitErr is
+		// valid after that.
+		exited := make(chan struct{})
+		var waitErr error
+		go func() {
+			waitErr = cmd.Wait()
+			logf.Close()
+			close(exited)
+		}()
+		stop := func() error {
+			// The whole process group: nginx's workers too.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			return nil
+		}
+		url := "http://" + addr
+		exitErr := func() error { <-exited; return waitErr }
+		if err := waitReady(ctx, url+stub.JSONPath, exited, exitErr, 30*time.Second); err != nil {
+			_ = stop()
+			return nil, fmt.Errorf("%s did not become ready: %w\n--- %s (tail)\n%s", name, err, logPath, tail(logPath, 15))
+		}
+		return &running{url: url, pid: cmd.Process.Pid, stop: stop}, nil
+	}
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan struct{}, exitErr func() error, limit time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	last := errors.New("no answer yet")
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("exited: %v", exitErr())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return last
+}
+
+func tail(path string, lines int) string {
+	b, _ := os.ReadFile(path)
+	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago; the child binds it right after.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
