@@ -1,0 +1,325 @@
+package guesttoken
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+)
+
+// DefaultGuestSecret is Superset's default GUEST_TOKEN_JWT_SECRET. Anyone
+// can mint guest tokens with it.
+const DefaultGuestSecret = "test-guest-secret-change-me"
+
+// Options configure a Guard. Verifier.Key and Revoker are required.
+type Options struct {
+	// Verifier holds Superset's guest secret, algorithm allow-list,
+	// audience and leeway.
+	Verifier guestjwt.Verifier
+	// Revoker reads the revoked_before stamps.
+	Revoker *Revoker
+	// Policy caps lifetime and resources.
+	Policy Policy
+	// AllowDefaultSecret turns off the refusal of tokens that verify under
+	// DefaultGuestSecret (an operator's explicit opt-out, for demos).
+	AllowDefaultSecret bool
+	// HeaderName is Superset's GUEST_TOKEN_HEADER_NAME; "" means
+	// DefaultHeader.
+	HeaderName string
+	// MaxFormBytes bounds the urlencoded or multipart body read to find a
+	// guest_token field; larger form bodies are refused with 413, because
+	// a token beyond what was read could not be checked. 0 means
+	// DefaultMaxFormBytes; set it to the proxy's body limit.
+	MaxFormBytes int64
+	// FormMemoryBytes is how much of a form body is held in memory; the
+	// rest is spooled to an unlinked file in SpoolDir. 0 means
+	// DefaultFormMemoryBytes.
+	FormMemoryBytes int64
+	// SpoolDir holds spooled form bodies; "" means os.TempDir().
+	SpoolDir string
+	// VerifiedCacheSize bounds the cache of verified tokens (by SHA-256),
+	// which spares the signature check when an embedded page sends the
+	// same token again; revocation is checked on every request anyway.
+	// 0 means 10000; negative disables the cache.
+	VerifiedCacheSize int
+	// RetryAfter is sent with 503 when the store cannot answer; 0 means 5s.
+	RetryAfter time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives store failures and refusals (reasons only, never a
+	// token); nil means none.
+	Logger *zap.Logger
+	// Observer receives metrics; nil means none.
+	Observer Observer
+	// Auditor receives issuance and default-secret events; nil means none.
+	Auditor Auditor
+	// Caller names who made a request, for audit events; nil leaves
+	// Actor, RequestID and IP empty.
+	Caller CallerFunc
+}
+
+// Guard checks guest tokens on the way to Superset and watches their
+// issuance on the way back. Build it with New; it is safe for concurrent
+// use.
+type Guard struct {
+	v          guestjwt.Verifier
+	defaultV   guestjwt.Verifier
+	keyDefault bool
+	allowDef   bool
+	rev        *Revoker
+	policy     Policy
+	ex         extractor
+	verified   *ttlCache[[32]byte, *guestjwt.Claims]
+	retryAfter string
+	now        func() time.Time
+	log        *zap.Logger
+	obs        Observer
+	aud        Auditor
+	caller     CallerFunc
+	// lastDefaultAudit throttles default-secret audit events (unix ms):
+	// an attacker replaying such a token must not flood the audit log.
+	lastDefaultAudit atomic.Int64
+}
+
+// New validates o and builds a Guard.
+func New(o Options) (*Guard, error) {
+	if len(o.Verifier.Key) == 0 {
+		return nil, fmt.Errorf("%w: Verifier.Key is required", ErrConfig)
+	}
+	if o.Revoker == nil {
+		return nil, fmt.Errorf("%w: Revoker is required", ErrConfig)
+	}
+	g := &Guard{
+		v: o.Verifier, rev: o.Revoker, policy: o.Policy, allowDef: o.AllowDefaultSecret,
+		now: o.Now, log: o.Logger, obs: o.Observer, aud: o.Auditor, caller: o.Caller,
+	}
+	g.defaultV = o.Verifier
+	g.defaultV.Key = []byte(DefaultGuestSecret)
+	g.keyDefault = string(o.Verifier.Key) == DefaultGuestSecret
+	name := o.HeaderName
+	if name == "" {
+		name = DefaultHeader
+	}
+	g.ex = extractor{header: textproto.CanonicalMIMEHeaderKey(name), maxForm: o.MaxFormBytes, memForm: o.FormMemoryBytes, spoolDir: o.SpoolDir}
+	if g.ex.maxForm <= 0 {
+		g.ex.maxForm = DefaultMaxFormBytes
+	}
+	if g.ex.memForm <= 0 {
+		g.ex.memForm = DefaultFormMemoryBytes
+	}
+	g.ex.memForm = min(g.ex.memForm, g.ex.maxForm)
+	if n := o.VerifiedCacheSize; n >= 0 {
+		if n == 0 {
+			n = 10000
+		}
+		g.verified = newTTLCache[[32]byte, *guestjwt.Claims](n)
+	}
+	ra := o.RetryAfter
+	if ra <= 0 {
+		ra = 5 * time.Second
+	}
+	g.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.log == nil {
+		g.log = zap.NewNop()
+	}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
+	if g.caller == nil {
+		g.caller = func(*http.Request) Caller { return Caller{} }
+	}
+	return g, nil
+}
+
+// Result is the outcome of Check: a Decision, and the claims when the
+// token verified (also when it was then refused by policy or revocation).
+type Result struct {
+	Decision
+	Claims *guestjwt.Claims
+}
+
+// Check verifies token and applies the policy and the revocation stamps.
+// Its error is ErrUnavailable (the store could not answer; fail closed)
+// and nothing else: every verdict on the token itself is a Decision.
+func (g *Guard) Check(ctx context.Context, token string) (Result, error) {
+	if len(token) > guestjwt.MaxTokenLen {
+		return Result{Decision: refuse(ReasonTooLarge)}, nil
+	}
+	now := g.now()
+	c, d := g.verify(token, now)
+	if !d.Allow {
+		return Result{Decision: d, Claims: c}, nil
+	}
+	keys := make([]string, 0, len(c.Resources)+1)
+	keys = append(keys, GlobalKey)
+	for _, r := range c.Resources {
+		keys = append(keys, ResourceKey(r.Type, r.ID))
+	}
+	ms, stamped, err := g.rev.RevokedBefore(ctx, keys...)
+	if err != nil {
+		return Result{Decision: refuse(ReasonStoreUnavailable), Claims: c}, err
+	}
+	return Result{Decision: CheckRevocation(c.IssuedAt, ms, stamped), Claims: c}, nil
+}
+
+// verify runs the signature, claims and policy checks, from the verified
+// cache when possible. Only tokens that passed them all are cached: the
+// outcome for them can change only with time, through exp, which bounds
+// the entry.
+func (g *Guard) verify(token string, now time.Time) (*guestjwt.Claims, Decision) {
+	var key [32]byte
+	if g.verified != nil {
+		key = sha256.Sum256([]byte(token))
+		if c, ok := g.verified.get(key, now); ok {
+			return c, allow()
+		}
+	}
+	c, err := g.v.Verify(token, now)
+	if err != nil {
+		if errors.Is(err, guestjwt.ErrBadSignature) && !g.allowDef && !g.keyDefault && g.signedWithDefault(token, now) {
+			return nil, refuse(ReasonDefaultSecret)
+		}
+		return nil, refuse(guestjwt.Reason(err))
+	}
+	if g.keyDefault && !g.allowDef {
+		return c, refuse(ReasonDefaultSecret)
+	}
+	if d := CheckClaims(c, g.policy); !d.Allow {
+		return c, d
+	}
+	if g.verified != nil {
+		g.verified.putIf(g.verified.generation(), key, c, c.ExpiresAt.Add(g.v.Leeway), now)
+	}
+	return c, allow()
+}
+
+// signedWithDefault reports whether token's signature is valid under
+// DefaultGuestSecret, whatever its claims say: Verify checks the signature
+// before the claims, so any outcome but ErrBadSignature means it matched.
+func (g *Guard) signedWithDefault(token string, now time.Time) bool {
+	_, err := g.defaultV.Verify(token, now)
+	return !errors.Is(err, guestjwt.ErrBadSignature)
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx marked as authenticated by the guest token with
+// claims c. The Guard does it for every request whose token it accepted.
+func NewContext(ctx context.Context, c *guestjwt.Claims) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// FromContext returns the verified guest-token claims of the request
+// whose context is ctx. ok is true only for requests the Guard accepted;
+// the session layer uses it to create no gateway session for them
+// (embedded traffic is stateless at the gateway). The claims are shared
+// between requests carrying the same token and must not be modified.
+func FromContext(ctx context.Context) (c *guestjwt.Claims, ok bool) {
+	c, ok = ctx.Value(ctxKey{}).(*guestjwt.Claims)
+	return c, ok && c != nil
+}
+
+// Middleware is the hook for proxy.Options.Middleware; it must come
+// before the session layer so that the session layer sees FromContext.
+// Requests without a guest token pass unchanged: only form bodies are
+// read (beyond FormMemoryBytes into an unlinked spool file) and handed on
+// byte for byte. A request with a token reaches
+// next only when the token verifies, passes the policy and is not revoked;
+// otherwise the client gets Superset-shaped JSON: 401 for the token, 400
+// for an ambiguous request, 413 for a form too large to inspect, 503 with
+// Retry-After when the store cannot answer.
+func (g *Guard) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, d, release := g.ex.extract(r)
+		defer release()
+		if !d.Allow {
+			g.obs.ObserveGuestTokenChecked()
+			g.refused(w, r, d.Reason)
+			return
+		}
+		if token == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		g.obs.ObserveGuestTokenChecked()
+		res, err := g.Check(r.Context(), token)
+		if err != nil {
+			g.log.Warn("guest-token revocation state unavailable", zap.String("request_id", g.caller(r).RequestID), zap.Error(err))
+		}
+		if !res.Allow {
+			if res.Reason == ReasonDefaultSecret {
+				g.auditDefaultSecret(r, res.Claims)
+			}
+			g.refused(w, r, res.Reason)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), res.Claims)))
+	})
+}
+
+// refused counts, logs and answers a refusal.
+func (g *Guard) refused(w http.ResponseWriter, r *http.Request, reason string) {
+	g.obs.ObserveGuestTokenRefused(reason)
+	g.log.Debug("guest token refused", zap.String("reason", reason), zap.String("request_id", g.caller(r).RequestID))
+	status, msg := StatusFor(reason)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", g.retryAfter)
+	}
+	w.WriteHeader(status)
+	// msg is one of StatusFor's constants: no escaping needed.
+	_, _ = w.Write([]byte(`{"msg":"` + msg + `"}` + "\n"))
+}
+
+// StatusFor maps a refusal reason to the HTTP status and the public
+// message. The body is {"msg": …}, the shape flask-jwt-extended gives
+// Superset's own 401s, so the embedded SDK treats a refused guest token as
+// an expired one and fetches a new one. The message never says more than
+// Superset's would; the reason goes to metrics and logs.
+func StatusFor(reason string) (int, string) {
+	switch reason {
+	case ReasonStoreUnavailable:
+		return http.StatusServiceUnavailable, "Service temporarily unavailable"
+	case ReasonFormTooLarge:
+		return http.StatusRequestEntityTooLarge, "Request body too large"
+	case ReasonAmbiguous, ReasonMalformedForm, ReasonBodyRead:
+		return http.StatusBadRequest, "Bad request"
+	case "expired":
+		return http.StatusUnauthorized, "Token has expired"
+	}
+	return http.StatusUnauthorized, "Invalid guest token"
+}
+
+// auditDefaultSecret records, at most once a second, that a token signed
+// with Superset's default secret was presented.
+func (g *Guard) auditDefaultSecret(r *http.Request, c *guestjwt.Claims) {
+	if g.aud == nil {
+		return
+	}
+	now := g.now().UnixMilli()
+	last := g.lastDefaultAudit.Load()
+	if now-last < 1000 || !g.lastDefaultAudit.CompareAndSwap(last, now) {
+		return
+	}
+	cl := g.caller(r)
+	ev := AuditEvent{Event: "guest_token.default_secret", Actor: cl.Actor, RequestID: cl.RequestID, IP: cl.IP,
+		Outcome: "denied", Reason: ReasonDefaultSecret}
+	if c != nil {
+		ev.Subject = subject(c.Resources)
+	}
+	g.aud.Audit(r.Context(), ev)
+}
