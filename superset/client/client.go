@@ -244,6 +244,16 @@ func (c *Client) EmbeddedDashboard(ctx context.Context, bearer, idOrSlug string)
 	return out.Result, err
 }
 
+// EmbeddedByUUID is GET /api/v1/embedded_dashboard/<uuid>: the embedding
+// configuration, and so the dashboard id, behind an embed uuid.
+func (c *Client) EmbeddedByUUID(ctx context.Context, bearer, uuid string) (Embedded, error) {
+	var out struct {
+		Result Embedded `json:"result"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/embedded_dashboard/"+url.PathEscape(uuid), bearer, nil, &out, nil)
+	return out.Result, err
+}
+
 func (c *Client) do(ctx context.Context, method, path, bearer string, body, out any, jar http.CookieJar) error {
 	return c.request(ctx, method, path, Auth{Bearer: bearer}, body, out, jar)
 }

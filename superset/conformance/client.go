@@ -234,3 +234,13 @@ func jwtParts(t *testing.T, tok string) (hdr, claims map[string]any) {
 	}
 	return dec(parts[0]), dec(parts[1])
 }
+
+// wantJSON asserts the status and that the body is the JSON value want,
+// compared as values (key order and whitespace aside).
+func wantJSON(t *testing.T, r *response, status int, want string) {
+	t.Helper()
+	got, w := compactJSON(t, r.body), compactJSON(t, []byte(want))
+	if r.StatusCode != status || string(got) != string(w) {
+		t.Errorf("%s %s: %d %.300s, want %d %s", r.Request.Method, r.Request.URL.Path, r.StatusCode, r.body, status, w)
+	}
+}

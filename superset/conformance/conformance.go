@@ -21,8 +21,8 @@ import (
 const cookieMaxAge = 31 * 24 * time.Hour
 
 // Run states every protocol fact the gateway relies on as a subtest against
-// tg. It mutates only what it creates itself (a throw-away user with a
-// random name, guest tokens), so it can run repeatedly against one target.
+// tg. It mutates only what it creates itself (throw-away users with unique
+// names, guest tokens), so it can run repeatedly against one target.
 // Facts that differ with server-side sessions are asserted per mode.
 func Run(t *testing.T, tg Target) {
 	t.Run("Health", func(t *testing.T) { testHealth(t, tg) })
@@ -39,6 +39,14 @@ func Run(t *testing.T, tg Target) {
 	t.Run("GuestToken", func(t *testing.T) { testGuestToken(t, tg) })
 	t.Run("Embedded", func(t *testing.T) { testEmbedded(t, tg) })
 	t.Run("CSRFWithBearer", func(t *testing.T) { testCSRFWithBearer(t, tg) })
+	t.Run("Routing", func(t *testing.T) { testRouting(t, tg) })
+	t.Run("BearerHeader", func(t *testing.T) { testBearerHeader(t, tg) })
+	t.Run("Permissions", func(t *testing.T) { testPermissions(t, tg) })
+	t.Run("APILoginValidation", func(t *testing.T) { testAPILoginValidation(t, tg) })
+	t.Run("MeUpdate", func(t *testing.T) { testMeUpdate(t, tg) })
+	t.Run("GuestTokenValidation", func(t *testing.T) { testGuestTokenValidation(t, tg) })
+	t.Run("GuestAccess", func(t *testing.T) { testGuestAccess(t, tg) })
+	t.Run("LegacyUserForms", func(t *testing.T) { testLegacyUserForms(t, tg) })
 }
 
 // GET /health → 200 "OK", no authentication.
@@ -468,34 +476,8 @@ func testMe(t *testing.T, tg Target) {
 func testUserLifecycle(t *testing.T, tg Target) {
 	admin := newClient(t, tg)
 	at := admin.mustAPILogin(tg.Admin, false).Access
-	var roles struct {
-		Result []struct {
-			ID   int    `json:"id"`
-			Name string `json:"name"`
-		} `json:"result"`
-	}
-	r := admin.get("/api/v1/security/roles/?q=(page_size:100)", bearer(at))
-	if err := json.Unmarshal(r.body, &roles); err != nil || r.StatusCode != http.StatusOK {
-		t.Fatalf("list roles: %d %v", r.StatusCode, err)
-	}
-	gamma := 0
-	for _, ro := range roles.Result {
-		if ro.Name == "Gamma" {
-			gamma = ro.ID
-		}
-	}
-	name := fmt.Sprintf("conf-%d", time.Now().UnixNano())
-	cr := Credentials{Username: name, Password: "pw-" + name}
-	// No X-CSRFToken: FAB's security API is CSRF-exempt even with a Bearer.
-	r = admin.do(http.MethodPost, "/api/v1/security/users/", map[string]any{
-		"first_name": "Conf", "last_name": "User", "username": name, "email": name + "@example.com",
-		"password": cr.Password, "active": true, "roles": []int{gamma},
-	}, bearer(at))
-	if r.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /api/v1/security/users/: %d %s, want 201", r.StatusCode, r.body)
-	}
-	idNum, _ := r.json(t)["id"].(json.Number)
-	pk := idNum.String()
+	gamma := roleID(t, admin, at, "Gamma")
+	pk, cr := createUser(t, admin, at, gamma)
 	usersPath := "/api/v1/security/users/" + pk
 
 	user := newClient(t, tg)
@@ -506,7 +488,7 @@ func testUserLifecycle(t *testing.T, tg Target) {
 	}
 
 	// PUT password → 200 echoing the input; existing credentials still work.
-	r = admin.do(http.MethodPut, usersPath, map[string]any{"password": cr.Password + "2"}, bearer(at))
+	r := admin.do(http.MethodPut, usersPath, map[string]any{"password": cr.Password + "2"}, bearer(at))
 	if r.StatusCode != http.StatusOK || string(compactJSON(t, r.body)) != `{"result":{"password":"`+cr.Password+`2"}}` {
 		t.Errorf("PUT password: %d %s, want 200 {result:{password}}", r.StatusCode, r.body)
 	}
@@ -515,6 +497,17 @@ func testUserLifecycle(t *testing.T, tg Target) {
 	}
 	if s := newClient(t, tg).get("/api/v1/me/", bearer(tk.Access)).StatusCode; s != http.StatusOK {
 		t.Errorf("JWT after password change: %d, want 200", s)
+	}
+
+	// PUT roles: an empty list is refused (400, FAB's message verbatim, its
+	// source's line-continuation spaces included), an unknown role id
+	// crashes (500); either way the user keeps its roles.
+	r = admin.do(http.MethodPut, usersPath, map[string]any{"roles": []int{}}, bearer(at))
+	wantJSON(t, r, http.StatusBadRequest, `{"message":"Cannot clear all roles unless at least one group is                              assigned!"}`)
+	r = admin.do(http.MethodPut, usersPath, map[string]any{"roles": []int{999999}}, bearer(at))
+	wantJSON(t, r, http.StatusInternalServerError, `{"message":"Fatal error"}`)
+	if u := getUser(t, admin, at, pk); !hasOnlyRole(u, gamma, "Gamma") {
+		t.Errorf("roles after refused PUTs: %v, want only Gamma (%d)", u["roles"], gamma)
 	}
 
 	// PUT active=false → 200 {"result":{"active":false}}.

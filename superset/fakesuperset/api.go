@@ -103,6 +103,7 @@ func (f *Fake) meUpdate(r *http.Request, st *reqState) resp {
 				cur.Password = s
 			}
 		}
+		cur.ChangedBy = cur.ID
 		*u = *cur
 	}
 	f.mu.Unlock()
@@ -333,6 +334,9 @@ func (f *Fake) updateUser(r *http.Request, st *reqState) resp {
 			u.Active = v.(bool)
 		}
 	}
+	if c := st.caller(); c != nil {
+		u.ChangedBy = c.ID
+	}
 	return jsonResp(http.StatusOK, map[string]any{"result": in})
 }
 
@@ -340,8 +344,16 @@ func (f *Fake) deleteUser(r *http.Request, st *reqState) resp {
 	id, err := strconv.Atoi(r.PathValue("pk"))
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.users[id]; err != nil || !ok {
+	u, ok := f.users[id]
+	if err != nil || !ok {
 		return jsonResp(http.StatusNotFound, map[string]any{"message": "Not found"})
+	}
+	if u.ChangedBy == id {
+		// SQLAlchemy cannot order the delete of a row whose changed_by_fk
+		// is itself; FAB rolls back and answers 422 (seen on 6.1.0).
+		return jsonResp(http.StatusUnprocessableEntity, map[string]any{
+			"message": "Database exception occurred: Circular dependency detected. (DeleteState(<User at 0x7f00c0ffee00>))",
+		})
 	}
 	delete(f.users, id)
 	return jsonResp(http.StatusOK, map[string]any{"message": "OK"})

@@ -11,12 +11,12 @@
 // 0.6.3, flask-jwt-extended 4.7.1, flask-session 0.8.0), then
 // ../shared/superset-protocol.md. It is held to the live behaviour by the
 // shared conformance suite (superset/conformance), run here in both session
-// modes; beyond the suite, 46 further request scenarios (permission
-// denials, validation messages, Bearer header parsing, legacy FAB forms,
-// error envelopes, dashboard visibility) were compared side by side with a
-// live 6.1.0 and agree up to JSON key order and fixture names. Everything
-// else (charts, SQL Lab, permissions beyond the three seeded roles, LDAP,
-// OAuth, rate limits) is out of scope and answers 404.
+// modes and in e2e against the real 6.1.0: besides the login, JWT, guest
+// and user-lifecycle facts, it pins permission denials, validation
+// messages, Bearer header parsing, the legacy FAB user forms, error
+// envelopes, routing redirects and dashboard visibility. Everything else
+// (charts, SQL Lab, permissions beyond the three seeded roles, LDAP, OAuth,
+// rate limits) is out of scope and answers 404.
 package fakesuperset
 
 import (
@@ -90,6 +90,11 @@ type User struct {
 	FailLoginCount      int
 	CreatedOn           time.Time
 	LastLogin           time.Time
+	// ChangedBy is FAB's changed_by_fk, 0 if none: the caller of the last
+	// PUT /api/v1/me/, users-API PUT or legacy edit (password resets leave
+	// it). A row last changed by its own user references itself, and the
+	// users API cannot delete it.
+	ChangedBy int
 }
 
 // Dashboard is the seeded dashboard.

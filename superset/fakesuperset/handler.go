@@ -47,8 +47,9 @@ func httpError(r *http.Request, code int, description string) resp {
 }
 
 const (
-	notFoundDescription  = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
-	forbiddenDescription = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server."
+	notFoundDescription      = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
+	internalErrorDescription = "The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application."
+	forbiddenDescription     = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server."
 )
 
 func htmlResp(status int, body string) resp {
