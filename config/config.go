@@ -97,6 +97,13 @@ type Superset struct {
 	// ServiceUser is the Superset identity the gateway acts as (reconciler,
 	// dashboard alias lookup).
 	ServiceUser string `yaml:"service_user"`
+	// ServiceUserID is the numeric Superset user id of ServiceUser. The
+	// gateway calls Superset's API as that user with short-lived access
+	// JWTs it mints with Superset's JWT secret, which works whatever
+	// AUTH_TYPE Superset uses and needs no password. 0 turns off what needs
+	// it (dashboard alias lookup for guest-token revocation, the reconciler):
+	// those answer with an error naming this key.
+	ServiceUserID int `yaml:"service_user_id"`
 	// AllowWeakSecrets lets the gateway start with Superset secrets and its
 	// own secrets that fail the strength check (empty, short, published
 	// defaults). It exists for throw-away test and demo setups that run

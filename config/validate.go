@@ -192,6 +192,9 @@ func (c *Config) validateUpstreams() error {
 }
 
 func (c *Config) validateSuperset() error {
+	if c.Superset.ServiceUserID < 0 {
+		return bad("superset.service_user_id", "must not be negative")
+	}
 	if strings.TrimSpace(c.Superset.ServiceUser) == "" {
 		return bad("superset.service_user", "must not be empty")
 	}

@@ -77,3 +77,27 @@ func labelValue(t *testing.T, g prometheus.Gatherer, name, label, value string) 
 	}
 	return 0
 }
+
+func TestGuestTokensCountsEachDecision(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := NewGuestTokens(reg)
+	g.ObserveGuestTokenChecked()
+	g.ObserveGuestTokenChecked()
+	g.ObserveGuestTokenRefused("revoked")
+	g.ObserveGuestTokenIssued("7")
+	g.ObserveGuestTokenRevocation("global")
+	if got := testutil.ToFloat64(g.checked); got != 2 {
+		t.Errorf("checked = %v, want 2", got)
+	}
+	for _, c := range []struct {
+		name, label, value string
+	}{
+		{NameGuestTokensRefusedTotal, "reason", "revoked"},
+		{NameGuestTokensIssuedTotal, "dashboard", "7"},
+		{NameGuestTokenRevocationsTotal, "scope", "global"},
+	} {
+		if got := labelValue(t, reg, c.name, c.label, c.value); got != 1 {
+			t.Errorf("%s{%s=%q} = %v, want 1", c.name, c.label, c.value, got)
+		}
+	}
+}

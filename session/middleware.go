@@ -41,7 +41,7 @@ type stateKey struct{}
 func (v *Vault) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := v.now()
-		rs := &reqState{guest: hasGuestToken(r)}
+		rs := &reqState{guest: hasGuestToken(r) || (v.isGuest != nil && v.isGuest(r))}
 		if ck, err := r.Cookie(v.codec.Name()); err == nil {
 			e, err := v.sessionFor(r.Context(), ck.Value, now)
 			switch {

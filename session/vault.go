@@ -112,6 +112,11 @@ type Options struct {
 	// RequestID returns the request id for audit events (proxy.RequestID);
 	// nil means none.
 	RequestID func(*http.Request) string
+	// IsGuest reports that an earlier layer found a verified guest token in
+	// the request (for instance in a form body, which this package does not
+	// read). Such requests never create a session. nil means only the
+	// X-GuestToken header and the guest_token query parameter count.
+	IsGuest func(*http.Request) bool
 	// LoginPath is where the /-/sessions page sends visitors who are not
 	// signed in; "" means "/login/".
 	LoginPath string
@@ -146,6 +151,7 @@ type Vault struct {
 	limiter      *ipLimiter
 	clientIP     func(*http.Request) netip.Addr
 	requestID    func(*http.Request) string
+	isGuest      func(*http.Request) bool
 	loginPath    string
 	now          func() time.Time
 	rand         io.Reader
@@ -173,6 +179,7 @@ func New(opts Options) (*Vault, error) {
 		anonIdle:     orDur(opts.AnonymousIdleTimeout, 30*time.Minute),
 		storeTimeout: orDur(opts.StoreTimeout, 2*time.Second),
 		clientIP:     opts.ClientIP,
+		isGuest:      opts.IsGuest,
 		requestID:    opts.RequestID,
 		loginPath:    opts.LoginPath,
 		now:          opts.Now,

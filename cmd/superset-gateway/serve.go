@@ -21,6 +21,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -28,6 +29,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
+	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
 // process holds what lives as long as the process: a reload never replaces
@@ -48,6 +50,12 @@ type process struct {
 	// pool is the current state's upstream pool, for the calls the gateway
 	// makes to Superset on its own account (the vault's WhoAmI).
 	pool atomic.Pointer[upstream.Pool]
+	// service calls Superset's API as superset.service_user_id.
+	service *serviceIdentity
+	// revoker holds guest-token revocations; guard checks guest tokens
+	// (nil when no guest secret is configured: embedding is not in use).
+	revoker *guesttoken.Revoker
+	guard   *guesttoken.Guard
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -141,6 +149,10 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 		}
 	}
 
+	p.service = &serviceIdentity{key: cfg.Superset.JWTSecret, userID: cfg.Superset.ServiceUserID, now: time.Now}
+	if err := p.openGuestTokens(ctx, cfg, reg); err != nil {
+		return err
+	}
 	if err := p.openVault(ctx, cfg, l.cookieKeys, reg); err != nil {
 		return err
 	}
@@ -362,14 +374,23 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Headers:        headers,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 	}
+	// The guest-token guard runs before the session layer: requests it
+	// marks as guest traffic never create a session. On the way back the
+	// guard sees issued tokens first; the vault then absorbs Set-Cookie.
+	var hooks []func(*http.Response) error
+	if p.guard != nil {
+		opts.Middleware = append(opts.Middleware, p.guard.Middleware)
+		hooks = append(hooks, p.guard.ModifyResponse)
+	}
 	if p.vault != nil {
 		internal := http.NewServeMux()
 		internal.Handle("/-/sessions", p.vault.SessionsPage())
 		internal.Handle("/-/sessions/", p.vault.SessionsPage())
 		opts.Internal = internal
 		opts.Middleware = append(opts.Middleware, p.vault.Middleware)
-		opts.ModifyResponse = p.vault.ModifyResponse
+		hooks = append(hooks, p.vault.ModifyResponse)
 	}
+	opts.ModifyResponse = chainResponseHooks(hooks)
 	gw, err := proxy.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
@@ -510,9 +531,13 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []cook
 		CacheTTL:             cfg.Session.CacheTTL,
 		ClientIP:             proxy.ClientIP,
 		RequestID:            proxy.RequestID,
-		Logger:               p.log.Named("session"),
-		Observer:             metrics.NewSessions(reg),
-		Audit:                p.audit,
+		IsGuest: func(r *http.Request) bool {
+			_, ok := guesttoken.FromContext(r.Context())
+			return ok
+		},
+		Logger:   p.log.Named("session"),
+		Observer: metrics.NewSessions(reg),
+		Audit:    p.audit,
 	})
 	if err != nil {
 		return fmt.Errorf("session: %w", err)
@@ -538,4 +563,91 @@ func (c currentPool) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, upstream.ErrNoHealthyUpstream
 	}
 	return pool.RoundTrip(r)
+}
+
+// chainResponseHooks runs hooks in order; the first error stops the chain
+// (the proxy answers 502). nil for no hooks.
+func chainResponseHooks(hooks []func(*http.Response) error) func(*http.Response) error {
+	switch len(hooks) {
+	case 0:
+		return nil
+	case 1:
+		return hooks[0]
+	}
+	return func(r *http.Response) error {
+		for _, h := range hooks {
+			if err := h(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// openGuestTokens builds the guest-token revocation store and, when a guest
+// secret is configured, the guard that checks every guest token.
+func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg prometheus.Registerer) error {
+	obs := metrics.NewGuestTokens(reg)
+	ro := guesttoken.RevokerOptions{
+		Store:    p.store,
+		CacheTTL: cfg.Session.CacheTTL,
+		Logger:   p.log.Named("guesttoken"),
+		Observer: obs,
+	}
+	if cfg.Superset.ServiceUserID > 0 {
+		ro.Resolver = aliasResolver{api: newServiceClient(currentPool{&p.pool}), id: p.service}
+	}
+	rev, err := guesttoken.NewRevoker(ro)
+	if err != nil {
+		return fmt.Errorf("guesttoken: %w", err)
+	}
+	go func() {
+		if err := rev.Run(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("guest-token invalidation loop ended", zap.Error(err))
+		}
+	}()
+	p.revoker = rev
+	if len(cfg.Superset.GuestTokenSecret) == 0 {
+		p.log.Warn("superset.guest_token_secret_file is not set: guest tokens pass to Superset unchecked and guest-token revocation is not enforced")
+		return nil
+	}
+	g, err := guesttoken.New(guesttoken.Options{
+		Verifier:     guestjwt.Verifier{Key: cfg.Superset.GuestTokenSecret, Audience: cfg.Superset.GuestTokenAudience},
+		Revoker:      rev,
+		MaxFormBytes: cfg.Limits.MaxBodyBytes,
+		Logger:       p.log.Named("guesttoken"),
+		Observer:     obs,
+		Auditor:      guestAuditor{p.audit},
+		Caller:       p.caller,
+	})
+	if err != nil {
+		return fmt.Errorf("guesttoken: %w", err)
+	}
+	p.guard = g
+	return nil
+}
+
+// caller names who made a request, for audit events: the gateway
+// session's user when there is one.
+func (p *process) caller(r *http.Request) guesttoken.Caller {
+	c := guesttoken.Caller{RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String()}
+	if p.vault != nil {
+		if s, err := p.vault.Current(r); err == nil && s.UserID != "" {
+			c.Actor = "user:" + s.UserID
+			if s.Username != "" {
+				c.Actor += ":" + s.Username
+			}
+		}
+	}
+	return c
+}
+
+// guestAuditor adapts the audit logger to guesttoken.Auditor.
+type guestAuditor struct{ a *audit.Logger }
+
+func (g guestAuditor) Audit(ctx context.Context, ev guesttoken.AuditEvent) {
+	_ = g.a.Emit(ctx, audit.Event{
+		Event: ev.Event, Actor: ev.Actor, Subject: ev.Subject, RequestID: ev.RequestID,
+		IP: ev.IP, Outcome: ev.Outcome, Reason: ev.Reason, Details: ev.Details,
+	}) // best effort: an audit hiccup must not fail the request; Emit logs write failures
 }
