@@ -46,7 +46,7 @@ func TestSessionsLabelsStayBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := NewSessions(reg)
 	for i := 0; i < 100; i++ {
-		s.SessionLookup(string(rune('a' + i%26)) + string(rune('a'+i/26)))
+		s.SessionLookup(string(rune('a'+i%26)) + string(rune('a'+i/26)))
 	}
 	n, err := testutil.GatherAndCount(reg, NameSessionLookupsTotal)
 	if err != nil {
