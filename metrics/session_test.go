@@ -101,3 +101,20 @@ func TestGuestTokensCountsEachDecision(t *testing.T) {
 		}
 	}
 }
+
+func TestEpochsCountsStampsAndJWTDecisions(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := NewEpochs(reg)
+	e.ObserveStamp("admin")
+	e.ObserveJWTChecked("access_jwt")
+	e.ObserveJWTRefused("refresh_jwt", "revoked_user")
+	if got := labelValue(t, reg, NameEpochStampsTotal, "trigger", "admin"); got != 1 {
+		t.Errorf("stamps{admin} = %v", got)
+	}
+	if got := labelValue(t, reg, NameJWTChecksTotal, "kind", "access_jwt"); got != 1 {
+		t.Errorf("checks{access_jwt} = %v", got)
+	}
+	if got := labelValue(t, reg, NameJWTRefusedTotal, "reason", "revoked_user"); got != 1 {
+		t.Errorf("refused{reason=revoked_user} = %v", got)
+	}
+}

@@ -37,16 +37,45 @@ type KeyPair struct {
 // a new pair and dropping the oldest once max-age has passed. It is immutable
 // and safe for concurrent use.
 type CookieCodec struct {
-	name   string
-	secure bool
-	codecs []securecookie.Codec
+	name     string
+	secure   bool
+	sameSite http.SameSite
+	codecs   []securecookie.Codec
+}
+
+// CookieOption adjusts a CookieCodec at construction.
+type CookieOption func(*CookieCodec) error
+
+// WithSameSite sets the cookie's SameSite attribute. The zero value and
+// http.SameSiteDefaultMode mean Lax (the default). http.SameSiteNoneMode
+// lets a page of another site (an embedding host) send the cookie along;
+// browsers drop a SameSite=None cookie that is not Secure, so it is
+// refused unless the codec is secure.
+func WithSameSite(m http.SameSite) CookieOption {
+	return func(c *CookieCodec) error {
+		switch m {
+		case 0, http.SameSiteDefaultMode, http.SameSiteLaxMode:
+			c.sameSite = http.SameSiteLaxMode
+		case http.SameSiteStrictMode:
+			c.sameSite = m
+		case http.SameSiteNoneMode:
+			if !c.secure {
+				return errors.New("session: SameSite=None needs a Secure cookie (an https public URL)")
+			}
+			c.sameSite = m
+		default:
+			return fmt.Errorf("session: unknown SameSite mode %d", m)
+		}
+		return nil
+	}
 }
 
 // NewCookieCodec builds a codec. secure selects the __Host- name and the
 // Secure attribute (an https public URL). maxAge bounds the age of a cookie
 // value (the signing time is inside it); 0 means no bound beyond the
-// server-side record's own timeouts.
-func NewCookieCodec(keys []KeyPair, secure bool, maxAge time.Duration) (*CookieCodec, error) {
+// server-side record's own timeouts. The cookie is SameSite=Lax unless an
+// option says otherwise.
+func NewCookieCodec(keys []KeyPair, secure bool, maxAge time.Duration, opts ...CookieOption) (*CookieCodec, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("session: at least one cookie key pair is required")
 	}
@@ -60,9 +89,14 @@ func NewCookieCodec(keys []KeyPair, secure bool, maxAge time.Duration) (*CookieC
 		}
 		pairs = append(pairs, k.Hash, k.Block)
 	}
-	c := &CookieCodec{name: CookieNameInsecure, secure: secure}
+	c := &CookieCodec{name: CookieNameInsecure, secure: secure, sameSite: http.SameSiteLaxMode}
 	if secure {
 		c.name = CookieNameSecure
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
 	}
 	c.codecs = securecookie.CodecsFromPairs(pairs...)
 	for _, sc := range c.codecs {
@@ -123,7 +157,7 @@ func (c *CookieCodec) Cookie(value string) *http.Cookie {
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   c.secure,
-		SameSite: http.SameSiteLaxMode,
+		SameSite: c.sameSite,
 	}
 	if value == "" {
 		ck.MaxAge = -1

@@ -47,6 +47,9 @@ func (v *Vault) Middleware(next http.Handler) http.Handler {
 			switch {
 			case err == nil:
 				rs.sess = e.s
+				if !v.checkEpoch(w, r, rs) {
+					return
+				}
 			case errors.Is(err, ErrBadCookie), errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
 				rs.clear = true
 			default:
@@ -63,6 +66,35 @@ func (v *Vault) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
 	})
+}
+
+// checkEpoch refuses a signed-in session issued before its user's (or the
+// global) invalidation epoch: the record is destroyed and the request goes
+// on anonymous, with the cookie cleared. It answers 503 itself and returns
+// false when the epoch cannot be read.
+func (v *Vault) checkEpoch(w http.ResponseWriter, r *http.Request, rs *reqState) bool {
+	s := rs.sess
+	if v.epochs == nil || s.UserID == "" {
+		return true
+	}
+	d, err := v.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
+	if err != nil {
+		v.log.Warn("epoch store unavailable", zap.Error(err))
+		v.unavailable(w)
+		return false
+	}
+	if d.Allow {
+		return true
+	}
+	if err := v.destroy(r.Context(), s.hid, s.UserID, "revoked"); err != nil {
+		// The epoch alone keeps refusing it; the record just lingers
+		// until its TTL.
+		v.log.Warn("revoked session not destroyed", zap.Error(err))
+	}
+	v.emit(r.Context(), r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
+		Outcome: audit.OutcomeDenied, Reason: d.Reason})
+	rs.sess, rs.clear = nil, true
+	return true
 }
 
 func (v *Vault) unavailable(w http.ResponseWriter) {
@@ -122,7 +154,18 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 		return nil
 	}
 
-	if len(cookies) == 0 && !isLoginish(req) {
+	// The caller changed their own password: their epoch now refuses this
+	// session too, so it is re-issued with a login_at after the epoch.
+	var reissueAt time.Time
+	if sess != nil && sess.UserID != "" && v.selfStamped != nil && resp.StatusCode < 300 {
+		if ep, ok := v.selfStamped(ctx); ok {
+			reissueAt = now
+			if min := time.UnixMilli(ep + 1); reissueAt.Before(min) {
+				reissueAt = min
+			}
+		}
+	}
+	if len(cookies) == 0 && !isLoginish(req) && reissueAt.IsZero() {
 		if rs.clear {
 			v.setCookie(resp, "")
 		}
@@ -178,7 +221,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 		if uid != "" {
 			v.loginEvent(ctx, req, s)
 		}
-	case uid != cur.UserID || !known:
+	case uid != cur.UserID || !known || !reissueAt.IsZero():
 		// Identity changed (or a login we cannot see through): a new id,
 		// so whatever id was known before — planted, copied, or simply
 		// the anonymous one — is worthless from now on.
@@ -188,6 +231,11 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			return nil
 		}
 		tmpl := v.template(req, uid, uname, now)
+		if !reissueAt.IsZero() && uid == cur.UserID && known {
+			// Same user, same login: keep how they signed in, with a
+			// login time after their new epoch.
+			tmpl.LoginAt, tmpl.AuthMethod = reissueAt, cur.AuthMethod
+		}
 		s, val, err := v.create(ctx, tmpl, jar, now)
 		if err != nil {
 			v.log.Warn("rotation: new session not created", zap.Error(err))
@@ -360,4 +408,16 @@ func authMethod(r *http.Request) string {
 		return "login:" + clip(strings.Trim(strings.TrimPrefix(p, "/login/"), "/"), 64)
 	}
 	return "other"
+}
+
+// FromContext returns the live signed-in or anonymous session that
+// Middleware found for this request (also on the upstream request that
+// response hooks see, which no longer carries the gateway cookie). ok is
+// false outside Middleware or when the request has no live session.
+func FromContext(ctx context.Context) (s *Session, ok bool) {
+	rs, _ := ctx.Value(stateKey{}).(*reqState)
+	if rs == nil || rs.sess == nil {
+		return nil, false
+	}
+	return rs.sess, true
 }

@@ -108,26 +108,47 @@ func (v *Vault) ListUserSessions(ctx context.Context, userID string) ([]Info, er
 // EndSession destroys the session with handle if it belongs to userID.
 // Errors: ErrNotFound, ErrNotOwner, or a store error.
 func (v *Vault) EndSession(ctx context.Context, userID, handle string) error {
-	if !validHandle(handle) {
-		return ErrNotFound
-	}
-	sctx, cancel := v.storeCtx(ctx)
-	b, err := v.st.Get(sctx, recordKey(handle))
-	cancel()
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrNotFound
-	}
+	s, err := v.recordByHandle(ctx, handle)
 	if err != nil {
-		return fmt.Errorf("session: end: %w", err)
-	}
-	s, err := parseRecord(handle, b)
-	if err != nil {
-		return ErrNotFound
+		return err
 	}
 	if s.UserID == "" || s.UserID != userID {
 		return ErrNotOwner
 	}
 	return v.destroy(ctx, handle, userID, "ended")
+}
+
+// EndSessionAsAdmin destroys the session with handle whoever owns it (the
+// admin API's power), on every replica. Errors: ErrNotFound or a store error.
+func (v *Vault) EndSessionAsAdmin(ctx context.Context, handle string) error {
+	s, err := v.recordByHandle(ctx, handle)
+	if err != nil {
+		return err
+	}
+	return v.destroy(ctx, handle, s.UserID, "ended")
+}
+
+// recordByHandle reads a session record by its public handle, bypassing the
+// cache. Errors: ErrNotFound (also for a malformed handle or record) or a
+// store error.
+func (v *Vault) recordByHandle(ctx context.Context, handle string) (*Session, error) {
+	if !validHandle(handle) {
+		return nil, ErrNotFound
+	}
+	sctx, cancel := v.storeCtx(ctx)
+	b, err := v.st.Get(sctx, recordKey(handle))
+	cancel()
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: end: %w", err)
+	}
+	s, err := parseRecord(handle, b)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return s, nil
 }
 
 // EndOtherSessions destroys every session of userID except keep (a handle;

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -40,6 +41,12 @@ type Observer interface {
 	// SessionRateLimited counts an anonymous session refused by the per-IP
 	// creation limit.
 	SessionRateLimited()
+}
+
+// EpochChecker decides whether a credential issued at issued is still
+// valid for userID (A2 invalidation epochs); *epoch.Epochs implements it.
+type EpochChecker interface {
+	IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error)
 }
 
 // Auditor receives audit events; *audit.Logger implements it. Emit must not
@@ -67,6 +74,9 @@ type Options struct {
 	// Secure selects the __Host-sg_session cookie with the Secure attribute
 	// (an https public URL); false means sg_session without Secure.
 	Secure bool
+	// SameSite is the cookie's SameSite attribute; zero means Lax.
+	// http.SameSiteNoneMode needs Secure (New refuses it otherwise).
+	SameSite http.SameSite
 	// SupersetSecretKey is Superset's SECRET_KEY: it verifies the Flask
 	// session cookie whose _user_id tells who logged in. Never logged.
 	SupersetSecretKey string
@@ -112,6 +122,17 @@ type Options struct {
 	// RequestID returns the request id for audit events (proxy.RequestID);
 	// nil means none.
 	RequestID func(*http.Request) string
+	// Epochs refuses a signed-in session whose login_at is not after the
+	// user's (or the global) invalidation epoch: such a session is
+	// destroyed and the request goes on anonymous. An error (store down)
+	// answers 503 and keeps the cookie. nil means no epoch check.
+	Epochs EpochChecker
+	// SelfStamped reports that this request's own response stamped the
+	// caller's epoch (they changed their own password) and returns the
+	// epoch in ms: the caller's session is then re-issued under a new id
+	// with a login_at after it, so it survives while every other session
+	// of theirs dies. nil means never.
+	SelfStamped func(ctx context.Context) (epochMs int64, ok bool)
 	// IsGuest reports that an earlier layer found a verified guest token in
 	// the request (for instance in a form body, which this package does not
 	// read). Such requests never create a session. nil means only the
@@ -152,6 +173,8 @@ type Vault struct {
 	clientIP     func(*http.Request) netip.Addr
 	requestID    func(*http.Request) string
 	isGuest      func(*http.Request) bool
+	epochs       EpochChecker
+	selfStamped  func(context.Context) (int64, bool)
 	loginPath    string
 	now          func() time.Time
 	rand         io.Reader
@@ -180,6 +203,8 @@ func New(opts Options) (*Vault, error) {
 		storeTimeout: orDur(opts.StoreTimeout, 2*time.Second),
 		clientIP:     opts.ClientIP,
 		isGuest:      opts.IsGuest,
+		epochs:       opts.Epochs,
+		selfStamped:  opts.SelfStamped,
 		requestID:    opts.RequestID,
 		loginPath:    opts.LoginPath,
 		now:          opts.Now,
@@ -188,7 +213,7 @@ func New(opts Options) (*Vault, error) {
 		obs:          opts.Observer,
 		audit:        opts.Audit,
 	}
-	codec, err := NewCookieCodec(opts.Keys, opts.Secure, v.absolute)
+	codec, err := NewCookieCodec(opts.Keys, opts.Secure, v.absolute, WithSameSite(opts.SameSite))
 	if err != nil {
 		return nil, err
 	}

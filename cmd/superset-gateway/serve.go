@@ -19,9 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/guesttoken"
+	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -56,6 +59,12 @@ type process struct {
 	// (nil when no guest secret is configured: embedding is not in use).
 	revoker *guesttoken.Revoker
 	guard   *guesttoken.Guard
+	// epochs, jwtGuard and stampHook are the invalidation epochs (A2);
+	// admin is the admin API. All nil in check-config's dry run.
+	epochs    *epoch.Epochs
+	jwtGuard  *jwtguard.Guard
+	stampHook *epoch.Hook
+	admin     *admin.Handler
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -77,11 +86,12 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 		return err
 	}
 	cfg := l.cfg
-	log, err := newLogger(cfg.Log.Level, stderr)
+	log, stopLog, err := newLogger(cfg.Log.Level, stderr)
 	if err != nil {
 		return usageError{fmt.Errorf("config: log.level: %w", err)}
 	}
-	defer func() { _ = log.Sync() }()
+	// Runs last: flushes the buffered records, shutdown's included.
+	defer stopLog()
 	for _, w := range l.warnings {
 		log.Warn(w)
 	}
@@ -138,9 +148,8 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 	defer closeAudit()
 	p.audit = audit.New(audit.Options{Writer: auditOut, Recent: st, Logger: log.Named("audit")})
 	if p.freshStore {
-		// The global epoch stamp that makes a wiped store refuse older
-		// credentials belongs to the session package; until it is wired,
-		// the event and /-/readyz make the wipe visible.
+		// openEpochs stamps the global epoch for it; this event and
+		// /-/readyz make the wipe visible too.
 		if err := p.audit.Emit(ctx, audit.Event{
 			Event: "store.generation_created", Actor: "gateway", Subject: "store:" + p.durability.Backend,
 			Outcome: audit.OutcomeSuccess, Reason: "fresh_store",
@@ -150,11 +159,17 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 	}
 
 	p.service = &serviceIdentity{key: cfg.Superset.JWTSecret, userID: cfg.Superset.ServiceUserID, now: time.Now}
+	if err := p.openEpochs(ctx, cfg, reg); err != nil {
+		return err
+	}
 	if err := p.openGuestTokens(ctx, cfg, reg); err != nil {
 		return err
 	}
 	if err := p.openVault(ctx, cfg, l.cookieKeys, reg); err != nil {
 		return err
+	}
+	if p.admin, err = p.buildAdmin(cfg, adminTokensOf(l.adminTokens)); err != nil {
+		return fmt.Errorf("admin: %w", err)
 	}
 
 	cur, err := p.buildState(cfg)
@@ -222,6 +237,8 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 		}
 	}()
 
+	// Start-up records are out before the first request, not a flush later.
+	_ = log.Sync()
 	runErr := srv.Run(ctx)
 	endLoop()
 	<-reloaded // cur is no longer written once the loop is done
@@ -374,10 +391,18 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Headers:        headers,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 	}
-	// The guest-token guard runs before the session layer: requests it
-	// marks as guest traffic never create a session. On the way back the
-	// guard sees issued tokens first; the vault then absorbs Set-Cookie.
+	// Order on the way in: the Superset API JWT guard, the guest-token
+	// guard (guest traffic it marks never creates a session), the session
+	// vault, then the capture of user-admin bodies for automatic stamping.
+	// On the way back: stamping first (the vault reads SelfStamped), the
+	// guest-token issuance hook, then the vault absorbs Set-Cookie.
 	var hooks []func(*http.Response) error
+	if p.jwtGuard != nil {
+		opts.Middleware = append(opts.Middleware, p.jwtGuard.Middleware)
+	}
+	if p.stampHook != nil {
+		hooks = append(hooks, p.stampHook.StampResponse)
+	}
 	if p.guard != nil {
 		opts.Middleware = append(opts.Middleware, p.guard.Middleware)
 		hooks = append(hooks, p.guard.ModifyResponse)
@@ -386,9 +411,15 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		internal := http.NewServeMux()
 		internal.Handle("/-/sessions", p.vault.SessionsPage())
 		internal.Handle("/-/sessions/", p.vault.SessionsPage())
+		if p.admin != nil {
+			internal.Handle(admin.APIPrefix, p.admin)
+		}
 		opts.Internal = internal
 		opts.Middleware = append(opts.Middleware, p.vault.Middleware)
 		hooks = append(hooks, p.vault.ModifyResponse)
+	}
+	if p.stampHook != nil {
+		opts.Middleware = append(opts.Middleware, p.stampHook.Capture)
 	}
 	opts.ModifyResponse = chainResponseHooks(hooks)
 	gw, err := proxy.New(opts)
@@ -523,6 +554,7 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []cook
 		Store:                p.store,
 		Keys:                 pairs,
 		Secure:               strings.HasPrefix(cfg.PublicURL, "https://"),
+		SameSite:             sameSite(cfg.Session.CookieSameSite),
 		SupersetSecretKey:    string(cfg.Superset.SecretKey),
 		WhoAmI:               session.WhoAmIVia(currentPool{&p.pool}, nil),
 		IdleTimeout:          cfg.Session.IdleTimeout,
@@ -531,6 +563,8 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []cook
 		CacheTTL:             cfg.Session.CacheTTL,
 		ClientIP:             proxy.ClientIP,
 		RequestID:            proxy.RequestID,
+		Epochs:               p.epochs,
+		SelfStamped:          epoch.SelfStamped,
 		IsGuest: func(r *http.Request) bool {
 			_, ok := guesttoken.FromContext(r.Context())
 			return ok
@@ -650,4 +684,16 @@ func (g guestAuditor) Audit(ctx context.Context, ev guesttoken.AuditEvent) {
 		Event: ev.Event, Actor: ev.Actor, Subject: ev.Subject, RequestID: ev.RequestID,
 		IP: ev.IP, Outcome: ev.Outcome, Reason: ev.Reason, Details: ev.Details,
 	}) // best effort: an audit hiccup must not fail the request; Emit logs write failures
+}
+
+// sameSite maps session.cookie_samesite (validated by config) to the
+// cookie attribute.
+func sameSite(v string) http.SameSite {
+	switch v {
+	case "strict":
+		return http.SameSiteStrictMode
+	case "none":
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteLaxMode
 }

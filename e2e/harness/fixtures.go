@@ -15,6 +15,8 @@ import (
 
 // fixtures is fixtures.json: what the first Start created through the API.
 type fixtures struct {
+	// AdminID is the admin's Superset user id: the gateway's service user.
+	AdminID       int    `json:"admin_id"`
 	DashboardID   int    `json:"dashboard_id"`
 	DashboardSlug string `json:"dashboard_slug"`
 	EmbedUUID     string `json:"embed_uuid"`
@@ -87,7 +89,7 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 	if err := a.fetchCSRF(ctx); err != nil {
 		return err
 	}
-	f := fixtures{DashboardSlug: "gateway-e2e"}
+	f := fixtures{DashboardSlug: "gateway-e2e", AdminID: me.Result.ID}
 	var dash struct {
 		ID int `json:"id"`
 	}

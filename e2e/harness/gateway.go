@@ -44,6 +44,7 @@ type GatewayOptions struct {
 // Gateway is a running superset-gateway process.
 type Gateway struct {
 	URL        string // http://<listen>
+	MetricsURL string // http://<metrics listen>/metrics
 	ConfigPath string
 	LogPath    string // "" when Output was given
 	cmd        *exec.Cmd
@@ -73,7 +74,8 @@ func StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{URL: "http://" + listen, ConfigPath: filepath.Join(o.DataDir, "gateway.yaml"), done: make(chan struct{})}
+	g := &Gateway{URL: "http://" + listen, ConfigPath: filepath.Join(o.DataDir, "gateway.yaml"), done: make(chan struct{}),
+		MetricsURL: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(mport)) + "/metrics"}
 	cfg := gatewayConfig(o, listen, net.JoinHostPort("127.0.0.1", strconv.Itoa(mport)))
 	if err := os.WriteFile(g.ConfigPath, cfg, 0o600); err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
@@ -122,6 +124,7 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"  secret_key_file: " + q(o.Superset.SecretKeyFile()),
 		"  guest_token_secret_file: " + q(o.Superset.GuestTokenSecretFile()),
 		"  guest_token_audience: " + q(o.Superset.GuestTokenAudience()),
+		"  service_user_id: " + strconv.Itoa(o.Superset.AdminID()),
 		"store:",
 		"  data_dir: " + q(o.DataDir),
 		"  redis_url: " + q(o.RedisURL),

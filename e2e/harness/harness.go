@@ -193,6 +193,15 @@ func (s *Superset) GuestTokenSecretFile() string { return s.path("guest_token_se
 // GuestTokenAudience is GUEST_TOKEN_JWT_AUDIENCE.
 func (s *Superset) GuestTokenAudience() string { return s.set.GuestTokenAudience }
 
+// AdminID is the admin's Superset user id (0 before the first Start, or for
+// a demo home bootstrapped before it was recorded).
+func (s *Superset) AdminID() int {
+	if s.fixture == nil {
+		return 0
+	}
+	return s.fixture.AdminID
+}
+
 // Close removes a temporary home (a caller-supplied Home is kept). Stop
 // every Cluster first.
 func (s *Superset) Close() error {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
+)
+
+// adminGateway runs the real serve in front of the fake Superset with one
+// admin token configured and the service user set, and returns it with the
+// token.
+func adminGateway(t *testing.T) (*gateway, string) {
+	t.Helper()
+	dir := t.TempDir()
+	fake := fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret})
+	be := httptest.NewServer(fake)
+	t.Cleanup(be.Close)
+	code, out, errOut := runCmd(t, context.Background(), nil, "admin-token", "create", "ci")
+	if code != exitOK {
+		t.Fatalf("admin-token create: %d %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("admin-token create printed %q", out)
+	}
+	token, line := strings.TrimSpace(lines[1]), strings.TrimSpace(lines[3])
+	if !strings.HasPrefix(line, "ci ") || strings.Contains(line, token) {
+		t.Fatalf("tokens_file line %q (must hold the hash, never the token)", line)
+	}
+	tokens := writeFile(t, dir, "admin-tokens", line+"\n")
+	sk := writeFile(t, dir, "sk", fakeSecret)
+	y := fmt.Sprintf("listen: %s\nupstreams: [%s]\nstore: {data_dir: %q}\nmetrics: {listen: \"\"}\nsuperset: {secret_key_file: %q, service_user_id: 1}\nadmin: {tokens_file: %q}\nsession: {cache_ttl: 50ms}\n",
+		freePort(t), be.URL, filepath.Join(dir, "data"), sk, tokens)
+	return startGateway(t, dir, y, nil), token
+}
+
+// bearerStatus is the status of GET /api/v1/me/ through the gateway with a
+// Superset access JWT.
+func bearerStatus(t *testing.T, base, jwt string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/me/", nil)
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestCLIRevokeUserEndsTheirJWTs: `revoke user` goes through the admin API;
+// bob's JWT issued before it is refused by the gateway, one issued after
+// works.
+func TestCLIRevokeUserEndsTheirJWTs(t *testing.T) {
+	g, token := adminGateway(t)
+	// A fresh store stamps the global epoch at start: a JWT must be issued
+	// in a later second to be valid at all.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	old, err := apijwt.Mint([]byte(fakeSecret), apijwt.MintOptions{Subject: "3", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := bearerStatus(t, g.base, old); code != http.StatusOK {
+		t.Fatalf("bob's JWT before the revocation: %d", code)
+	}
+	env := []string{"SG_ADMIN_TOKEN=" + token, "SG_ADMIN_URL=" + g.base}
+	code, out, errOut := runCmd(t, context.Background(), env, "revoke", "user", "3", "--reason", "laptop stolen")
+	if code != exitOK {
+		t.Fatalf("revoke user: exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Epoch int64 `json:"epoch"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Epoch == 0 {
+		t.Fatalf("revoke user printed %q", out)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for bearerStatus(t, g.base, old) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's pre-revocation JWT still reaches Superset")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Until(time.UnixMilli(got.Epoch).Truncate(time.Second).Add(time.Second)))
+	if code := bearerStatus(t, g.base, old); code != http.StatusUnauthorized {
+		t.Fatalf("the old JWT came back after the epoch's second: %d", code)
+	}
+	fresh, _ := apijwt.Mint([]byte(fakeSecret), apijwt.MintOptions{Subject: "3", Now: time.Now()})
+	if code := bearerStatus(t, g.base, fresh); code != http.StatusOK {
+		t.Fatalf("a JWT issued after the revocation: %d, want 200", code)
+	}
+	var audited bool
+	for _, line := range strings.Split(g.stdout.String(), "\n") {
+		if strings.Contains(line, `"event":"admin.user.revoke"`) && strings.Contains(line, `"actor":"admin-token:ci"`) &&
+			strings.Contains(line, `"reason":"laptop stolen"`) && strings.Contains(line, `"subject":"user:3"`) {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("no audit line naming the admin token, user 3 and the reason in:\n%s", g.stdout.String())
+	}
+}
+
+func TestCLIRevokeRefusals(t *testing.T) {
+	g, token := adminGateway(t)
+	for _, c := range []struct {
+		env  []string
+		args []string
+		code int
+		want string
+	}{
+		{nil, []string{"revoke", "user", "3", "--reason", "x", "--url", g.base}, exitUsage, "no admin token"},
+		{[]string{"SG_ADMIN_TOKEN=" + token}, []string{"revoke", "user", "03", "--reason", "x"}, exitUsage, "is not a Superset user id"},
+		{[]string{"SG_ADMIN_TOKEN=" + token}, []string{"revoke", "user", "3"}, exitUsage, "--reason is required"},
+		{[]string{"SG_ADMIN_TOKEN=" + token}, []string{"revoke", "guest-tokens", "--all", "--dashboard", "1"}, exitUsage, "exclude each other"},
+		{[]string{"SG_ADMIN_TOKEN=sgwa_wrong"}, []string{"revoke", "user", "3", "--reason", "x", "--url", g.base}, exitFailure, "401"},
+	} {
+		code, _, errOut := runCmd(t, context.Background(), c.env, c.args...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d %q, want %d containing %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
+}
+
+// TestCLIRevokeGuestTokensByAlias: revoking by slug stamps the id, the slug
+// and the embed uuid, resolved through Superset as the service user.
+func TestCLIRevokeGuestTokensByAlias(t *testing.T) {
+	g, token := adminGateway(t)
+	d := fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret}).Dashboard()
+	env := []string{"SG_ADMIN_TOKEN=" + token, "SG_ADMIN_URL=" + g.base}
+	code, out, errOut := runCmd(t, context.Background(), env, "revoke", "guest-tokens", "--dashboard", d.Slug, "--reason", "leaked")
+	if code != exitOK {
+		t.Fatalf("revoke guest-tokens: exit %d: %s", code, errOut)
+	}
+	for _, alias := range []string{`"1"`, d.Slug, d.EmbedUUID} {
+		if !strings.Contains(out, alias) {
+			t.Errorf("aliases stamped %s: %s missing", out, alias)
+		}
+	}
+	code, _, errOut = runCmd(t, context.Background(), env, "revoke", "guest-tokens", "--dashboard", "no-such-dashboard")
+	if code != exitFailure || !strings.Contains(errOut, "404") {
+		t.Errorf("unknown dashboard: exit %d %q, want 1 with 404", code, errOut)
+	}
+	code, out, _ = runCmd(t, context.Background(), env, "revoke", "guest-tokens", "--all")
+	if code != exitOK || !strings.Contains(out, "global") {
+		t.Errorf("revoke --all: %d %q", code, out)
+	}
+}

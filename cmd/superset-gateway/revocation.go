@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/admin"
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/guesttoken"
+	"github.com/superset-gateway/superset-gateway/jwtguard"
+	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/proxy"
+	"github.com/superset-gateway/superset-gateway/session"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/client"
+)
+
+// openEpochs builds the invalidation epochs (A2), the Superset API JWT
+// guard and the automatic-stamping hook, and starts the reconciler. A fresh
+// (new or wiped) store stamps the global epoch before anything is served, so
+// no credential issued before the wipe comes back.
+func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg prometheus.Registerer) error {
+	obs := metrics.NewEpochs(reg)
+	ep, err := epoch.New(epoch.Options{
+		Store:    p.store,
+		CacheTTL: cfg.Session.CacheTTL,
+		Logger:   p.log.Named("epoch"),
+		Observer: obs,
+		Auditor:  p.audit,
+	})
+	if err != nil {
+		return fmt.Errorf("epoch: %w", err)
+	}
+	if p.freshStore {
+		if _, err := ep.OnFreshGeneration(ctx); err != nil {
+			return fmt.Errorf("store is new or wiped and the global epoch could not be stamped: %w", err)
+		}
+		p.log.Warn("global epoch stamped: every credential issued before this start is refused")
+	}
+	if err := ep.Start(ctx); err != nil {
+		p.log.Warn("epoch invalidation subscription not live yet", zap.Error(err))
+	}
+	p.epochs = ep
+
+	g, err := jwtguard.New(jwtguard.Options{
+		Verifier:    apijwt.Verifier{Key: cfg.Superset.JWTSecret},
+		Epochs:      ep,
+		Revocations: p.store,
+		JTICacheTTL: cfg.Session.CacheTTL,
+		RequestInfo: requestInfo,
+		Logger:      p.log.Named("jwtguard"),
+		Observer:    obs,
+		Auditor:     p.audit,
+	})
+	if err != nil {
+		return fmt.Errorf("jwtguard: %w", err)
+	}
+	if err := g.Start(ctx); err != nil {
+		p.log.Warn("jti revocation subscription not live yet", zap.Error(err))
+	}
+	p.jwtGuard = g
+
+	hook, err := epoch.NewHook(epoch.HookOptions{
+		Epochs: ep,
+		Caller: p.epochCaller,
+		Logger: p.log.Named("epoch"),
+	})
+	if err != nil {
+		return fmt.Errorf("epoch hook: %w", err)
+	}
+	p.stampHook = hook
+
+	if cfg.Superset.ServiceUserID <= 0 {
+		p.log.Warn("superset.service_user_id is not set: the reconciler is off; users disabled outside the gateway (CLI, LDAP sync, SQL) keep their credentials until they expire")
+		return nil
+	}
+	host, _ := os.Hostname()
+	rec, err := epoch.NewReconciler(epoch.ReconcilerOptions{
+		Lister: epoch.ClientLister{
+			Client: newServiceClient(currentPool{&p.pool}),
+			Bearer: func(context.Context) (string, error) { return p.service.Bearer() },
+		},
+		Epochs:   ep,
+		Store:    p.store,
+		Interval: cfg.ReconcileInterval,
+		Holder:   host + ":" + strconv.Itoa(os.Getpid()),
+		Logger:   p.log.Named("reconciler"),
+	})
+	if err != nil {
+		return fmt.Errorf("reconciler: %w", err)
+	}
+	go rec.Run(ctx)
+	return nil
+}
+
+// requestInfo is the request id and client IP of a request, for audit.
+func requestInfo(r *http.Request) (string, string) {
+	ip := ""
+	if a := proxy.ClientIP(r); a.IsValid() {
+		ip = a.String()
+	}
+	return proxy.RequestID(r), ip
+}
+
+// epochCaller names who made a user-admin request: the gateway session's
+// user, else the subject of the verified Superset JWT.
+func (p *process) epochCaller(r *http.Request) epoch.Caller {
+	rid, ip := requestInfo(r)
+	c := epoch.Caller{RequestID: rid, IP: ip}
+	if s, ok := session.FromContext(r.Context()); ok && s.UserID != "" {
+		c.UserID = s.UserID
+	} else if cl, ok := jwtguard.ClaimsFrom(r.Context()); ok {
+		c.UserID = cl.Subject
+	}
+	return c
+}
+
+// buildAdmin is the admin API (/-/admin/api/v1/…): admin tokens from
+// admin.tokens_file, or a Superset session or JWT whose user holds a role
+// in admin.roles; plus the guest-token revocation routes.
+func (p *process) buildAdmin(cfg *config.Config, tokens []admin.Token) (*admin.Handler, error) {
+	rc, err := admin.NewMeRolesChecker(admin.MeRolesOptions{
+		Client:      newServiceClient(currentPool{&p.pool}),
+		Credentials: p.adminCredentials,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return admin.New(admin.Options{
+		Tokens:      tokens,
+		Roles:       cfg.Admin.Roles,
+		RoleChecker: rc,
+		Epochs:      p.epochs,
+		Sessions:    adminSessions{p.vault},
+		Audit:       p.audit,
+		Status:      p.status,
+		Routes:      p.guestTokenRoutes(),
+		RequestInfo: requestInfo,
+		MaxBody:     64 << 10,
+		Logger:      p.log.Named("admin"),
+	})
+}
+
+// adminCredentials are the caller's own upstream credentials, checked as
+// the proxy would check them: a live gateway session that passes the
+// epoch check, or a Superset access JWT that jwtguard accepts.
+func (p *process) adminCredentials(r *http.Request) (client.Auth, error) {
+	if tok, ok, err := jwtguard.BearerToken(r.Header); err != nil {
+		return client.Auth{}, fmt.Errorf("%w: %w", admin.ErrNoCredential, err)
+	} else if ok && !strings.HasPrefix(tok, "sgw") {
+		if _, d, err := p.jwtGuard.Check(r.Context(), tok, apijwt.Access); err != nil {
+			return client.Auth{}, err
+		} else if !d.Allow {
+			return client.Auth{}, fmt.Errorf("%w: %s", admin.ErrNoCredential, d.Reason)
+		}
+		return client.Auth{Bearer: tok}, nil
+	}
+	if p.vault == nil {
+		return client.Auth{}, admin.ErrNoCredential
+	}
+	s, err := p.vault.Current(r)
+	if err != nil || s.UserID == "" {
+		if err != nil && !errors.Is(err, session.ErrBadCookie) && !errors.Is(err, session.ErrNotFound) && !errors.Is(err, session.ErrExpired) {
+			return client.Auth{}, err // store down: 503, not 401
+		}
+		return client.Auth{}, admin.ErrNoCredential
+	}
+	d, err := p.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
+	if err != nil {
+		return client.Auth{}, err
+	}
+	if !d.Allow {
+		return client.Auth{}, fmt.Errorf("%w: %s", admin.ErrNoCredential, d.Reason)
+	}
+	cookies, err := http.ParseCookie(s.Jar.CookieHeader(time.Now()))
+	if err != nil || len(cookies) == 0 {
+		return client.Auth{}, admin.ErrNoCredential
+	}
+	return client.Auth{Cookies: cookies}, nil
+}
+
+// status answers GET /-/admin/api/v1/status.
+func (p *process) status(ctx context.Context) any {
+	version, revision := buildVersion()
+	out := map[string]any{
+		"version": version, "revision": revision,
+		"store": map[string]any{
+			"backend": p.durability.Backend, "appendonly": p.durability.AppendOnly,
+			"appendfsync": p.durability.AppendFsync, "durable": p.durability.Durable,
+			"detail": p.durability.Detail, "generation": p.generation, "fresh_generation": p.freshStore,
+		},
+	}
+	if pool := p.pool.Load(); pool != nil {
+		var nodes []map[string]any
+		for _, n := range pool.Nodes() {
+			nodes = append(nodes, map[string]any{"url": n.URL, "healthy": n.Healthy})
+		}
+		out["upstreams"] = nodes
+	}
+	return out
+}
+
+// adminSessions adapts the vault to admin.Sessions.
+type adminSessions struct{ v *session.Vault }
+
+func (a adminSessions) ListUserSessions(ctx context.Context, userID string) ([]admin.SessionInfo, error) {
+	list, err := a.v.ListUserSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.SessionInfo, len(list))
+	for i, in := range list {
+		out[i] = admin.SessionInfo(in)
+	}
+	return out, nil
+}
+
+func (a adminSessions) EndSession(ctx context.Context, handle string) error {
+	err := a.v.EndSessionAsAdmin(ctx, handle)
+	if errors.Is(err, session.ErrNotFound) {
+		return fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+	}
+	return err
+}
+
+// guestTokenRoutes are the admin routes of guest-token revocation (A3).
+func (p *process) guestTokenRoutes() []admin.Route {
+	return []admin.Route{
+		{
+			Method: http.MethodPost, Path: "dashboards/{ref}/guest-tokens/revoke", Event: "admin.guest_tokens.revoke",
+			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
+				ref := c.Request.PathValue("ref")
+				c.Subject = "dashboard:" + ref
+				if err := decodeReason(c); err != nil {
+					return nil, err
+				}
+				rev, err := p.revoker.RevokeDashboardRef(ctx, ref, time.Now())
+				if err != nil {
+					return nil, guestTokenError(err)
+				}
+				return rev, nil
+			},
+		},
+		{
+			Method: http.MethodPost, Path: "guest-tokens/revoke", Event: "admin.guest_tokens.revoke_all",
+			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
+				c.Subject = "guest-tokens:all"
+				if err := decodeReason(c); err != nil {
+					return nil, err
+				}
+				rev, err := p.revoker.RevokeAll(ctx, time.Now())
+				if err != nil {
+					return nil, guestTokenError(err)
+				}
+				return rev, nil
+			},
+		},
+		{
+			Method: http.MethodGet, Path: "guest-tokens/revocations", Event: "admin.guest_tokens.list",
+			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
+				list, err := p.revoker.List(ctx)
+				if err != nil {
+					return nil, guestTokenError(err)
+				}
+				return map[string]any{"revocations": list}, nil
+			},
+		},
+	}
+}
+
+// decodeReason reads the optional {"reason": "…"} body into the audit event.
+func decodeReason(c *admin.Call) error {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := c.DecodeJSON(&body); err != nil {
+		return err
+	}
+	c.Reason = body.Reason
+	return nil
+}
+
+// guestTokenError maps revocation failures to admin answers: Superset could
+// not resolve the dashboard → 502 (or 404 when it does not exist), no
+// service user → 501 naming the key, store down → 503.
+func guestTokenError(err error) error {
+	switch {
+	case errors.Is(err, errNoServiceUser), errors.Is(err, guesttoken.ErrNoResolver):
+		return &admin.HTTPError{Code: http.StatusNotImplemented, Msg: "revoking by dashboard needs superset.service_user_id", Err: err}
+	case errors.Is(err, guesttoken.ErrResolve):
+		if client.StatusCode(err) == http.StatusNotFound {
+			return &admin.HTTPError{Code: http.StatusNotFound, Msg: "Superset knows no such dashboard", Err: err}
+		}
+		return &admin.HTTPError{Code: http.StatusBadGateway, Msg: "Superset could not resolve the dashboard; nothing was revoked", Err: err}
+	}
+	return err
+}
+
+// adminTokensOf turns the validated admin.tokens_file entries into the
+// admin package's form.
+func adminTokensOf(ts []adminToken) []admin.Token {
+	out := make([]admin.Token, len(ts))
+	for i, t := range ts {
+		out[i] = admin.Token{Name: t.Name, SHA256: hex.EncodeToString(t.SHA256[:])}
+	}
+	return out
+}

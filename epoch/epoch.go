@@ -1,0 +1,455 @@
+package epoch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/store"
+)
+
+// Store keys and channel. They are shared with every replica and with
+// operators' tooling; do not rename them.
+const (
+	// UserKeyPrefix + user id holds a user's epoch (Unix ms).
+	UserKeyPrefix = "epoch:user:"
+	// GlobalKey holds the global epoch (Unix ms).
+	GlobalKey = "epoch:global"
+	// InvalidateChannel carries a user id, or GlobalSubject for the global
+	// epoch, after each stamp.
+	InvalidateChannel = "epoch:invalidate"
+	// RevocationsKey lists recent stamps, newest first (JSON Revocation).
+	RevocationsKey = "epoch:revocations"
+	// GlobalSubject names the global epoch in invalidations.
+	GlobalSubject = "*"
+)
+
+// Triggers: why an epoch was stamped. They are metric labels and audit
+// reasons.
+const (
+	TriggerAdmin           = "admin"
+	TriggerUserDisabled    = "user_disabled"
+	TriggerUserDeleted     = "user_deleted"
+	TriggerPasswordChanged = "password_changed"
+	TriggerReconciler      = "reconciler"
+	TriggerStoreWiped      = "store_wiped"
+)
+
+// Decision reasons of IssuedAfter.
+const (
+	// ReasonUserEpoch: issued at or before the user's epoch.
+	ReasonUserEpoch = "revoked_user"
+	// ReasonGlobalEpoch: issued at or before the global epoch.
+	ReasonGlobalEpoch = "revoked_global"
+	// ReasonBadSubject: the user id cannot be a Superset user id.
+	ReasonBadSubject = "bad_subject"
+)
+
+// Sentinel errors.
+var (
+	// ErrUnavailable means the store could not answer or did not accept a
+	// stamp. Every such error also matches store.ErrUnavailable, so callers
+	// answer 503 with Retry-After and log nobody out.
+	ErrUnavailable = errors.New("epoch: store unavailable")
+	// ErrBadUser means a user id that no Superset user can have.
+	ErrBadUser = errors.New("epoch: bad user id")
+	// ErrConfig reports invalid Options.
+	ErrConfig = errors.New("epoch: invalid options")
+)
+
+// Store is the part of the shared store epochs need; store.Store (Redis and
+// bbolt) satisfies it.
+type Store interface {
+	MaxInt64(ctx context.Context, key string, v int64) (int64, error)
+	GetInt64(ctx context.Context, key string) (int64, error)
+	Publish(ctx context.Context, channel string, payload []byte) error
+	Subscribe(ctx context.Context, channels ...string) (<-chan store.Message, error)
+	LPushTrim(ctx context.Context, key string, value []byte, max int) error
+	LRange(ctx context.Context, key string, n int) ([][]byte, error)
+}
+
+// Observer receives metrics. It must be safe for concurrent use and must
+// not block.
+type Observer interface {
+	// ObserveStamp counts an acknowledged stamp by trigger (Trigger*).
+	ObserveStamp(trigger string)
+}
+
+// Auditor records audit events; *audit.Logger satisfies it. Errors are the
+// auditor's to log: a stamp never fails because its audit line did.
+type Auditor interface {
+	Emit(ctx context.Context, ev audit.Event) error
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveStamp(string) {}
+
+type nopAuditor struct{}
+
+func (nopAuditor) Emit(context.Context, audit.Event) error { return nil }
+
+// Options configure New. Store is required.
+type Options struct {
+	Store Store
+	// CacheTTL bounds how long a cached epoch (or its absence) is served:
+	// the hard bound on cross-replica propagation when a pub/sub message is
+	// lost. 0 means one second; negative disables the cache (every check
+	// reads the store).
+	CacheTTL time.Duration
+	// CacheSize bounds the cached users; 0 means 100 000. A full cache
+	// evicts at random, which costs a store read, never correctness.
+	CacheSize int
+	// RevocationsMax bounds the recent-revocations list; 0 means 1000.
+	RevocationsMax int
+	// Now is the clock for stamps and cache expiry; nil means time.Now.
+	Now func() time.Time
+	// Logger receives failures that do not fail the call (a lost publish);
+	// nil means none.
+	Logger *zap.Logger
+	// Observer and Auditor may be nil.
+	Observer Observer
+	Auditor  Auditor
+}
+
+// Epochs stamps and checks invalidation epochs. Build it with New; it is
+// safe for concurrent use.
+type Epochs struct {
+	st      Store
+	ttl     time.Duration
+	c       *cache
+	revMax  int
+	now     func() time.Time
+	log     *zap.Logger
+	obs     Observer
+	aud     Auditor
+	runOnce sync.Once
+}
+
+// New checks opts and returns an Epochs. Call Start once per process.
+func New(opts Options) (*Epochs, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("%w: Store is required", ErrConfig)
+	}
+	e := &Epochs{st: opts.Store, ttl: opts.CacheTTL, revMax: opts.RevocationsMax,
+		now: opts.Now, log: opts.Logger, obs: opts.Observer, aud: opts.Auditor}
+	if e.ttl == 0 {
+		e.ttl = time.Second
+	}
+	size := opts.CacheSize
+	if size <= 0 {
+		size = 100_000
+	}
+	if e.ttl > 0 {
+		e.c = newCache(size)
+	}
+	if e.revMax <= 0 {
+		e.revMax = 1000
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = zap.NewNop()
+	}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	if e.aud == nil {
+		e.aud = nopAuditor{}
+	}
+	return e, nil
+}
+
+// Reason says why and by whom a stamp is made; it goes to the metric, the
+// audit event and the revocations list.
+type Reason struct {
+	// Trigger is one of the Trigger* constants (a metric label).
+	Trigger string
+	// Actor is who caused it: "user:1", "admin-token:ci", "gateway".
+	Actor string
+	// RequestID and IP tie the stamp to the request that caused it.
+	RequestID, IP string
+	// Note is an admin's free-text reason; audit and list only, never a
+	// metric label. It is truncated to 500 bytes.
+	Note string
+}
+
+// Revocation is one entry of the recent-revocations list.
+type Revocation struct {
+	TS      time.Time `json:"ts"`
+	Subject string    `json:"subject"` // "user:<id>" or "global"
+	Epoch   int64     `json:"epoch"`   // Unix ms now stored
+	Trigger string    `json:"trigger"`
+	Actor   string    `json:"actor"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// ValidUserID reports whether id can be a Superset user id as it appears in
+// a JWT "sub" or a Flask session "_user_id": 1–64 bytes of letters, digits
+// and "._@-". (FAB ids are integers; the wider set costs nothing and keeps
+// custom security managers working.)
+func ValidUserID(id string) bool {
+	if id == "" || len(id) > 64 || id == GlobalSubject {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '@' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Stamp moves userID's epoch to now (never backwards) and returns the epoch
+// now stored, which may be later than now if another replica stamped later.
+// It returns only after the store accepted the write (an error wrapping
+// ErrUnavailable otherwise, and nothing is promised), then publishes the
+// invalidation, records the revocation and emits an "epoch.stamp" audit
+// event; failures of those three are logged, not returned, since the stamp
+// itself holds and the cache TTL bounds propagation.
+func (e *Epochs) Stamp(ctx context.Context, userID string, why Reason) (int64, error) {
+	if !ValidUserID(userID) {
+		return 0, fmt.Errorf("%w: %q", ErrBadUser, truncate(userID, 80))
+	}
+	return e.stamp(ctx, userID, UserKeyPrefix+userID, "user:"+userID, why)
+}
+
+// StampGlobal moves the global epoch to now: every credential issued before
+// is refused, for every user. Semantics as Stamp.
+func (e *Epochs) StampGlobal(ctx context.Context, why Reason) (int64, error) {
+	return e.stamp(ctx, GlobalSubject, GlobalKey, "global", why)
+}
+
+// OnFreshGeneration stamps the global epoch with TriggerStoreWiped. cmd
+// calls it, before serving, when store.EnsureGeneration reports a fresh
+// (new or wiped) store, so that nothing revoked before the wipe comes back.
+func (e *Epochs) OnFreshGeneration(ctx context.Context) (int64, error) {
+	return e.StampGlobal(ctx, Reason{Trigger: TriggerStoreWiped, Actor: "gateway"})
+}
+
+func (e *Epochs) stamp(ctx context.Context, cacheKey, key, subject string, why Reason) (int64, error) {
+	now := e.now()
+	why.Note = truncate(why.Note, 500)
+	v, err := e.st.MaxInt64(ctx, key, now.UnixMilli())
+	if err != nil {
+		err = unavailable("stamp "+key, err)
+		e.emit(ctx, audit.Event{Event: "epoch.stamp", Actor: why.Actor, Subject: subject, RequestID: why.RequestID,
+			IP: why.IP, Outcome: audit.OutcomeFailure, Reason: why.Trigger, Details: noteDetails(why.Note, nil)})
+		return 0, err
+	}
+	if e.c != nil {
+		e.c.raise(cacheKey, v, now.Add(e.ttl).UnixNano(), now.UnixNano())
+	}
+	if err := e.st.Publish(ctx, InvalidateChannel, []byte(cacheKey)); err != nil {
+		e.log.Warn("epoch: invalidation not published; other replicas catch up within the cache TTL",
+			zap.String("subject", subject), zap.Error(err))
+	}
+	rec, _ := json.Marshal(Revocation{TS: now.UTC(), Subject: subject, Epoch: v, Trigger: why.Trigger, Actor: why.Actor, Note: why.Note})
+	if err := e.st.LPushTrim(ctx, RevocationsKey, rec, e.revMax); err != nil {
+		e.log.Warn("epoch: revocation not listed", zap.String("subject", subject), zap.Error(err))
+	}
+	e.obs.ObserveStamp(why.Trigger)
+	e.emit(ctx, audit.Event{Event: "epoch.stamp", Actor: why.Actor, Subject: subject, RequestID: why.RequestID,
+		IP: why.IP, Outcome: audit.OutcomeSuccess, Reason: why.Trigger, Details: noteDetails(why.Note, map[string]any{"epoch": v})})
+	return v, nil
+}
+
+func noteDetails(note string, d map[string]any) map[string]any {
+	if note == "" {
+		return d
+	}
+	if d == nil {
+		d = map[string]any{}
+	}
+	d["note"] = note
+	return d
+}
+
+func (e *Epochs) emit(ctx context.Context, ev audit.Event) {
+	if err := e.aud.Emit(ctx, ev); err != nil {
+		e.log.Warn("epoch: audit event not recorded", zap.String("event", ev.Event), zap.Error(err))
+	}
+}
+
+// IssuedAfter is the hot-path check: it allows a credential of userID issued
+// at issued only if issued is after both the user's and the global epoch.
+// granularity is the resolution of issued (time.Second for a JWT "iat",
+// time.Millisecond or 0 for a session's login_at): issued is first
+// truncated to it, so a credential issued in the epoch's own second is
+// refused, since it may predate the stamp. Refusals carry ReasonUserEpoch,
+// ReasonGlobalEpoch or ReasonBadSubject. A store failure returns an error
+// wrapping ErrUnavailable and store.ErrUnavailable (answer 503, keep the
+// credential); a cached answer is served only within the cache TTL.
+func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error) {
+	if !ValidUserID(userID) {
+		return policy.Decision{Reason: ReasonBadSubject}, nil
+	}
+	ms := issued.UnixMilli()
+	if g := granularity.Milliseconds(); g > 1 {
+		ms -= ((ms % g) + g) % g
+	}
+	nowNS := e.now().UnixNano()
+	g, gok, err := e.lookup(ctx, GlobalSubject, nowNS)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	if gok && ms <= g {
+		return policy.Decision{Reason: ReasonGlobalEpoch}, nil
+	}
+	u, uok, err := e.lookup(ctx, userID, nowNS)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	if uok && ms <= u {
+		return policy.Decision{Reason: ReasonUserEpoch}, nil
+	}
+	return policy.Decision{Allow: true}, nil
+}
+
+// Epoch returns userID's epoch and the global one (0 when absent), read
+// through the cache.
+func (e *Epochs) Epoch(ctx context.Context, userID string) (user, global int64, err error) {
+	if !ValidUserID(userID) {
+		return 0, 0, fmt.Errorf("%w: %q", ErrBadUser, truncate(userID, 80))
+	}
+	nowNS := e.now().UnixNano()
+	if global, _, err = e.lookup(ctx, GlobalSubject, nowNS); err != nil {
+		return 0, 0, err
+	}
+	user, _, err = e.lookup(ctx, userID, nowNS)
+	return user, global, err
+}
+
+// lookup reads one epoch (cacheKey is a user id or GlobalSubject).
+func (e *Epochs) lookup(ctx context.Context, cacheKey string, nowNS int64) (int64, bool, error) {
+	var gen uint64
+	if e.c != nil {
+		ent, ok, g := e.c.get(cacheKey, nowNS)
+		if ok {
+			return ent.epoch, ent.has, nil
+		}
+		gen = g
+	}
+	key := GlobalKey
+	if cacheKey != GlobalSubject {
+		key = UserKeyPrefix + cacheKey
+	}
+	v, err := e.st.GetInt64(ctx, key)
+	has := true
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		v, has = 0, false
+	case err != nil:
+		return 0, false, unavailable("read "+key, err)
+	}
+	if e.c != nil {
+		// The entry expires ttl after the moment before the read, so the
+		// value served is never older than ttl.
+		e.c.putIf(cacheKey, gen, cacheEntry{epoch: v, has: has, expires: nowNS + int64(e.ttl)}, nowNS)
+	}
+	return v, has, nil
+}
+
+// Start subscribes to invalidations (returning once the subscription is
+// live, or its error) and keeps the subscription up until ctx is done,
+// resubscribing after a loss and then dropping the whole cache, since
+// messages may have been missed. Without it the cache TTL alone bounds
+// staleness. Call it once per process; later calls return nil.
+func (e *Epochs) Start(ctx context.Context) error {
+	var err error
+	started := false
+	e.runOnce.Do(func() {
+		started = true
+		var ch <-chan store.Message
+		ch, err = e.st.Subscribe(ctx, InvalidateChannel)
+		if err != nil {
+			err = unavailable("subscribe", err)
+			return
+		}
+		go e.run(ctx, ch)
+	})
+	if !started {
+		return nil
+	}
+	return err
+}
+
+func (e *Epochs) run(ctx context.Context, ch <-chan store.Message) {
+	backoff := 100 * time.Millisecond
+	for {
+		for m := range ch {
+			if e.c == nil {
+				continue
+			}
+			e.c.del(string(m.Payload))
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		for {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			var err error
+			ch, err = e.st.Subscribe(ctx, InvalidateChannel)
+			if err == nil {
+				backoff = 100 * time.Millisecond
+				break
+			}
+			e.log.Warn("epoch: resubscribe failed", zap.Error(err))
+			backoff = min(2*backoff, 10*time.Second)
+		}
+		if e.c != nil {
+			e.c.clear()
+		}
+	}
+}
+
+// Revocations returns up to n recent stamps (all kept when n <= 0), newest
+// first. Entries that do not decode are skipped.
+func (e *Epochs) Revocations(ctx context.Context, n int) ([]Revocation, error) {
+	if n <= 0 || n > e.revMax {
+		n = e.revMax
+	}
+	raw, err := e.st.LRange(ctx, RevocationsKey, n)
+	if err != nil {
+		return nil, unavailable("list revocations", err)
+	}
+	out := make([]Revocation, 0, len(raw))
+	for _, b := range raw {
+		var r Revocation
+		if json.Unmarshal(b, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// unavailable wraps a store failure so that it matches both ErrUnavailable
+// and store.ErrUnavailable.
+func unavailable(op string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("%w: %s: %w: %w", ErrUnavailable, op, store.ErrUnavailable, err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

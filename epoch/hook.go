@@ -1,0 +1,434 @@
+package epoch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/superset"
+)
+
+// Caller says who made a request: the Superset user id Superset will act as
+// (the session's user when the request carries a signed-in session, else
+// the verified JWT "sub"; "" when anonymous), and the request id and client
+// IP the proxy decided on.
+type Caller struct {
+	UserID    string
+	RequestID string
+	IP        string
+}
+
+// Stamper is what the hook and the reconciler need from *Epochs.
+type Stamper interface {
+	Stamp(ctx context.Context, userID string, why Reason) (int64, error)
+}
+
+// HookOptions configure NewHook. Epochs and Caller are required.
+type HookOptions struct {
+	Epochs Stamper
+	// Caller identifies the request's principal (see Caller). It sees the
+	// upstream-bound request in StampResponse (same context as the inbound
+	// one).
+	Caller func(*http.Request) Caller
+	// MaxBody bounds the request body Capture reads to decide; 0 means
+	// 64 KiB. A longer (or unparsable) body is passed on intact and, if
+	// Superset accepts it, stamped as if it disabled the user: the gateway
+	// cannot tell, so it fails closed.
+	MaxBody int64
+	// StampTimeout bounds the stamp after Superset answered; 0 means 5s.
+	// The stamp does not depend on the client staying connected.
+	StampTimeout time.Duration
+	// RetryAfter is sent with the 503 that replaces Superset's answer when
+	// a stamp fails; 0 means 5s.
+	RetryAfter time.Duration
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+// Hook stamps epochs from Superset's own user-administration traffic. Wire
+// Capture as a proxy middleware (inside authentication, so that refused
+// requests are not read) and StampResponse first in the proxy's
+// ModifyResponse chain, before the session vault's hook.
+type Hook struct {
+	ep         Stamper
+	caller     func(*http.Request) Caller
+	maxBody    int64
+	timeout    time.Duration
+	retryAfter string
+	log        *zap.Logger
+}
+
+// NewHook checks opts and returns a Hook.
+func NewHook(o HookOptions) (*Hook, error) {
+	if o.Epochs == nil || o.Caller == nil {
+		return nil, fmt.Errorf("%w: HookOptions.Epochs and Caller are required", ErrConfig)
+	}
+	h := &Hook{ep: o.Epochs, caller: o.Caller, maxBody: o.MaxBody, timeout: o.StampTimeout, log: o.Logger}
+	if h.maxBody <= 0 {
+		h.maxBody = 64 << 10
+	}
+	if h.timeout <= 0 {
+		h.timeout = 5 * time.Second
+	}
+	ra := o.RetryAfter
+	if ra <= 0 {
+		ra = 5 * time.Second
+	}
+	h.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	return h, nil
+}
+
+// captured is what Capture learnt from a user-administration request. It
+// travels in the request context to StampResponse and, for the caller's own
+// password change, on to the session layer.
+type captured struct {
+	parsed   bool // the body was read whole and understood
+	disable  bool // "active" present and not true
+	password bool // a password was set
+	// self is the epoch stamped for the caller's own password change
+	// (PUT /api/v1/me/, /resetmypassword/form), 0 if none.
+	self atomic.Int64
+}
+
+type capturedKey struct{}
+
+// SelfStamped reports whether the request whose context this is changed the
+// caller's own password and so stamped the caller's epoch, and to what
+// (Unix ms). The session layer calls it in its response hook (which runs
+// after StampResponse) and, when ok, re-issues the caller's current session
+// under a new id with login_at strictly after epoch (e.g.
+// max(now, epoch+1ms)), so that this session survives while every other
+// credential of the user dies. Without Capture in the middleware chain it
+// is never ok, and the caller's session dies with the others.
+func SelfStamped(ctx context.Context) (epoch int64, ok bool) {
+	c, _ := ctx.Value(capturedKey{}).(*captured)
+	if c == nil {
+		return 0, false
+	}
+	v := c.self.Load()
+	return v, v != 0
+}
+
+// Capture is the request-path half: for the user-administration routes
+// whose effect depends on the body (PUT /api/v1/security/users/<pk>,
+// PUT /api/v1/me/, POST /users/edit/<pk>) it reads at most MaxBody bytes,
+// decides what the request asks for and restores the body intact (the
+// bytes read, then the rest of the original stream). Other requests pass
+// untouched.
+//
+// It also refuses (400) user-administration requests whose target id is
+// not a canonical decimal ("03", "3.0", "+3", a repeated pk=): Superset's
+// database may well resolve them to user 3, but the gateway would stamp the
+// wrong key or none.
+func (h *Hook) Capture(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if oddTarget(r.Method, r.URL) {
+			b := []byte(`{"message":"The user id must be a plain decimal number."}` + "\n")
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write(b)
+			return
+		}
+		_, kind := superset.UserAdminActionURL(r.Method, r.URL)
+		if kind == superset.UserAdminNone {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c := &captured{}
+		switch kind {
+		case superset.UserUpdate, superset.MeUpdate, superset.LegacyUserEdit:
+			b, whole := h.readBody(r)
+			if whole {
+				if kind == superset.LegacyUserEdit {
+					c.parsed, c.disable = parseEditForm(r.Header.Get("Content-Type"), b)
+				} else {
+					c.parsed, c.disable, c.password = parseUserJSON(b)
+				}
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), capturedKey{}, c)))
+	})
+}
+
+// canonicalID reports whether s is a decimal id as Superset prints one.
+func canonicalID(s string) bool {
+	if s == "" || len(s) > 18 || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// oddTarget reports a request to a user-changing route whose target id is
+// not canonical.
+func oddTarget(method string, u *url.URL) bool {
+	p := strings.TrimSuffix(u.Path, "/")
+	seg := func(prefix string) (string, bool) {
+		rest, ok := strings.CutPrefix(p, prefix)
+		if !ok || rest == "" || strings.Contains(rest, "/") {
+			return "", false
+		}
+		return rest, true
+	}
+	switch method {
+	case http.MethodPut, http.MethodDelete, http.MethodPatch:
+		if id, ok := seg("/api/v1/security/users/"); ok {
+			return !canonicalID(id)
+		}
+	case http.MethodPost, http.MethodGet:
+		for _, prefix := range []string{"/users/edit/", "/users/delete/"} {
+			if id, ok := seg(prefix); ok {
+				return !canonicalID(id)
+			}
+		}
+		if method == http.MethodPost && p == "/resetpassword/form" {
+			pks := u.Query()["pk"]
+			return len(pks) > 1 || len(pks) == 1 && !canonicalID(pks[0])
+		}
+	}
+	return false
+}
+
+// readBody reads up to maxBody bytes and puts them back in front of what is
+// left. whole reports that the body ended within the limit without error.
+func (h *Hook) readBody(r *http.Request) (b []byte, whole bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	orig := r.Body
+	b, err := io.ReadAll(io.LimitReader(orig, h.maxBody+1))
+	whole = err == nil && int64(len(b)) <= h.maxBody
+	r.Body = restoredBody{Reader: io.MultiReader(bytes.NewReader(b), orig), Closer: orig}
+	return b, whole
+}
+
+type restoredBody struct {
+	io.Reader
+	io.Closer
+}
+
+// truthy is marshmallow's Boolean.truthy set (FAB's user schema): any
+// other value of "active" either disables the user or is refused with 400.
+func truthy(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	switch x := v.(type) {
+	case bool:
+		return x
+	case float64:
+		return x == 1
+	case string:
+		switch x {
+		case "t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES", "1":
+			return true
+		}
+	}
+	return false
+}
+
+// parseUserJSON reads a users-API or /me/ body. Keys are matched exactly
+// and the last duplicate wins, as with Python's json module.
+func parseUserJSON(b []byte) (parsed, disable, password bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil || m == nil {
+		return false, false, false
+	}
+	if a, ok := m["active"]; ok && !truthy(a) {
+		disable = true
+	}
+	_, password = m["password"]
+	return true, disable, password
+}
+
+// parseEditForm reads FAB's user edit form: an unchecked "active" box is
+// absent, and WTForms' BooleanField treats "" and "false" as unchecked.
+// Only urlencoded bodies are understood; a multipart one is "not parsed".
+func parseEditForm(contentType string, b []byte) (parsed, disable bool) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return false, false
+	}
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		return false, false
+	}
+	a := v["active"]
+	return true, len(a) == 0 || a[0] == "" || a[0] == "false"
+}
+
+// StampResponse is the response-path half, for proxy Options.ModifyResponse.
+// It stamps only when Superset reports success: a 2xx for the JSON APIs; a
+// 302/303 whose Location is not the login page for the legacy FAB forms
+// (which answer a failed validation with 200 and a denial or CSRF failure
+// with a redirect to /login/). What it stamps:
+//
+//   - PUT /api/v1/security/users/<pk> with a password (password_changed) or
+//     "active" not true (user_disabled); a body Capture did not parse is
+//     treated as disabling;
+//   - DELETE /api/v1/security/users/<pk>, POST /users/delete/<pk>
+//     (user_deleted);
+//   - POST /users/edit/<pk> with the active box unchecked (user_disabled);
+//   - POST /resetpassword/form?pk=<pk> (password_changed);
+//   - PUT /api/v1/me/ with a password and POST /resetmypassword/form: the
+//     caller (password_changed), reported by SelfStamped.
+//
+// If the store does not accept the stamp, Superset's answer is replaced by
+// 503 with Retry-After (the change may have happened upstream, but the
+// gateway cannot promise the revocation; repeating the request stamps). It
+// never returns an error.
+func (h *Hook) StampResponse(resp *http.Response) error {
+	req := resp.Request
+	if req == nil {
+		return nil
+	}
+	pk, kind := superset.UserAdminActionURL(req.Method, req.URL)
+	if kind == superset.UserAdminNone || !succeeded(kind, resp) {
+		return nil
+	}
+	c, _ := req.Context().Value(capturedKey{}).(*captured)
+	if c == nil {
+		c = &captured{} // Capture not wired: nothing parsed, fail closed
+	}
+	trigger, self := "", false
+	switch kind {
+	case superset.UserUpdate:
+		switch {
+		case c.parsed && c.password:
+			trigger = TriggerPasswordChanged
+		case !c.parsed || c.disable:
+			trigger = TriggerUserDisabled
+		}
+	case superset.UserDelete, superset.LegacyUserDelete:
+		trigger = TriggerUserDeleted
+	case superset.LegacyUserEdit:
+		if !c.parsed || c.disable {
+			trigger = TriggerUserDisabled
+		}
+	case superset.ResetPassword:
+		trigger = TriggerPasswordChanged
+	case superset.MeUpdate:
+		if !c.parsed || c.password {
+			trigger, self = TriggerPasswordChanged, true
+		}
+	case superset.ResetMyPassword:
+		trigger, self = TriggerPasswordChanged, true
+	}
+	if trigger == "" {
+		return nil
+	}
+	who := h.caller(req)
+	if self {
+		pk = who.UserID
+		if kind == superset.MeUpdate {
+			// Superset answers with the user it acted on: authoritative,
+			// whatever credentials the request carried.
+			if id := meResultID(resp); id != "" {
+				pk = id
+			}
+		}
+	}
+	why := Reason{Trigger: trigger, Actor: actorOf(who.UserID), RequestID: who.RequestID, IP: who.IP}
+	if pk == "" {
+		h.log.Error("epoch: a password change succeeded upstream but its user is unknown; wire HookOptions.Caller",
+			zap.String("request_id", who.RequestID), zap.String("kind", kind.String()))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), h.timeout)
+	defer cancel()
+	v, err := h.ep.Stamp(ctx, pk, why)
+	if err != nil {
+		h.log.Error("epoch: stamp after a user change failed; answering 503",
+			zap.String("request_id", who.RequestID), zap.String("kind", kind.String()), zap.Error(err))
+		h.replace(resp)
+		return nil
+	}
+	if self {
+		c.self.Store(v)
+	}
+	return nil
+}
+
+// succeeded tells Superset's success answer for kind.
+func succeeded(kind superset.UserAdminKind, resp *http.Response) bool {
+	switch kind {
+	case superset.UserUpdate, superset.UserDelete, superset.MeUpdate:
+		return resp.StatusCode >= 200 && resp.StatusCode <= 299
+	}
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		return false
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		return false
+	}
+	p := loc.Path
+	return !(p == "/login" || strings.HasPrefix(p, "/login/"))
+}
+
+// meResultID reads "result.id" from a PUT /api/v1/me/ answer (at most
+// 1 MiB) and restores the body.
+func meResultID(resp *http.Response) string {
+	if resp.Body == nil {
+		return ""
+	}
+	orig := resp.Body
+	b, err := io.ReadAll(io.LimitReader(orig, 1<<20))
+	resp.Body = restoredBody{Reader: io.MultiReader(bytes.NewReader(b), orig), Closer: orig}
+	if err != nil {
+		return ""
+	}
+	var out struct {
+		Result struct {
+			ID json.Number `json:"id"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(b, &out) != nil || !ValidUserID(out.Result.ID.String()) {
+		return ""
+	}
+	return out.Result.ID.String()
+}
+
+func actorOf(userID string) string {
+	if userID == "" {
+		return "anonymous"
+	}
+	return "user:" + userID
+}
+
+func (h *Hook) replace(resp *http.Response) {
+	body := []byte(`{"message":"The change may have been applied by Superset, but the gateway could not record the revocation. Retry."}`)
+	if resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	resp.StatusCode = http.StatusServiceUnavailable
+	resp.Status = "503 Service Unavailable"
+	resp.Header = http.Header{
+		"Content-Type":   {"application/json"},
+		"Cache-Control":  {"no-store"},
+		"Retry-After":    {h.retryAfter},
+		"Content-Length": {strconv.Itoa(len(body))},
+	}
+	resp.ContentLength = int64(len(body))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+}

@@ -1,0 +1,268 @@
+package epoch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/client"
+)
+
+// Reconciler store keys.
+const (
+	// LeaseKey names the replica currently reconciling.
+	LeaseKey = "lease:reconciler"
+	// SnapshotKey holds the ids of the users that were active at the last
+	// listing (a JSON array of strings), so that a restart neither
+	// re-stamps everyone nor misses what changed while it was down.
+	SnapshotKey = "reconciler:active"
+)
+
+// User is one Superset user as the reconciler sees it.
+type User struct {
+	ID     string
+	Active bool
+}
+
+// UserLister lists every Superset user. ClientLister implements it with
+// Superset's users API.
+type UserLister interface {
+	ListUsers(ctx context.Context) ([]User, error)
+}
+
+// LeaseStore is the part of the store the reconciler needs; store.Store
+// satisfies it.
+type LeaseStore interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+}
+
+// ReconcilerOptions configure NewReconciler. Lister, Epochs and Store are
+// required.
+type ReconcilerOptions struct {
+	Lister UserLister
+	Epochs Stamper
+	Store  LeaseStore
+	// Interval is reconcile_interval; 0 means 60s. With cache_ttl it bounds
+	// how long a user disabled behind the gateway's back keeps access.
+	Interval time.Duration
+	// Holder names this replica in the lease; "" means a random id.
+	Holder string
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+// Reconciler stamps users that became inactive or vanished in Superset
+// without the gateway seeing it (CLI, LDAP sync, SQL). Build it with
+// NewReconciler and Run it on every replica: the lease lets one at a time
+// do the work.
+type Reconciler struct {
+	lister   UserLister
+	ep       Stamper
+	st       LeaseStore
+	interval time.Duration
+	holder   string
+	log      *zap.Logger
+}
+
+// NewReconciler checks opts and returns a Reconciler.
+func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
+	if o.Lister == nil || o.Epochs == nil || o.Store == nil {
+		return nil, fmt.Errorf("%w: ReconcilerOptions.Lister, Epochs and Store are required", ErrConfig)
+	}
+	r := &Reconciler{lister: o.Lister, ep: o.Epochs, st: o.Store, interval: o.Interval, holder: o.Holder, log: o.Logger}
+	if r.interval <= 0 {
+		r.interval = time.Minute
+	}
+	if r.holder == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:]) // never fails (Go ≥ 1.24)
+		r.holder = hex.EncodeToString(b[:])
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	return r, nil
+}
+
+// Run reconciles every Interval until ctx is done, starting at once.
+// Failures are logged and retried at the next tick.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, r.interval)
+		ran, stamped, err := r.RunOnce(rctx)
+		cancel()
+		switch {
+		case err != nil:
+			r.log.Warn("epoch: reconcile failed", zap.Bool("leader", ran), zap.Error(err))
+		case len(stamped) > 0:
+			r.log.Info("epoch: reconciler stamped users", zap.Strings("users", stamped))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce takes or renews the lease and, if this replica holds it, lists
+// Superset's users and stamps those active at the previous listing that are
+// now inactive or gone. With no previous listing (first run, or a wiped
+// store, which stamps the global epoch anyway) it stamps the users that are
+// inactive now, so that re-enabling one later cannot revive credentials
+// from before. The snapshot is saved only after every stamp succeeded; a
+// failed run is repeated in full. An empty listing is taken as a broken
+// listing (the service user itself would be in it), not as everyone gone.
+// ran reports whether this replica held the lease.
+func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, err error) {
+	if ran, err = r.lease(ctx); err != nil || !ran {
+		return ran, nil, err
+	}
+	users, err := r.lister.ListUsers(ctx)
+	if err != nil {
+		return true, nil, fmt.Errorf("epoch: reconcile: list users: %w", err)
+	}
+	if len(users) == 0 {
+		return true, nil, errors.New("epoch: reconcile: Superset listed no users; nothing done")
+	}
+	var prev []string
+	initial := false
+	switch b, err := r.st.Get(ctx, SnapshotKey); {
+	case errors.Is(err, store.ErrNotFound):
+		initial = true
+	case err != nil:
+		return true, nil, unavailable("read reconciler snapshot", err)
+	default:
+		if err := json.Unmarshal(b, &prev); err != nil {
+			r.log.Warn("epoch: reconciler snapshot unreadable; starting over", zap.Error(err))
+			initial = true
+		}
+	}
+	active := make([]string, 0, len(users))
+	inactive := map[string]bool{}
+	for _, u := range users {
+		if u.Active {
+			active = append(active, u.ID)
+		} else {
+			inactive[u.ID] = true
+		}
+	}
+	slices.Sort(active)
+	var todo []struct{ id, note string }
+	if initial {
+		for _, u := range users {
+			if !u.Active {
+				todo = append(todo, struct{ id, note string }{u.ID, "inactive at first listing"})
+			}
+		}
+	} else {
+		for _, id := range prev {
+			if _, still := slices.BinarySearch(active, id); still {
+				continue
+			}
+			note := "vanished"
+			if inactive[id] {
+				note = "became inactive"
+			}
+			todo = append(todo, struct{ id, note string }{id, note})
+		}
+	}
+	for _, t := range todo {
+		if !ValidUserID(t.id) {
+			continue
+		}
+		if _, err := r.ep.Stamp(ctx, t.id, Reason{Trigger: TriggerReconciler, Actor: "gateway", Note: t.note}); err != nil {
+			return true, stamped, fmt.Errorf("epoch: reconcile: %w", err)
+		}
+		stamped = append(stamped, t.id)
+	}
+	b, _ := json.Marshal(active)
+	if err := r.st.Set(ctx, SnapshotKey, b, 0); err != nil {
+		return true, stamped, unavailable("save reconciler snapshot", err)
+	}
+	return true, stamped, nil
+}
+
+// lease takes LeaseKey for this replica, or renews it if already ours. The
+// check-then-renew is not atomic, so two replicas may rarely both run: that
+// is harmless (stamps only move forwards and the snapshot written is the
+// same); the lease saves work, it does not guard correctness.
+func (r *Reconciler) lease(ctx context.Context) (bool, error) {
+	ttl := r.interval + r.interval/2
+	ok, err := r.st.SetNX(ctx, LeaseKey, []byte(r.holder), ttl)
+	if err != nil {
+		return false, unavailable("take lease", err)
+	}
+	if ok {
+		return true, nil
+	}
+	v, err := r.st.Get(ctx, LeaseKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil // expired meanwhile: the next tick takes it
+	case err != nil:
+		return false, unavailable("read lease", err)
+	case string(v) != r.holder:
+		return false, nil
+	}
+	if err := r.st.Set(ctx, LeaseKey, []byte(r.holder), ttl); err != nil {
+		return false, unavailable("renew lease", err)
+	}
+	return true, nil
+}
+
+// ClientLister lists users with Superset's users API
+// (GET /api/v1/security/users/, page by page) as the service user.
+type ClientLister struct {
+	// Client talks to Superset directly (not through the gateway).
+	Client *client.Client
+	// Bearer returns an access JWT of the service user for each listing,
+	// e.g. MintedBearer.
+	Bearer func(ctx context.Context) (string, error)
+}
+
+var _ UserLister = ClientLister{}
+
+// ListUsers implements UserLister.
+func (l ClientLister) ListUsers(ctx context.Context) ([]User, error) {
+	tok, err := l.Bearer(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("epoch: service credential: %w", err)
+	}
+	us, err := l.Client.ListUsers(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, len(us))
+	for i, u := range us {
+		out[i] = User{ID: strconv.Itoa(u.ID), Active: u.Active}
+	}
+	return out, nil
+}
+
+// MintedBearer returns a Bearer func that mints a five-minute Superset
+// access JWT for the service user's id with Superset's JWT secret, as
+// flask-jwt-extended would. The token goes straight to Superset, never to a
+// client.
+func MintedBearer(jwtKey []byte, serviceUserID string, now func() time.Time) func(context.Context) (string, error) {
+	if now == nil {
+		now = time.Now
+	}
+	return func(context.Context) (string, error) {
+		return apijwt.Mint(jwtKey, apijwt.MintOptions{Subject: serviceUserID, TTL: 5 * time.Minute, Now: now()})
+	}
+}

@@ -1,0 +1,86 @@
+package jwtguard_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/superset-gateway/superset-gateway/jwtguard"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+)
+
+type allowEpochs struct{}
+
+func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
+	return policy.Decision{Allow: true}, nil
+}
+
+// FuzzMiddleware feeds arbitrary Authorization headers and paths to the
+// guard. Whatever the input: no panic; a request reaches the upstream only
+// without a Superset bearer, with a gateway token, or with a token that
+// verifies for the route's type; a refusal never echoes the header.
+func FuzzMiddleware(f *testing.F) {
+	now := time.Unix(1_900_000_000, 0)
+	good, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", Now: now})
+	refresh, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", Type: apijwt.Refresh, Now: now})
+	hs := map[string]any{"alg": "HS256", "typ": "JWT"}
+	for _, s := range []string{
+		"", "Bearer " + good, "bearer " + good, "Bearer " + refresh, "Bearer sgw_x_y", "Basic eA==",
+		"Bearer " + good + ", Bearer " + good, "Basic x, Bearer " + good, "Bearer", "Bearer  " + good + " x",
+		"Bearer " + craft(map[string]any{"alg": "none"}, claims(now, nil), ""),
+		"Bearer " + craft(map[string]any{"alg": "RS256"}, claims(now, nil), secretKey),
+		"Bearer " + craft(hs, claims(now, map[string]any{"sub": 1}), secretKey),
+		"Bearer " + craft(hs, claims(now, map[string]any{"iat": 1.5e300}), secretKey),
+		"Bearer " + craft(hs, "[]", secretKey), "Bearer a.b.c", "Bearer ...", "Bearer \x00",
+	} {
+		for _, p := range []string{"/api/v1/me/", "/api/v1/security/refresh", "/api/v1/security/refresh/", "/x/../api/v1/security/refresh"} {
+			f.Add(s, p)
+		}
+	}
+	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: allowEpochs{},
+		Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := apijwt.Verifier{Key: []byte(secretKey)}
+	f.Fuzz(func(t *testing.T, auth, path string) {
+		var reached bool
+		var got *apijwt.Claims
+		h := g.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			reached = true
+			got, _ = jwtguard.ClaimsFrom(r.Context())
+		}))
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req.URL.Path = "/" + strings.TrimLeft(path, "/")
+		req.Header["Authorization"] = []string{auth}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		tok, has, herr := jwtguard.BearerToken(req.Header)
+		if !reached {
+			if rec.Code != 401 {
+				t.Fatalf("refusal status %d", rec.Code)
+			}
+			if len(auth) > 12 && strings.Contains(rec.Body.String(), auth) {
+				t.Fatal("refusal echoes the header")
+			}
+			return
+		}
+		if herr != nil {
+			t.Fatal("ambiguous header reached the upstream")
+		}
+		if !has || strings.HasPrefix(tok, jwtguard.GatewayTokenPrefix) {
+			return
+		}
+		want := apijwt.Access
+		if jwtguard.IsRefreshRoute(req.Method, req.URL.Path) {
+			want = apijwt.Refresh
+		}
+		if _, err := v.Verify(tok, want, now); err != nil || got == nil {
+			t.Fatalf("unverifiable token reached the upstream: %v", err)
+		}
+	})
+}
