@@ -154,6 +154,11 @@ type Session struct {
 	// CacheTTL bounds how long a replica may serve a cached session or epoch
 	// (the bound on cross-replica propagation).
 	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// CookieSameSite is the gateway cookie's SameSite attribute: "lax"
+	// (default), "strict" or "none". "none" lets a cross-site page (an
+	// embedding host) send the cookie and needs an https public_url, since
+	// browsers drop SameSite=None cookies that are not Secure.
+	CookieSameSite string `yaml:"cookie_samesite"`
 
 	// CookieKeys is the content of CookieKeysFile, loaded by Load; nil when
 	// the key is empty (cmd then generates or reuses keys in data_dir).
@@ -250,6 +255,7 @@ func Default() *Config {
 			AbsoluteTimeout:      24 * time.Hour,
 			AnonymousIdleTimeout: 30 * time.Minute,
 			CacheTTL:             time.Second,
+			CookieSameSite:       "lax",
 		},
 		ReconcileInterval: 60 * time.Second,
 		Admin:             Admin{Roles: []string{"Admin"}},

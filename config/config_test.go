@@ -146,6 +146,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"session: {idle_timeout: 48h}\n", "config: session.idle_timeout: 48h0m0s is longer than session.absolute_timeout"},
 		{"session: {cache_ttl: 5m}\n", "config: session.cache_ttl: 5m0s is longer than 1m"},
 		{"session: {anonymous_idle_timeout: -1s}\n", "config: session.anonymous_idle_timeout: must be a positive duration"},
+		{"session: {cookie_samesite: None}\n", `config: session.cookie_samesite: "None" is not lax, strict or none`},
+		{"public_url: http://gw.example\nsession: {cookie_samesite: none}\n", `config: session.cookie_samesite: none needs an https:// public_url`},
 		{"metrics: {listen: \"127.0.0.1:8080\"}\n", `config: metrics.listen: "127.0.0.1:8080" is also listen`},
 		{"limits: {max_header_bytes: 10}\n", "config: limits.max_header_bytes: 10 is outside"},
 		{"limits: {upstream_timeout: 0s}\n", "config: limits.upstream_timeout: must be a positive duration"},

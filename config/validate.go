@@ -264,6 +264,17 @@ func (c *Config) validateSession() error {
 	if s.CacheTTL > time.Minute {
 		return bad("session.cache_ttl", "%s is longer than 1m (it bounds how long a revoked session keeps working on other replicas)", s.CacheTTL)
 	}
+	switch s.CookieSameSite {
+	case "lax", "strict":
+	case "none":
+		// Browsers refuse SameSite=None without Secure, and the gateway
+		// sets Secure only under an https public URL.
+		if !strings.HasPrefix(c.PublicURL, "https://") {
+			return bad("session.cookie_samesite", "none needs an https:// public_url (browsers drop SameSite=None cookies that are not Secure), got %q", c.PublicURL)
+		}
+	default:
+		return bad("session.cookie_samesite", "%q is not lax, strict or none", s.CookieSameSite)
+	}
 	return nil
 }
 
