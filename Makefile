@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e lint fuzz bench demo superset-env tools clean
+.PHONY: build run test unit e2e embedded-sdk lint fuzz bench demo superset-env tools clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -24,8 +24,12 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 # The end-to-end suite against a real Superset 6.1.0 (installed on first use).
-e2e: superset-env
+e2e: superset-env embedded-sdk
 	$(GO) test -tags e2e -count=1 -timeout 45m ./e2e/...
+
+# Superset's embedded SDK from npm, for the host page of the embedding tests.
+embedded-sdk:
+	bash e2e/embedded/install.sh
 
 lint: tools
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \

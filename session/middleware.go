@@ -41,7 +41,7 @@ type stateKey struct{}
 func (v *Vault) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := v.now()
-		rs := &reqState{guest: hasGuestToken(r) || (v.isGuest != nil && v.isGuest(r))}
+		rs := &reqState{guest: hasGuestToken(r) || isEmbeddedPage(r) || (v.isGuest != nil && v.isGuest(r))}
 		if ck, err := r.Cookie(v.codec.Name()); err == nil {
 			e, err := v.sessionFor(r.Context(), ck.Value, now)
 			switch {
@@ -102,6 +102,16 @@ func (v *Vault) unavailable(w http.ResponseWriter) {
 	h.Set("Retry-After", v.retryAfter)
 	h.Set("Cache-Control", "no-store")
 	http.Error(w, "Service temporarily unavailable; please retry.", http.StatusServiceUnavailable)
+}
+
+// isEmbeddedPage reports a load of Superset's embedded dashboard page. It
+// carries no guest token (the SDK hands the token to the page afterwards),
+// yet Superset sets a session cookie there; the embedded app authenticates
+// every API call with X-GuestToken and needs no session, and in a
+// cross-site iframe the browser would refuse the gateway cookie anyway, so
+// each load would leave one more anonymous record behind.
+func isEmbeddedPage(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/embedded/")
 }
 
 // hasGuestToken reports a guest token in the X-GuestToken header or the

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +158,113 @@ func TestCLIRevokeGuestTokensByAlias(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "global") {
 		t.Errorf("revoke --all: %d %q", code, out)
 	}
+}
+
+// TestAccessTokensWired: through the real serve, a signed-in user creates a
+// token on /-/tokens and uses it; it reaches Superset as that user within
+// its scope only; the page sends visitors who are not signed in to login.
+func TestAccessTokensWired(t *testing.T) {
+	g, adminToken := adminGateway(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(g.base + "/-/tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 || !strings.HasPrefix(resp.Header.Get("Location"), "/login/") {
+		t.Fatalf("/-/tokens signed out: %d %q, want a redirect to /login/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// Sign in as alice through the gateway (a fresh store stamps the
+	// global epoch at start: sign in a second later).
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: noRedirect.CheckRedirect}
+	body := getBody(t, c, g.base+"/login/")
+	m := regexp.MustCompile(`name="csrf_token"[^>]*value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no csrf_token on the login page")
+	}
+	resp, err = c.PostForm(g.base+"/login/", url.Values{"username": {"alice"}, "password": {fakesuperset.AlicePassword}, "csrf_token": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	resp, err = c.PostForm(g.base+"/-/tokens/create", url.Values{"name": {"ci"}, "scope": {"dashboards:read"}, "ttl": {"86400"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok := regexp.MustCompile(`sgw_[a-z2-7]{16}_[a-z2-7]{32}_[0-9a-f]{8}`).FindString(string(page))
+	if resp.StatusCode != http.StatusOK || tok == "" {
+		t.Fatalf("create on /-/tokens: %d, token shown: %v", resp.StatusCode, tok != "")
+	}
+	get := func(path, auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, g.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/api/v1/dashboard/1", tok); code == http.StatusUnauthorized || code == http.StatusForbidden {
+		t.Fatalf("in scope (dashboards:read): %d", code)
+	}
+	if code := get("/api/v1/database/", tok); code != http.StatusForbidden {
+		t.Errorf("out of scope: %d, want 403", code)
+	}
+	if code := get("/superset/welcome/", tok); code != http.StatusForbidden {
+		t.Errorf("a browser page with a token: %d, want 403", code)
+	}
+	bad := tok[:len(tok)-1] + string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", tok[len(tok)-1])+1)%16])
+	if code := get("/api/v1/dashboard/1", bad); code != http.StatusUnauthorized {
+		t.Errorf("broken checksum: %d, want 401", code)
+	}
+
+	// An admin lists every token and revokes alice's through the admin API.
+	id := strings.Split(tok, "_")[1]
+	adminCall := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, g.base+"/-/admin/api/v1/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, out := adminCall(http.MethodGet, "tokens"); code != http.StatusOK || !strings.Contains(out, id) || strings.Contains(out, tok) {
+		t.Fatalf("admin list: %d, lists the id: %v, leaks the token: %v", code, strings.Contains(out, id), strings.Contains(out, tok))
+	}
+	if code, _ := adminCall(http.MethodDelete, "tokens/"+id); code != http.StatusOK {
+		t.Fatalf("admin revoke: %d", code)
+	}
+	if code, _ := adminCall(http.MethodDelete, "tokens/not-an-id"); code != http.StatusBadRequest {
+		t.Errorf("admin revoke of a malformed id: %d, want 400", code)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for get("/api/v1/dashboard/1", tok) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("a token revoked by an admin still works")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func getBody(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -145,7 +145,7 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []admin.Token) (*admin.H
 		Sessions:    adminSessions{p.vault},
 		Audit:       p.audit,
 		Status:      p.status,
-		Routes:      p.guestTokenRoutes(),
+		Routes:      append(p.guestTokenRoutes(), p.accessTokenRoutes()...),
 		RequestInfo: requestInfo,
 		MaxBody:     64 << 10,
 		Logger:      p.log.Named("admin"),
@@ -166,22 +166,12 @@ func (p *process) adminCredentials(r *http.Request) (client.Auth, error) {
 		}
 		return client.Auth{Bearer: tok}, nil
 	}
-	if p.vault == nil {
-		return client.Auth{}, admin.ErrNoCredential
-	}
-	s, err := p.vault.Current(r)
-	if err != nil || s.UserID == "" {
-		if err != nil && !errors.Is(err, session.ErrBadCookie) && !errors.Is(err, session.ErrNotFound) && !errors.Is(err, session.ErrExpired) {
-			return client.Auth{}, err // store down: 503, not 401
-		}
-		return client.Auth{}, admin.ErrNoCredential
-	}
-	d, err := p.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
+	s, ok, err := p.signedIn(r)
 	if err != nil {
-		return client.Auth{}, err
+		return client.Auth{}, err // store down: 503, not 401
 	}
-	if !d.Allow {
-		return client.Auth{}, fmt.Errorf("%w: %s", admin.ErrNoCredential, d.Reason)
+	if !ok {
+		return client.Auth{}, admin.ErrNoCredential
 	}
 	cookies, err := http.ParseCookie(s.Jar.CookieHeader(time.Now()))
 	if err != nil || len(cookies) == 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/config"
@@ -65,6 +66,10 @@ type process struct {
 	jwtGuard  *jwtguard.Guard
 	stampHook *epoch.Hook
 	admin     *admin.Handler
+	// tokens, tokenGuard and tokenPage are the scoped access tokens.
+	tokens     *accesstoken.Manager
+	tokenGuard *accesstoken.Guard
+	tokenPage  http.Handler
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -163,6 +168,9 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 		return err
 	}
 	if err := p.openGuestTokens(ctx, cfg, reg); err != nil {
+		return err
+	}
+	if err := p.openAccessTokens(ctx, cfg, l.cookieKeys, reg); err != nil {
 		return err
 	}
 	if err := p.openVault(ctx, cfg, l.cookieKeys, reg); err != nil {
@@ -324,6 +332,22 @@ func restartOnlyChanges(a, b *config.Config) []string {
 		{"limits.idle_timeout", a.Limits.IdleTimeout.String(), b.Limits.IdleTimeout.String()},
 		{"limits.max_header_bytes", fmt.Sprint(a.Limits.MaxHeaderBytes), fmt.Sprint(b.Limits.MaxHeaderBytes)},
 		{"limits.shutdown_grace", a.Limits.ShutdownGrace.String(), b.Limits.ShutdownGrace.String()},
+		// The session vault, the token guards and the admin API are built
+		// once at start.
+		{"session.cookie_keys_file", a.Session.CookieKeysFile, b.Session.CookieKeysFile},
+		{"session.cookie_samesite", a.Session.CookieSameSite, b.Session.CookieSameSite},
+		{"session.idle_timeout", a.Session.IdleTimeout.String(), b.Session.IdleTimeout.String()},
+		{"session.absolute_timeout", a.Session.AbsoluteTimeout.String(), b.Session.AbsoluteTimeout.String()},
+		{"session.anonymous_idle_timeout", a.Session.AnonymousIdleTimeout.String(), b.Session.AnonymousIdleTimeout.String()},
+		{"session.cache_ttl", a.Session.CacheTTL.String(), b.Session.CacheTTL.String()},
+		{"superset.secret_key_file", a.Superset.SecretKeyFile, b.Superset.SecretKeyFile},
+		{"superset.jwt_secret_file", a.Superset.JWTSecretFile, b.Superset.JWTSecretFile},
+		{"superset.guest_token_secret_file", a.Superset.GuestTokenSecretFile, b.Superset.GuestTokenSecretFile},
+		{"superset.guest_token_audience", a.Superset.GuestTokenAudience, b.Superset.GuestTokenAudience},
+		{"superset.service_user_id", fmt.Sprint(a.Superset.ServiceUserID), fmt.Sprint(b.Superset.ServiceUserID)},
+		{"admin.tokens_file", a.Admin.TokensFile, b.Admin.TokensFile},
+		{"admin.roles", strings.Join(a.Admin.Roles, ","), strings.Join(b.Admin.Roles, ",")},
+		{"reconcile_interval", a.ReconcileInterval.String(), b.ReconcileInterval.String()},
 	} {
 		if c.x != c.y {
 			out = append(out, c.key)
@@ -392,10 +416,13 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 	}
 	// Order on the way in: the Superset API JWT guard, the guest-token
-	// guard (guest traffic it marks never creates a session), the session
-	// vault, then the capture of user-admin bodies for automatic stamping.
+	// guard and the access-token guard (traffic they mark never creates a
+	// session, and client cookies never reach the session layer on token
+	// requests), the session vault, the capture of user-admin bodies for
+	// automatic stamping, and last the access token's upstream CSRF cookie
+	// (after the vault, which replaces the Cookie header).
 	// On the way back: stamping first (the vault reads SelfStamped), the
-	// guest-token issuance hook, then the vault absorbs Set-Cookie.
+	// guest- and access-token hooks, then the vault absorbs Set-Cookie.
 	var hooks []func(*http.Response) error
 	if p.jwtGuard != nil {
 		opts.Middleware = append(opts.Middleware, p.jwtGuard.Middleware)
@@ -407,6 +434,10 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		opts.Middleware = append(opts.Middleware, p.guard.Middleware)
 		hooks = append(hooks, p.guard.ModifyResponse)
 	}
+	if p.tokenGuard != nil {
+		opts.Middleware = append(opts.Middleware, p.tokenGuard.Middleware)
+		hooks = append(hooks, p.tokenGuard.ModifyResponse)
+	}
 	if p.vault != nil {
 		internal := http.NewServeMux()
 		internal.Handle("/-/sessions", p.vault.SessionsPage())
@@ -414,12 +445,19 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		if p.admin != nil {
 			internal.Handle(admin.APIPrefix, p.admin)
 		}
+		if p.tokenPage != nil {
+			internal.Handle("/-/tokens", p.tokenPage)
+			internal.Handle("/-/tokens/", p.tokenPage)
+		}
 		opts.Internal = internal
 		opts.Middleware = append(opts.Middleware, p.vault.Middleware)
 		hooks = append(hooks, p.vault.ModifyResponse)
 	}
 	if p.stampHook != nil {
 		opts.Middleware = append(opts.Middleware, p.stampHook.Capture)
+	}
+	if p.tokenGuard != nil {
+		opts.Middleware = append(opts.Middleware, p.tokenGuard.UpstreamCookie)
 	}
 	opts.ModifyResponse = chainResponseHooks(hooks)
 	gw, err := proxy.New(opts)
@@ -565,8 +603,13 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []cook
 		RequestID:            proxy.RequestID,
 		Epochs:               p.epochs,
 		SelfStamped:          epoch.SelfStamped,
+		// Guest-token and access-token traffic is stateless here: it
+		// never creates a gateway session.
 		IsGuest: func(r *http.Request) bool {
-			_, ok := guesttoken.FromContext(r.Context())
+			if _, ok := guesttoken.FromContext(r.Context()); ok {
+				return true
+			}
+			_, ok := accesstoken.FromContext(r.Context())
 			return ok
 		},
 		Logger:   p.log.Named("session"),

@@ -29,6 +29,14 @@ type Options struct {
 	Timeout time.Duration
 	// WindowWidth and WindowHeight size the viewport; zero means 1280×900.
 	WindowWidth, WindowHeight int
+	// IgnoreCertificateErrors accepts any TLS certificate, for a gateway
+	// serving a throw-away test certificate. Never for anything else.
+	IgnoreCertificateErrors bool
+	// AllowThirdPartyCookies sets the profile's cookie controls to allow
+	// third-party cookies (Chrome's default; this Chromium blocks them by
+	// default, reason "UserPreferences"), so that SameSite alone decides
+	// what a cross-site iframe may store.
+	AllowThirdPartyCookies bool
 }
 
 // Browser is one headless Chromium with one tab. Methods are not safe for
@@ -60,6 +68,18 @@ func New(ctx context.Context, opts Options) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("browser: profile: %w", err)
 	}
+	if opts.AllowThirdPartyCookies {
+		// cookie_controls_mode 0: third-party cookies allowed.
+		prefs := `{"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": false}}`
+		err := os.MkdirAll(filepath.Join(profile, "Default"), 0o700)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(prefs), 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(profile)
+			return nil, fmt.Errorf("browser: profile preferences: %w", err)
+		}
+	}
 	// Start from nothing rather than chromedp.DefaultExecAllocatorOptions so
 	// every flag is visible here.
 	allocOpts := []chromedp.ExecAllocatorOption{
@@ -82,6 +102,9 @@ func New(ctx context.Context, opts Options) (*Browser, error) {
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
+	}
+	if opts.IgnoreCertificateErrors {
+		allocOpts = append(allocOpts, chromedp.Flag("ignore-certificate-errors", true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, allocOpts...)
 	tctx, cancelTab := chromedp.NewContext(actx)

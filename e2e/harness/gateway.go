@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +37,10 @@ type GatewayOptions struct {
 	// CookieKeysFile is shared by replicas so that a cookie issued by one
 	// opens on the others; empty means keys generated into DataDir.
 	CookieKeysFile string
+	// TLSCertFile and TLSKeyFile, when set, make the gateway serve TLS
+	// with an https public_url (Secure, __Host- cookie). waitHealthy does
+	// not verify the certificate: it is the test's own, on loopback.
+	TLSCertFile, TLSKeyFile string
 	// Extra lines are appended to the YAML config verbatim (top-level keys
 	// not written above, e.g. "session: {cache_ttl: 500ms}").
 	Extra []string
@@ -74,7 +79,11 @@ func StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{URL: "http://" + listen, ConfigPath: filepath.Join(o.DataDir, "gateway.yaml"), done: make(chan struct{}),
+	scheme := "http"
+	if o.TLSCertFile != "" {
+		scheme = "https"
+	}
+	g := &Gateway{URL: scheme + "://" + listen, ConfigPath: filepath.Join(o.DataDir, "gateway.yaml"), done: make(chan struct{}),
 		MetricsURL: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(mport)) + "/metrics"}
 	cfg := gatewayConfig(o, listen, net.JoinHostPort("127.0.0.1", strconv.Itoa(mport)))
 	if err := os.WriteFile(g.ConfigPath, cfg, 0o600); err != nil {
@@ -110,6 +119,11 @@ func StartGateway(ctx context.Context, o GatewayOptions) (*Gateway, error) {
 // gatewayConfig is the YAML config (DESIGN §6 keys) for o.
 func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 	q := strconv.Quote // a Go-quoted ASCII string is a valid YAML double-quoted scalar
+	publicURL, tlsYAML := "http://"+listen, ""
+	if o.TLSCertFile != "" {
+		publicURL = "https://" + listen
+		tlsYAML = "tls: {cert_file: " + q(o.TLSCertFile) + ", key_file: " + q(o.TLSKeyFile) + "}\n"
+	}
 	var ups []string
 	for _, u := range o.Upstreams {
 		ups = append(ups, q(u))
@@ -117,7 +131,7 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 	return []byte(strings.Join([]string{
 		"# Written by e2e/harness for a test or the demo.",
 		"listen: " + q(listen),
-		"public_url: " + q("http://"+listen),
+		"public_url: " + q(publicURL),
 		"upstreams: [" + strings.Join(ups, ", ") + "]",
 		"health_check: {path: /health, interval: 2s}",
 		"superset:",
@@ -132,13 +146,17 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"  listen: " + q(metricsListen),
 		"audit:",
 		"  output: stdout",
-	}, "\n") + "\n" + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
+	}, "\n") + "\n" + tlsYAML + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
 }
 
 func (g *Gateway) waitHealthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// The test's own certificate on loopback (TLSCertFile).
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}}
+	defer client.CloseIdleConnections()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/-/healthz", nil)
 		if resp, err := client.Do(req); err == nil {

@@ -1,0 +1,4 @@
+package accesstoken
+
+// WithChecksumForTest exposes withChecksum to the external tests.
+func WithChecksumForTest(body string) string { return withChecksum(body) }

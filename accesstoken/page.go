@@ -1,0 +1,212 @@
+package accesstoken
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/policy"
+)
+
+//go:embed templates/tokens.html
+var pageFS embed.FS
+
+// PagePath is where the page lives; mount Page for PagePath and
+// PagePath+"/" under proxy.Options.Internal.
+const PagePath = "/-/tokens"
+
+// IdentifyFunc names the signed-in Superset user of a page request. ok
+// false means nobody is signed in (the page redirects to the login page);
+// an error means it could not be decided (store down: 503). The wiring
+// implements it with the session vault (Vault.Current) and the epoch
+// check, exactly as the proxy would judge the session.
+type IdentifyFunc func(r *http.Request) (owner Owner, ok bool, err error)
+
+// PageOptions configure Page.
+type PageOptions struct {
+	// Identify is required.
+	Identify IdentifyFunc
+	// LoginPath is where visitors who are not signed in are sent, with
+	// ?next=/-/tokens; "" means "/login/".
+	LoginPath string
+	// Logger may be nil.
+	Logger *zap.Logger
+}
+
+type page struct {
+	m     *Manager
+	id    IdentifyFunc
+	login string
+	tmpl  *template.Template
+	log   *zap.Logger
+}
+
+// Page serves /-/tokens for signed-in users: GET lists their tokens and
+// the creation form; POST /-/tokens/create creates one and shows it once
+// (form fields name, scope (repeated), ttl (seconds, one of the policy's
+// choices), cidrs (whitespace- or comma-separated)); POST /-/tokens/revoke
+// (field id) revokes one of theirs. POSTs are refused cross-origin
+// (http.CrossOriginProtection), so the page needs neither JavaScript nor
+// a form token; the copy button's small inline script is optional.
+// Responses are no-store.
+func (m *Manager) Page(o PageOptions) (http.Handler, error) {
+	if o.Identify == nil {
+		return nil, fmt.Errorf("%w: PageOptions.Identify is required", ErrConfig)
+	}
+	t, err := template.New("tokens.html").Funcs(template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+		"days":  days,
+		"secs":  func(d time.Duration) int64 { return int64(d / time.Second) },
+		"join":  strings.Join,
+		"descr": policy.ScopeDescription,
+	}).ParseFS(pageFS, "templates/tokens.html")
+	if err != nil {
+		return nil, fmt.Errorf("accesstoken: page template: %w", err)
+	}
+	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger}
+	if p.login == "" {
+		p.login = "/login/"
+	}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	return http.NewCrossOriginProtection().Handler(p), nil
+}
+
+// pageData is the template's input.
+type pageData struct {
+	User     string
+	Tokens   []Info
+	Scopes   []string
+	Choices  []time.Duration
+	MaxTTL   time.Duration
+	NewToken string
+	NewName  string
+	Error    string
+	Form     struct {
+		Name   string
+		Scopes map[string]bool
+		TTL    int64
+		CIDRs  string
+	}
+}
+
+func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	owner, ok, err := p.id(r)
+	if err != nil {
+		p.unavailable(w, err)
+		return
+	}
+	if !ok {
+		http.Redirect(w, r, p.login+"?next="+url.QueryEscape(PagePath), http.StatusFound)
+		return
+	}
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case path == PagePath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		p.render(w, r, owner, http.StatusOK, pageData{})
+	case path == PagePath+"/create" && r.Method == http.MethodPost:
+		p.create(w, r, owner)
+	case path == PagePath+"/revoke" && r.Method == http.MethodPost:
+		err := p.m.RevokeOwned(r.Context(), owner.ID, r.PostFormValue("id"))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			// Not found and not theirs look alike on purpose.
+			p.unavailable(w, err)
+			return
+		}
+		http.Redirect(w, r, PagePath, http.StatusSeeOther)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func (p *page) create(w http.ResponseWriter, r *http.Request, owner Owner) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "Bad form", http.StatusBadRequest)
+		return
+	}
+	var d pageData
+	d.Form.Name = r.PostForm.Get("name")
+	d.Form.Scopes = map[string]bool{}
+	scopes := r.PostForm["scope"]
+	for _, s := range scopes {
+		d.Form.Scopes[s] = true
+	}
+	d.Form.CIDRs = r.PostForm.Get("cidrs")
+	secs, _ := strconv.ParseInt(r.PostForm.Get("ttl"), 10, 64)
+	d.Form.TTL = secs
+	ttl := time.Duration(secs) * time.Second
+	allowed := false
+	for _, c := range p.m.pol.TTLChoices {
+		allowed = allowed || c == ttl
+	}
+	if !allowed {
+		ttl = -1 // refused by Create with the policy's message
+	}
+	cidrs := strings.FieldsFunc(d.Form.CIDRs, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	tok, rec, err := p.m.Create(r.Context(), owner, d.Form.Name, scopes, ttl, cidrs)
+	switch {
+	case err == nil:
+		p.render(w, r, owner, http.StatusOK, pageData{NewToken: tok, NewName: rec.Name})
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrTooMany):
+		d.Error = publicMessage(err)
+		p.render(w, r, owner, http.StatusBadRequest, d)
+	default:
+		p.unavailable(w, err)
+	}
+}
+
+// publicMessage strips the package prefix and sentinel text from a
+// validation error; what is left was written for the user.
+func publicMessage(err error) string {
+	s := err.Error()
+	for _, e := range []error{ErrInvalid, ErrTooMany} {
+		s = strings.TrimPrefix(s, e.Error()+": ")
+	}
+	return s
+}
+
+func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, status int, d pageData) {
+	list, err := p.m.List(r.Context(), owner.ID)
+	if err != nil {
+		p.unavailable(w, err)
+		return
+	}
+	d.User = owner.Username
+	if d.User == "" {
+		d.User = "user " + owner.ID
+	}
+	d.Tokens, d.Scopes, d.Choices, d.MaxTTL = list, policy.Scopes(), p.m.pol.TTLChoices, p.m.pol.MaxTTL
+	if d.Form.Scopes == nil {
+		d.Form.Scopes = map[string]bool{}
+	}
+	if d.Form.TTL == 0 && len(d.Choices) > 0 {
+		d.Form.TTL = int64(d.Choices[0] / time.Second)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := p.tmpl.Execute(w, d); err != nil {
+		p.log.Warn("tokens page: render failed", zap.Error(err))
+	}
+}
+
+func (p *page) unavailable(w http.ResponseWriter, err error) {
+	p.log.Warn("tokens page: store unavailable", zap.Error(err))
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "Service temporarily unavailable; please retry.", http.StatusServiceUnavailable)
+}

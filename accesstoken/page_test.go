@@ -1,0 +1,140 @@
+package accesstoken_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/superset-gateway/superset-gateway/accesstoken"
+	"github.com/superset-gateway/superset-gateway/policy"
+)
+
+var tokenRE = regexp.MustCompile(accesstoken.Pattern)
+
+func form(v url.Values) *strings.Reader { return strings.NewReader(v.Encode()) }
+
+func TestPageCreateListRevoke(t *testing.T) {
+	backends(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		g := e.gateway(gwOpts{})
+		ck := g.signIn("alice", "alice-password")
+		formHdr := []string{"Cookie", ck, "Content-Type", "application/x-www-form-urlencoded"}
+
+		r := g.do("GET", "/-/tokens", nil, "Cookie", ck)
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as alice") {
+			t.Fatalf("GET /-/tokens = %d", r.StatusCode)
+		}
+		for _, want := range []string{`<label for="name">`, `<label for="ttl">`, `<label for="cidrs">`, `<legend>Scopes</legend>`,
+			`<label for="scope-metadata:read">`, `action="/-/tokens/create"`, "no-store"} {
+			if !strings.Contains(r.body+r.Header.Get("Cache-Control"), want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+
+		// Create: shown once, in the documented pattern.
+		r = g.do("POST", "/-/tokens/create", form(url.Values{"name": {"ingest <b>"}, "scope": {policy.ScopeMetadataRead, policy.ScopeAPIRead},
+			"ttl": {"86400"}, "cidrs": {"127.0.0.1, 10.0.0.0/8"}}), formHdr...)
+		tok := tokenRE.FindString(r.body)
+		if r.StatusCode != http.StatusOK || tok == "" {
+			t.Fatalf("create = %d, token found: %v", r.StatusCode, tok != "")
+		}
+		if strings.Contains(r.body, "ingest <b>") || !strings.Contains(r.body, "ingest &lt;b&gt;") {
+			t.Error("the name is not escaped")
+		}
+		if _, _, err := accesstoken.Parse(tok); err != nil {
+			t.Fatal(err)
+		}
+		if r := g.withToken("GET", "/api/v1/me/", tok); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `"username":"alice"`) {
+			t.Fatalf("new token: %d %s", r.StatusCode, r.body)
+		}
+		// Listed, never shown again.
+		r = g.do("GET", "/-/tokens/", nil, "Cookie", ck)
+		if !strings.Contains(r.body, "ingest &lt;b&gt;") || strings.Contains(r.body, tok) || !strings.Contains(r.body, "127.0.0.1/32") {
+			t.Fatal("the list does not show the token's metadata, or shows the token")
+		}
+		if !strings.Contains(r.body, "from 127.0.0.1") {
+			t.Error("last use address not listed")
+		}
+
+		// Invalid input: 400 with the reason, the form kept.
+		r = g.do("POST", "/-/tokens/create", form(url.Values{"name": {"x"}, "ttl": {"86400"}}), formHdr...)
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "choose at least one scope") {
+			t.Fatalf("no scope: %d", r.StatusCode)
+		}
+		r = g.do("POST", "/-/tokens/create", form(url.Values{"name": {"x"}, "scope": {policy.ScopeAPIRead}, "ttl": {"999999999"}}), formHdr...)
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "expiry must be at most") {
+			t.Fatalf("ttl off the list: %d", r.StatusCode)
+		}
+
+		// Bob cannot revoke Alice's token; Alice can.
+		id := mustID(t, tok)
+		bobCk := g.signIn("bob", "bob-password")
+		r = g.do("POST", "/-/tokens/revoke", form(url.Values{"id": {id}}), "Cookie", bobCk, "Content-Type", "application/x-www-form-urlencoded")
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("bob's revoke: %d", r.StatusCode)
+		}
+		if r := g.withToken("GET", "/api/v1/me/", tok); r.StatusCode != http.StatusOK {
+			t.Fatal("bob revoked alice's token")
+		}
+		if r := g.do("GET", "/-/tokens", nil, "Cookie", bobCk); strings.Contains(r.body, "ingest &lt;b&gt;") {
+			t.Fatal("bob sees alice's token")
+		}
+		r = g.do("POST", "/-/tokens/revoke", form(url.Values{"id": {id}}), formHdr...)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/-/tokens" {
+			t.Fatalf("revoke: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		if r := g.withToken("GET", "/api/v1/me/", tok); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("revoked token: %d", r.StatusCode)
+		}
+		if r := g.do("GET", "/-/tokens", nil, "Cookie", ck); !strings.Contains(r.body, "revoked") {
+			t.Error("status not shown")
+		}
+	})
+}
+
+func TestPageAttacker(t *testing.T) {
+	e := newEnv(t, boltBackend)
+	g := e.gateway(gwOpts{})
+	ck := g.signIn("alice", "alice-password")
+	create := url.Values{"name": {"evil"}, "scope": {policy.ScopeAPIRead}, "ttl": {"86400"}}
+
+	// Not signed in: to the login page.
+	r := g.do("GET", "/-/tokens", nil)
+	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/login/?next=%2F-%2Ftokens" {
+		t.Fatalf("anonymous: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	// Cross-site form posts are refused, by Sec-Fetch-Site or by Origin.
+	for _, h := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
+		r = g.do("POST", "/-/tokens/create", form(create), "Cookie", ck, "Content-Type", "application/x-www-form-urlencoded", h[0], h[1])
+		if r.StatusCode != http.StatusForbidden || tokenRE.MatchString(r.body) {
+			t.Errorf("cross-site create with %s: %d", h[0], r.StatusCode)
+		}
+	}
+	list, _ := g.m.List(t.Context(), alice.ID)
+	if len(list) != 0 {
+		t.Fatalf("a cross-site post created %d tokens", len(list))
+	}
+	// Same-origin works.
+	r = g.do("POST", "/-/tokens/create", form(create), "Cookie", ck, "Content-Type", "application/x-www-form-urlencoded",
+		"Sec-Fetch-Site", "same-origin")
+	if r.StatusCode != http.StatusOK || !tokenRE.MatchString(r.body) {
+		t.Fatalf("same-origin create: %d", r.StatusCode)
+	}
+	tok := tokenRE.FindString(r.body)
+	// A token does not open the page (it is not a session), nor does it
+	// sign in a browser session as its owner.
+	r = g.withToken("GET", "/-/tokens", tok)
+	if r.StatusCode != http.StatusFound {
+		t.Fatalf("token on the page: %d", r.StatusCode)
+	}
+	r = g.withToken("GET", "/api/v1/me/", tok)
+	for _, c := range r.Cookies() {
+		t.Fatalf("a token request was given a cookie %s", c.Name)
+	}
+	// Other methods.
+	if r := g.do("DELETE", "/-/tokens", nil, "Cookie", ck); r.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+}

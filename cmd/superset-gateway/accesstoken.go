@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/superset-gateway/superset-gateway/accesstoken"
+	"github.com/superset-gateway/superset-gateway/admin"
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/proxy"
+	"github.com/superset-gateway/superset-gateway/session"
+)
+
+// openAccessTokens builds the scoped access tokens: their manager (store,
+// page, admin routes) and the guard that turns `Bearer sgw_…` into a
+// short-lived Superset JWT of the owner. The pepper comes from the oldest
+// cookie-key generation (it must outlive key rotation as long as tokens
+// do); the upstream-credential seal keys from every generation, newest
+// first.
+func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys []cookieKeyPair, reg prometheus.Registerer) error {
+	if len(keys) == 0 {
+		return errors.New("access tokens: no cookie keys")
+	}
+	pepper, err := accesstoken.DerivePepper(keys[len(keys)-1].Hash)
+	if err != nil {
+		return fmt.Errorf("access tokens: %w", err)
+	}
+	blocks := make([][]byte, len(keys))
+	for i, k := range keys {
+		blocks[i] = k.Block
+	}
+	seal, err := accesstoken.DeriveSealKeys(blocks)
+	if err != nil {
+		return fmt.Errorf("access tokens: %w", err)
+	}
+	obs := metrics.NewAccessTokens(reg)
+	m, err := accesstoken.NewManager(accesstoken.ManagerOptions{
+		Store:    p.store,
+		Pepper:   pepper,
+		CacheTTL: cfg.Session.CacheTTL,
+		Logger:   p.log.Named("accesstoken"),
+		Observer: obs,
+		Auditor:  p.audit,
+	})
+	if err != nil {
+		return fmt.Errorf("access tokens: %w", err)
+	}
+	if err := m.Start(ctx); err != nil {
+		p.log.Warn("access-token invalidation subscription not live yet", zap.Error(err))
+	}
+	g, err := accesstoken.NewGuard(accesstoken.GuardOptions{
+		Manager:   m,
+		Epochs:    p.epochs,
+		JWTSecret: cfg.Superset.JWTSecret,
+		Upstream:  currentPool{&p.pool},
+		SealKeys:  seal,
+		ClientIP:  proxy.ClientIP,
+		RequestID: proxy.RequestID,
+		Logger:    p.log.Named("accesstoken"),
+		Observer:  obs,
+		Auditor:   p.audit,
+	})
+	if err != nil {
+		return fmt.Errorf("access tokens: %w", err)
+	}
+	page, err := m.Page(accesstoken.PageOptions{Identify: p.identifyOwner})
+	if err != nil {
+		return fmt.Errorf("access tokens: %w", err)
+	}
+	p.tokens, p.tokenGuard, p.tokenPage = m, g, page
+	return nil
+}
+
+// signedIn is the caller's live, signed-in gateway session, checked as the
+// proxy checks it (epochs included). ok is false for no, a bad, an expired
+// or a revoked session; err is a store failure (answer 503).
+func (p *process) signedIn(r *http.Request) (s *session.Session, ok bool, err error) {
+	if p.vault == nil {
+		return nil, false, nil
+	}
+	s, err = p.vault.Current(r)
+	switch {
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrBadCookie), errors.Is(err, session.ErrExpired):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case s.Anonymous():
+		return nil, false, nil
+	}
+	d, err := p.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
+	if err != nil || !d.Allow {
+		return nil, false, err
+	}
+	return s, true, nil
+}
+
+// identifyOwner names the signed-in user of the /-/tokens page.
+func (p *process) identifyOwner(r *http.Request) (accesstoken.Owner, bool, error) {
+	s, ok, err := p.signedIn(r)
+	if !ok {
+		return accesstoken.Owner{}, false, err
+	}
+	return accesstoken.Owner{ID: s.UserID, Username: s.Username}, true, nil
+}
+
+// accessTokenRoutes are the admin routes of scoped access tokens: every
+// user's tokens, and revoking any of them.
+func (p *process) accessTokenRoutes() []admin.Route {
+	return []admin.Route{
+		{
+			Method: http.MethodGet, Path: "tokens", Event: "admin.access_tokens.list",
+			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
+				list, err := p.tokens.ListAll(ctx)
+				if err != nil {
+					return nil, err
+				}
+				if list == nil {
+					list = []accesstoken.Info{}
+				}
+				return map[string]any{"tokens": list}, nil
+			},
+		},
+		{
+			Method: http.MethodDelete, Path: "tokens/{id}", Event: "admin.access_tokens.revoke",
+			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
+				id := c.Request.PathValue("id")
+				if !accesstoken.ValidID(id) {
+					return nil, &admin.HTTPError{Code: http.StatusBadRequest, Msg: "bad token id"}
+				}
+				c.Subject = "access_token:" + id
+				err := p.tokens.Revoke(ctx, id, c.Actor)
+				if errors.Is(err, accesstoken.ErrNotFound) {
+					return nil, fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+				}
+				if err != nil {
+					return nil, err
+				}
+				return map[string]any{"revoked": id}, nil
+			},
+		},
+	}
+}
