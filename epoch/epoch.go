@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -131,6 +132,9 @@ type Epochs struct {
 	obs     Observer
 	aud     Auditor
 	runOnce sync.Once
+	// sawGlobal is set once this process has seen the global epoch in the
+	// store (or stamped it): its absence afterwards means a wiped store.
+	sawGlobal atomic.Bool
 }
 
 // New checks opts and returns an Epochs. Call Start once per process.
@@ -246,6 +250,9 @@ func (e *Epochs) stamp(ctx context.Context, cacheKey, key, subject string, why R
 			IP: why.IP, Outcome: audit.OutcomeFailure, Reason: why.Trigger, Details: noteDetails(why.Note, nil)})
 		return 0, err
 	}
+	if key == GlobalKey {
+		e.sawGlobal.Store(true)
+	}
 	if e.c != nil {
 		e.c.raise(cacheKey, v, now.Add(e.ttl).UnixNano(), now.UnixNano())
 	}
@@ -288,7 +295,10 @@ func (e *Epochs) emit(ctx context.Context, ev audit.Event) {
 // refused, since it may predate the stamp. Refusals carry ReasonUserEpoch,
 // ReasonGlobalEpoch or ReasonBadSubject. A store failure returns an error
 // wrapping ErrUnavailable and store.ErrUnavailable (answer 503, keep the
-// credential); a cached answer is served only within the cache TTL.
+// credential); a cached answer is served only within the cache TTL. Once
+// this process has seen the global epoch, finding it gone means the store
+// was wiped while running: the global epoch is stamped again
+// (TriggerStoreWiped) before the answer, so nothing revoked comes back.
 func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error) {
 	if !ValidUserID(userID) {
 		return policy.Decision{Reason: ReasonBadSubject}, nil
@@ -350,6 +360,23 @@ func (e *Epochs) lookup(ctx context.Context, cacheKey string, nowNS int64) (int6
 		v, has = 0, false
 	case err != nil:
 		return 0, false, unavailable("read "+key, err)
+	}
+	if cacheKey == GlobalSubject {
+		switch {
+		case has:
+			e.sawGlobal.Store(true)
+		case e.sawGlobal.Load():
+			// The global epoch was there and is gone: the store was wiped
+			// (FLUSHALL, a failover to an empty node) under the running
+			// process, and every user epoch with it. Stamp it again, as a
+			// start on a wiped store does, before answering.
+			e.log.Warn("epoch: the global epoch vanished from the store while running (store wiped?); stamping it again")
+			nv, err := e.StampGlobal(ctx, Reason{Trigger: TriggerStoreWiped, Actor: "gateway", Note: "global epoch vanished while running"})
+			if err != nil {
+				return 0, false, err
+			}
+			v, has = nv, true
+		}
 	}
 	if e.c != nil {
 		// The entry expires ttl after the moment before the read, so the

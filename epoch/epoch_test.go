@@ -213,3 +213,50 @@ func TestWipedStoreStampsGlobal(t *testing.T) {
 		t.Fatal("store_wiped not counted")
 	}
 }
+
+// A store wiped while the gateway runs (FLUSHALL, a failover to an empty
+// node) loses the generation marker only a start would notice: once the
+// global epoch has been seen, its absence stamps it again, so a revoked
+// user's credentials do not come back. A store that never held a global
+// epoch is left alone.
+func TestWipeWhileRunningStampsGlobal(t *testing.T) {
+	backends(t, func(t *testing.T, st store.Store, clk *clock) {
+		obs := &stamps{}
+		e := newEpochs(t, st, clk, epoch.Options{Observer: obs})
+		if d, err := e.IssuedAfter(bg, "3", clk.Now().Add(-time.Hour), time.Second); err != nil || !d.Allow {
+			t.Fatalf("no epochs at all: %+v %v", d, err)
+		}
+		if _, err := st.GetInt64(bg, epoch.GlobalKey); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a store without a global epoch got one: %v", err)
+		}
+		if _, err := e.OnFreshGeneration(bg); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+		issued := clk.Now()
+		clk.Advance(time.Second)
+		if _, err := e.Stamp(bg, "3", epoch.Reason{Trigger: epoch.TriggerAdmin}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Second) // past the cache TTL
+		if d, _ := e.IssuedAfter(bg, "3", issued, time.Second); d.Allow {
+			t.Fatal("revoked credential allowed before the wipe")
+		}
+		if err := st.Delete(bg, epoch.GlobalKey, epoch.UserKeyPrefix+"3"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Second)
+		d, err := e.IssuedAfter(bg, "3", issued, time.Second)
+		if err != nil || d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+			t.Fatalf("revoked credential after the wipe: %+v %v, want refused by the global epoch", d, err)
+		}
+		if obs.get(epoch.TriggerStoreWiped) != 2 {
+			t.Fatalf("store_wiped stamps %d, want 2 (start and wipe)", obs.get(epoch.TriggerStoreWiped))
+		}
+		// A credential issued after the re-stamp works.
+		clk.Advance(2 * time.Second)
+		if d, _ := e.IssuedAfter(bg, "3", clk.Now(), time.Second); !d.Allow {
+			t.Fatalf("credential issued after the re-stamp: %+v", d)
+		}
+	})
+}

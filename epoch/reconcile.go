@@ -1,6 +1,7 @@
 package epoch
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,11 +23,32 @@ import (
 const (
 	// LeaseKey names the replica currently reconciling.
 	LeaseKey = "lease:reconciler"
-	// SnapshotKey holds the ids of the users that were active at the last
-	// listing (a JSON array of strings), so that a restart neither
+	// SnapshotKey holds the ids of the users that were active and
+	// inactive at the last listing (JSON {"active": […], "inactive": […]};
+	// a bare array of active ids is read too), so that a restart neither
 	// re-stamps everyone nor misses what changed while it was down.
 	SnapshotKey = "reconciler:active"
 )
+
+// snapshot is SnapshotKey's value. Inactive is nil when the stored value
+// was a bare array (it did not record inactive users).
+type snapshot struct {
+	Active   []string `json:"active"`
+	Inactive []string `json:"inactive"`
+}
+
+func parseSnapshot(b []byte) (snapshot, error) {
+	var s snapshot
+	if len(bytes.TrimSpace(b)) > 0 && bytes.TrimSpace(b)[0] == '[' {
+		err := json.Unmarshal(b, &s.Active)
+		return s, err
+	}
+	err := json.Unmarshal(b, &s)
+	if err == nil && s.Inactive == nil {
+		s.Inactive = []string{}
+	}
+	return s, err
+}
 
 // User is one Superset user as the reconciler sees it.
 type User struct {
@@ -121,10 +143,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 
 // RunOnce takes or renews the lease and, if this replica holds it, lists
 // Superset's users and stamps those active at the previous listing that are
-// now inactive or gone. With no previous listing (first run, or a wiped
-// store, which stamps the global epoch anyway) it stamps the users that are
-// inactive now, so that re-enabling one later cannot revive credentials
-// from before. The snapshot is saved only after every stamp succeeded; a
+// now inactive or gone, and those inactive now that the previous listing
+// did not know at all (created, or re-created, and disabled between two
+// listings: they may have signed in meanwhile). With no previous listing
+// (first run, or a wiped store, which stamps the global epoch anyway) it
+// stamps the users that are inactive now, so that re-enabling one later
+// cannot revive credentials from before. The snapshot is saved only after every stamp succeeded; a
 // failed run is repeated in full. An empty listing is taken as a broken
 // listing (the service user itself would be in it), not as everyone gone.
 // ran reports whether this replica held the lease.
@@ -139,7 +163,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, e
 	if len(users) == 0 {
 		return true, nil, errors.New("epoch: reconcile: Superset listed no users; nothing done")
 	}
-	var prev []string
+	var prev snapshot
 	initial := false
 	switch b, err := r.st.Get(ctx, SnapshotKey); {
 	case errors.Is(err, store.ErrNotFound):
@@ -147,21 +171,24 @@ func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, e
 	case err != nil:
 		return true, nil, unavailable("read reconciler snapshot", err)
 	default:
-		if err := json.Unmarshal(b, &prev); err != nil {
+		if prev, err = parseSnapshot(b); err != nil {
 			r.log.Warn("epoch: reconciler snapshot unreadable; starting over", zap.Error(err))
 			initial = true
 		}
 	}
 	active := make([]string, 0, len(users))
 	inactive := map[string]bool{}
+	inactiveList := []string{}
 	for _, u := range users {
 		if u.Active {
 			active = append(active, u.ID)
 		} else {
 			inactive[u.ID] = true
+			inactiveList = append(inactiveList, u.ID)
 		}
 	}
 	slices.Sort(active)
+	slices.Sort(inactiveList)
 	var todo []struct{ id, note string }
 	if initial {
 		for _, u := range users {
@@ -170,7 +197,9 @@ func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, e
 			}
 		}
 	} else {
-		for _, id := range prev {
+		known := map[string]bool{}
+		for _, id := range prev.Active {
+			known[id] = true
 			if _, still := slices.BinarySearch(active, id); still {
 				continue
 			}
@@ -179,6 +208,16 @@ func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, e
 				note = "became inactive"
 			}
 			todo = append(todo, struct{ id, note string }{id, note})
+		}
+		if prev.Inactive != nil { // a bare-array snapshot did not record them
+			for _, id := range prev.Inactive {
+				known[id] = true
+			}
+			for _, id := range inactiveList {
+				if !known[id] {
+					todo = append(todo, struct{ id, note string }{id, "inactive when first listed"})
+				}
+			}
 		}
 	}
 	for _, t := range todo {
@@ -190,7 +229,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (ran bool, stamped []string, e
 		}
 		stamped = append(stamped, t.id)
 	}
-	b, _ := json.Marshal(active)
+	b, _ := json.Marshal(snapshot{Active: active, Inactive: inactiveList})
 	if err := r.st.Set(ctx, SnapshotKey, b, 0); err != nil {
 		return true, stamped, unavailable("save reconciler snapshot", err)
 	}

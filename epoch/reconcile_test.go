@@ -156,3 +156,43 @@ func TestReconcilerIgnoresBrokenListings(t *testing.T) {
 		t.Fatal("bob stamped by a broken listing")
 	}
 }
+
+// A user created and disabled between two listings (they may have signed
+// in meanwhile) is stamped when first seen inactive, once; a snapshot in
+// the older bare-array form (no inactive ids) stamps no unknown user, and
+// the next run records the inactive ids.
+func TestReconcilerStampsUsersFirstSeenInactive(t *testing.T) {
+	clk := newClock()
+	st := openBolt(t, filepath.Join(t.TempDir(), "gw.db"), clk)
+	ep := newEpochs(t, st, clk, epoch.Options{})
+	users := []epoch.User{{ID: "1", Active: true}, {ID: "3", Active: true}}
+	lister := listerFunc(func(context.Context) ([]epoch.User, error) { return users, nil })
+	r := newReconciler(t, st, ep, lister, "a")
+	if _, stamped, err := r.RunOnce(bg); err != nil || len(stamped) != 0 {
+		t.Fatalf("first run: %v %v", stamped, err)
+	}
+	issued := clk.Now().Add(-time.Second)
+	users = append(users, epoch.User{ID: "4", Active: false})
+	clk.Advance(time.Second)
+	if _, stamped, err := r.RunOnce(bg); err != nil || !slices.Equal(stamped, []string{"4"}) {
+		t.Fatalf("user created and disabled between listings: stamped %v, %v; want [4]", stamped, err)
+	}
+	if d, _ := ep.IssuedAfter(bg, "4", issued, time.Second); d.Allow {
+		t.Fatal("user 4 not cut off")
+	}
+	if _, stamped, err := r.RunOnce(bg); err != nil || len(stamped) != 0 {
+		t.Fatalf("still inactive, already known: stamped %v, %v", stamped, err)
+	}
+
+	if err := st.Set(bg, epoch.SnapshotKey, []byte(`["1","3"]`), 0); err != nil {
+		t.Fatal(err)
+	}
+	users = append(users, epoch.User{ID: "5", Active: false})
+	if _, stamped, err := r.RunOnce(bg); err != nil || len(stamped) != 0 {
+		t.Fatalf("bare-array snapshot: stamped %v, %v; want none", stamped, err)
+	}
+	users = append(users, epoch.User{ID: "6", Active: false})
+	if _, stamped, err := r.RunOnce(bg); err != nil || !slices.Equal(stamped, []string{"6"}) {
+		t.Fatalf("after the snapshot was rewritten: stamped %v, %v; want [6]", stamped, err)
+	}
+}
