@@ -7,12 +7,16 @@ package stub
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/superset/flaskcookie"
 )
 
 // Paths served by the stub. They look like Superset's so that the gateway
@@ -21,7 +25,13 @@ const (
 	JSONPath   = "/api/v1/chart/1"
 	StaticPath = "/static/assets/bench.js"
 	HealthPath = "/health"
+	// LoginPath signs in like Superset's form login: POST sets a Flask
+	// session cookie whose _user_id is BenchUserID.
+	LoginPath = "/login/"
 )
+
+// BenchUserID is the Superset user id LoginPath signs in.
+const BenchUserID = "1"
 
 // Sizes of the two bodies.
 const (
@@ -31,9 +41,12 @@ const (
 
 // Server is a running stub. Its zero value is not usable; use Start.
 type Server struct {
-	URL      string // http://127.0.0.1:port
-	srv      *http.Server
-	accepted atomic.Int64
+	URL string // http://127.0.0.1:port
+	// SecretKey is the stub's Superset SECRET_KEY, random per Start: the
+	// gateway needs it to read the identity in the session cookie.
+	SecretKey string
+	srv       *http.Server
+	accepted  atomic.Int64
 }
 
 // Start listens on a free loopback port and serves until Close.
@@ -42,9 +55,11 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stub: listen: %w", err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String()}
+	key := make([]byte, 48)
+	_, _ = rand.Read(key)
+	s := &Server{URL: "http://" + ln.Addr().String(), SecretKey: hex.EncodeToString(key)}
 	s.srv = &http.Server{
-		Handler:           Handler(),
+		Handler:           Handler(s.SecretKey),
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
@@ -63,9 +78,10 @@ func (s *Server) Accepted() int64 { return s.accepted.Load() }
 func (s *Server) Close(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
 // Handler answers JSONPath with a ~2 KB JSON document shaped like a Superset
-// API answer, StaticPath with a 20 KB script, HealthPath with "OK", and 404
-// otherwise. The bodies are built once.
-func Handler() http.Handler {
+// API answer, StaticPath with a 20 KB script, HealthPath with "OK", a POST to
+// LoginPath with a 302 that sets a Flask session cookie for BenchUserID
+// signed with secretKey, and 404 otherwise. The bodies are built once.
+func Handler(secretKey string) http.Handler {
 	jsonBody := jsonDoc(JSONSize)
 	static := staticDoc(StaticSize)
 	jsonLen := strconv.Itoa(len(jsonBody))
@@ -85,6 +101,18 @@ func Handler() http.Handler {
 		case HealthPath:
 			h.Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("OK"))
+		case LoginPath:
+			if r.Method != http.MethodPost {
+				http.Error(w, "POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			v, err := flaskcookie.Encode(flaskcookie.Session{"_user_id": BenchUserID, "_fresh": true}, secretKey, time.Now())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			http.Redirect(w, r, "/superset/welcome/", http.StatusFound)
 		default:
 			http.NotFound(w, r)
 		}

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/superset-gateway/superset-gateway/bench/stub"
+	"github.com/superset-gateway/superset-gateway/superset/flaskcookie"
 )
 
 func TestStubBodiesAndConnectionCount(t *testing.T) {
@@ -42,5 +44,47 @@ func TestStubBodiesAndConnectionCount(t *testing.T) {
 	// Three sequential requests on one keep-alive client: one connection.
 	if got := s.Accepted(); got != 1 {
 		t.Errorf("accepted %d connections, want 1", got)
+	}
+}
+
+func TestStubLoginSetsSignedFlaskCookie(t *testing.T) {
+	s, err := stub.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Post(s.URL+stub.LoginPath, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var value string
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" {
+			value = c.Value
+		}
+	}
+	fs, err := flaskcookie.Decode(value, s.SecretKey, time.Hour, time.Now())
+	if err != nil {
+		t.Fatalf("session cookie %q: %v", value, err)
+	}
+	if uid, _ := fs.UserID(); uid != stub.BenchUserID {
+		t.Fatalf("_user_id %q", uid)
+	}
+	if _, err := flaskcookie.Decode(value, "another-secret", time.Hour, time.Now()); err == nil {
+		t.Fatal("cookie verifies under another secret")
+	}
+	// GET is not a login.
+	resp, err = client.Get(s.URL + stub.LoginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET login: status %d", resp.StatusCode)
 	}
 }

@@ -99,7 +99,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
 	fs.StringVar(&c.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
 	fs.StringVar(&c.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes (auto = one per core, as Go uses every core)")
-	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway", "comma-separated targets")
+	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway,gateway-session", "comma-separated targets (gateway-session: signed in, session cache hit)")
 	fs.StringVar(&paths, "paths", "json,static", "comma-separated paths: json (~2 KB), static (20 KB)")
 	fs.StringVar(&conns, "conns", "16,128", "comma-separated wrk connection counts")
 	fs.IntVar(&c.threads, "threads", 2, "wrk threads")
@@ -368,7 +368,12 @@ func checkCounted(ctx context.Context, name, metricsURL string, samples []sample
 	if !found {
 		return fmt.Sprintf("%s metrics: no superset_gateway_requests_total at %s", name, metricsURL)
 	}
-	return fmt.Sprintf("%s metrics: superset_gateway_requests_total = %.0f; wrk completed %d (warm-ups included)", name, counted, sent)
+	line := fmt.Sprintf("%s metrics: superset_gateway_requests_total = %.0f; wrk completed %d (warm-ups included)", name, counted, sent)
+	if lookups, ok := sumCounter(string(body), "superset_gateway_session_lookups_total"); ok && lookups > 0 {
+		hits, _ := sumCounter(string(body), `superset_gateway_session_lookups_total{result="hit"}`)
+		line += fmt.Sprintf("; session lookups %.0f, cache hits %.0f", lookups, hits)
+	}
+	return line
 }
 
 // sumCounter adds up every series of a counter in the Prometheus text format.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,7 +141,7 @@ func TestFlags(t *testing.T) {
 		t.Error("zero connections accepted")
 	}
 	c, err := parseFlags(nil)
-	if err != nil || len(c.targets) != 4 || len(c.paths) != 2 || len(c.conns) != 2 {
+	if err != nil || len(c.targets) != 5 || len(c.paths) != 2 || len(c.conns) != 2 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 }
@@ -209,5 +210,51 @@ superset_gateway_requests_totalx{a="b"} 7
 	}
 	if _, ok := sumCounter("", "superset_gateway_requests_total"); ok {
 		t.Fatal("found in empty text")
+	}
+}
+
+// TestSignedInGateway builds the gateway and runs the signed-in target: the
+// bench signs in through it, and every measured request must be answered
+// from a live session (no errors, no new cookie).
+func TestSignedInGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway binary")
+	}
+	bin := filepath.Join(t.TempDir(), "superset-gateway")
+	build := exec.Command("go", "build", "-o", bin, "github.com/superset-gateway/superset-gateway/cmd/superset-gateway")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := filepath.Join(t.TempDir(), "latest.json")
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{
+		"-targets", "bare,gateway-session", "-gateway", bin,
+		"-paths", "json", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
+	}, &buf)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	var doc struct {
+		Summary []row             `json:"summary"`
+		Skipped map[string]string `json:"skipped"`
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Skipped) != 0 || len(doc.Summary) != 2 {
+		t.Fatalf("skipped %v, %d rows:\n%s", doc.Skipped, len(doc.Summary), buf.String())
+	}
+	s := doc.Summary[1]
+	if s.Target != "gateway-session" || s.Requests == 0 || s.Errors != 0 {
+		t.Fatalf("signed-in row %+v\n%s", s, buf.String())
+	}
+	if !strings.Contains(buf.String(), "signed-in gateway (session cache hit) vs bare proxy") {
+		t.Errorf("no verdict for the signed-in gateway:\n%s", buf.String())
 	}
 }

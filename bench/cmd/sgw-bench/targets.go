@@ -56,6 +56,7 @@ func allTargets() []target {
 		{"bare", startBare},
 		{"nginx", startNginx},
 		{"gateway", startGateway},
+		{"gateway-session", startGatewaySession},
 	}
 }
 
@@ -147,6 +148,12 @@ audit: {output: %s}
 `
 
 func startGateway(ctx context.Context, e *env) (*running, error) {
+	return startGatewayIn(ctx, e, "gateway")
+}
+
+// startGatewayIn starts a gateway process named name (its scratch
+// directory and log file).
+func startGatewayIn(ctx context.Context, e *env, name string) (*running, error) {
 	if _, err := os.Stat(e.gateway); err != nil {
 		return nil, fmt.Errorf("gateway binary: %w (run make build)", err)
 	}
@@ -158,14 +165,20 @@ func startGateway(ctx context.Context, e *env) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(e.dir, "gateway")
+	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
+	// Superset's SECRET_KEY is the stub's, so that the gateway can read
+	// the identity of the stub's login cookie.
 	var secrets [2]string
 	for i, name := range []string{"secret_key", "guest_token_secret"} {
 		secrets[i] = filepath.Join(dir, name)
-		if err := os.WriteFile(secrets[i], []byte(randomHex(48)), 0o600); err != nil {
+		value := randomHex(48)
+		if i == 0 {
+			value = e.stub.SecretKey
+		}
+		if err := os.WriteFile(secrets[i], []byte(value), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -175,12 +188,82 @@ func startGateway(ctx context.Context, e *env) (*running, error) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	r, err := startProcess(ctx, e, "gateway", e.gateway, "serve", "--config", path)(addr)
+	r, err := startProcess(ctx, e, name, e.gateway, "serve", "--config", path)(addr)
 	if err != nil {
 		return nil, err
 	}
 	r.metrics = "http://" + maddr + "/metrics"
 	return r, nil
+}
+
+// startGatewaySession starts a gateway of its own and signs in once through
+// it (the stub's login sets a Flask session cookie for a user, the gateway
+// absorbs it into a new session); wrk then sends the gateway cookie, so
+// every measured request is a signed-in one served from the session cache.
+func startGatewaySession(ctx context.Context, e *env) (*running, error) {
+	r, err := startGatewayIn(ctx, e, "gateway-session")
+	if err != nil {
+		return nil, err
+	}
+	cookie, err := signIn(ctx, r.url)
+	if err != nil {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-session: sign-in: %w", err)
+	}
+	r.headers = []string{"Cookie: " + cookie}
+	return r, nil
+}
+
+// signIn posts to the stub's login through the gateway at base and returns
+// the gateway's session cookie as "name=value", after checking that it
+// carries a signed-in session: Superset's own cookie must not reach the
+// client, and a request with the cookie must be answered.
+func signIn(ctx context.Context, base string) (string, error) {
+	client := &http.Client{
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+stub.LoginPath, strings.NewReader("username=bench&password=bench"))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		return "", fmt.Errorf("login answered %d", resp.StatusCode)
+	}
+	var cookie string
+	for _, c := range resp.Cookies() {
+		switch c.Name {
+		case "sg_session", "__Host-sg_session":
+			cookie = c.Name + "=" + c.Value
+		case "session":
+			return "", errors.New("the gateway passed Superset's session cookie to the client")
+		}
+	}
+	if cookie == "" {
+		return "", errors.New("no gateway session cookie after login")
+	}
+	req, err = http.NewRequestWithContext(ctx, http.MethodGet, base+stub.JSONPath, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Cookie", cookie)
+	resp, err = client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(resp.Header["Set-Cookie"]) > 0 {
+		return "", fmt.Errorf("signed-in request: status %d, Set-Cookie %q", resp.StatusCode, resp.Header["Set-Cookie"])
+	}
+	return cookie, nil
 }
 
 // startProcess starts a proxy process logging into the scratch directory
