@@ -118,6 +118,11 @@ type Options struct {
 	// Observer and Auditor may be nil.
 	Observer Observer
 	Auditor  Auditor
+	// OnWipe, if set, runs after a wipe noticed while running has been
+	// answered by a new global stamp (cmd re-creates the store's generation
+	// marker there, so the next start does not take the same wipe for a
+	// new one and stamp again). It must not block for long.
+	OnWipe func(ctx context.Context)
 }
 
 // Epochs stamps and checks invalidation epochs. Build it with New; it is
@@ -131,6 +136,7 @@ type Epochs struct {
 	log     *zap.Logger
 	obs     Observer
 	aud     Auditor
+	onWipe  func(context.Context)
 	runOnce sync.Once
 	// sawGlobal is set once this process has seen the global epoch in the
 	// store (or stamped it): its absence afterwards means a wiped store.
@@ -143,7 +149,7 @@ func New(opts Options) (*Epochs, error) {
 		return nil, fmt.Errorf("%w: Store is required", ErrConfig)
 	}
 	e := &Epochs{st: opts.Store, ttl: opts.CacheTTL, revMax: opts.RevocationsMax,
-		now: opts.Now, log: opts.Logger, obs: opts.Observer, aud: opts.Auditor}
+		now: opts.Now, log: opts.Logger, obs: opts.Observer, aud: opts.Auditor, onWipe: opts.OnWipe}
 	if e.ttl == 0 {
 		e.ttl = time.Second
 	}
@@ -376,6 +382,9 @@ func (e *Epochs) lookup(ctx context.Context, cacheKey string, nowNS int64) (int6
 				return 0, false, err
 			}
 			v, has = nv, true
+			if e.onWipe != nil {
+				e.onWipe(ctx)
+			}
 		}
 	}
 	if e.c != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,7 +223,8 @@ func TestWipedStoreStampsGlobal(t *testing.T) {
 func TestWipeWhileRunningStampsGlobal(t *testing.T) {
 	backends(t, func(t *testing.T, st store.Store, clk *clock) {
 		obs := &stamps{}
-		e := newEpochs(t, st, clk, epoch.Options{Observer: obs})
+		var wipes atomic.Int32
+		e := newEpochs(t, st, clk, epoch.Options{Observer: obs, OnWipe: func(context.Context) { wipes.Add(1) }})
 		if d, err := e.IssuedAfter(bg, "3", clk.Now().Add(-time.Hour), time.Second); err != nil || !d.Allow {
 			t.Fatalf("no epochs at all: %+v %v", d, err)
 		}
@@ -252,6 +254,9 @@ func TestWipeWhileRunningStampsGlobal(t *testing.T) {
 		}
 		if obs.get(epoch.TriggerStoreWiped) != 2 {
 			t.Fatalf("store_wiped stamps %d, want 2 (start and wipe)", obs.get(epoch.TriggerStoreWiped))
+		}
+		if wipes.Load() != 1 {
+			t.Fatalf("OnWipe ran %d times, want 1 (the runtime wipe, not the start)", wipes.Load())
 		}
 		// A credential issued after the re-stamp works.
 		clk.Advance(2 * time.Second)

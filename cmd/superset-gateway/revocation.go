@@ -22,6 +22,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/session"
+	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 )
@@ -38,6 +39,16 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 		Logger:   p.log.Named("epoch"),
 		Observer: obs,
 		Auditor:  p.audit,
+		// A wipe noticed while running is answered with a global stamp;
+		// the generation marker is written again so that the next start
+		// does not take the same wipe for a new one and stamp again.
+		OnWipe: func(ctx context.Context) {
+			if _, gen, err := store.EnsureGeneration(ctx, p.store, time.Now()); err != nil {
+				p.log.Warn("store wiped while running: generation marker not re-created", zap.Error(err))
+			} else {
+				p.log.Warn("store wiped while running: global epoch stamped, generation marker re-created", zap.String("generation", gen))
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("epoch: %w", err)

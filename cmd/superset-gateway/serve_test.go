@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
 
 // gateway is a serve run started by startGateway.
@@ -423,5 +424,57 @@ func TestListenAddressInUseExits1(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve hangs when its port is taken")
+	}
+}
+
+// TestWipeWhileRunningRecreatesTheGenerationMarker: a FLUSHALL under a
+// running gateway is answered with a new global stamp and a new generation
+// marker, so the next start does not take the same wipe for a new one.
+func TestWipeWhileRunningRecreatesTheGenerationMarker(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{AppendOnly: true})
+	dir := t.TempDir()
+	be := backend(t, "node-a")
+	g := startGateway(t, dir, baseYAML(t, freePort(t), "", be.URL, filepath.Join(dir, "data")), []string{"SG_STORE_REDIS_URL=" + rs.URL()})
+	if v, err := rs.Do("GET", "meta:generation"); err != nil || v == "" {
+		t.Fatalf("no generation marker after start: %q %v", v, err)
+	}
+	// JWTs must be issued after the start's global stamp (whole seconds).
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	secret := fmt.Sprintf("%x", sha256.Sum256([]byte(t.Name()))) // baseYAML's Superset secret
+	call := func() int {
+		tok, err := apijwt.Mint([]byte(secret), apijwt.MintOptions{Subject: "7", Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, g.base+"/api/v1/chart/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := call(); code != http.StatusOK {
+		t.Fatalf("a fresh JWT before the wipe: %d", code)
+	}
+	if _, err := rs.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // past session.cache_ttl (1s)
+	call()                              // reads the vanished global epoch: restamp
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := rs.Do("GET", "meta:generation")
+		if err == nil && v != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("generation marker not re-created after the wipe: %q %v\n%s", v, err, g.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g, err := rs.Do("GET", "epoch:global"); err != nil || g == "" {
+		t.Fatalf("global epoch not re-stamped after the wipe: %q %v", g, err)
 	}
 }
