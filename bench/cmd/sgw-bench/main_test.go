@@ -141,7 +141,7 @@ func TestFlags(t *testing.T) {
 		t.Error("zero connections accepted")
 	}
 	c, err := parseFlags(nil)
-	if err != nil || len(c.targets) != 5 || len(c.paths) != 2 || len(c.conns) != 2 {
+	if err != nil || len(c.targets) != 7 || len(c.paths) != 2 || len(c.conns) != 2 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 }
@@ -213,10 +213,10 @@ superset_gateway_requests_totalx{a="b"} 7
 	}
 }
 
-// TestSignedInGateway builds the gateway and runs the signed-in target: the
-// bench signs in through it, and every measured request must be answered
-// from a live session (no errors, no new cookie).
-func TestSignedInGateway(t *testing.T) {
+// TestCredentialGateways builds the gateway and runs the credential
+// targets: signed in (the bench signs in through it), a Superset API JWT and
+// a guest token; every measured request must be answered (no errors).
+func TestCredentialGateways(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gateway binary")
 	}
@@ -230,7 +230,7 @@ func TestSignedInGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := run(ctx, []string{
-		"-targets", "bare,gateway-session", "-gateway", bin,
+		"-targets", "bare,gateway-session,gateway-jwt,gateway-guest", "-gateway", bin,
 		"-paths", "json", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
 	}, &buf)
 	if err != nil {
@@ -247,12 +247,16 @@ func TestSignedInGateway(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Skipped) != 0 || len(doc.Summary) != 2 {
+	if len(doc.Skipped) != 0 || len(doc.Summary) != 4 {
 		t.Fatalf("skipped %v, %d rows:\n%s", doc.Skipped, len(doc.Summary), buf.String())
 	}
-	s := doc.Summary[1]
-	if s.Target != "gateway-session" || s.Requests == 0 || s.Errors != 0 {
-		t.Fatalf("signed-in row %+v\n%s", s, buf.String())
+	// Every measured request of the credential targets was answered 2xx:
+	// a refused credential would count as errors.
+	for i, want := range []string{"gateway-session", "gateway-jwt", "gateway-guest"} {
+		s := doc.Summary[i+1]
+		if s.Target != want || s.Requests == 0 || s.Errors != 0 {
+			t.Fatalf("%s row %+v\n%s", want, s, buf.String())
+		}
 	}
 	if !strings.Contains(buf.String(), "signed-in gateway (session cache hit) vs bare proxy") {
 		t.Errorf("no verdict for the signed-in gateway:\n%s", buf.String())

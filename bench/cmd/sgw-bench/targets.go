@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 	"io"
 	"net"
 	"net/http"
@@ -34,6 +36,8 @@ type running struct {
 	url     string   // base URL wrk is pointed at
 	pid     int      // process measured for CPU and RSS (with its children); 0 = none of its own
 	headers []string // extra request headers ("Name: value"), e.g. a session cookie
+	// guestSecret is the gateway's GUEST_TOKEN_JWT_SECRET (gateways only).
+	guestSecret string
 	// metrics is the gateway's metrics URL, scraped at the end to check that
 	// superset_gateway_requests_total counted every request; empty for
 	// other targets.
@@ -57,6 +61,8 @@ func allTargets() []target {
 		{"nginx", startNginx},
 		{"gateway", startGateway},
 		{"gateway-session", startGatewaySession},
+		{"gateway-jwt", startGatewayJWT},
+		{"gateway-guest", startGatewayGuest},
 	}
 }
 
@@ -193,7 +199,88 @@ func startGatewayIn(ctx context.Context, e *env, name string) (*running, error) 
 		return nil, err
 	}
 	r.metrics = "http://" + maddr + "/metrics"
+	r.guestSecret = secrets[1] // the file's path; read back by the guest target
 	return r, nil
+}
+
+// afterStartSecond waits for the next whole second: a fresh store stamps
+// the global epoch at start, and a token issued in that second is refused.
+func afterStartSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
+// startGatewayJWT starts a gateway of its own; wrk sends a Superset API
+// access JWT (verified, then the epoch check served from the cache).
+func startGatewayJWT(ctx context.Context, e *env) (*running, error) {
+	r, err := startGatewayIn(ctx, e, "gateway-jwt")
+	if err != nil {
+		return nil, err
+	}
+	afterStartSecond()
+	tok, err := apijwt.Mint([]byte(e.stub.SecretKey), apijwt.MintOptions{Subject: "1", TTL: 2 * time.Hour, Now: time.Now()})
+	if err != nil {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-jwt: %w", err)
+	}
+	r.headers = []string{"Authorization: Bearer " + tok}
+	if err := checkAnswered(ctx, r, "gateway-jwt"); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// startGatewayGuest starts a gateway of its own; wrk sends an embedded
+// dashboard's guest token (verified, then the revoked_before check served
+// from the cache).
+func startGatewayGuest(ctx context.Context, e *env) (*running, error) {
+	r, err := startGatewayIn(ctx, e, "gateway-guest")
+	if err != nil {
+		return nil, err
+	}
+	key, err := os.ReadFile(r.guestSecret)
+	if err != nil {
+		_ = r.stop()
+		return nil, err
+	}
+	afterStartSecond()
+	tok, err := guestjwt.Mint(key, guestjwt.MintOptions{
+		User:      guestjwt.User{Username: "bench"},
+		Resources: []guestjwt.Resource{{Type: "dashboard", ID: "1"}},
+		Now:       time.Now(), TTL: 2 * time.Hour,
+	})
+	if err != nil {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-guest: %w", err)
+	}
+	r.headers = []string{"X-GuestToken: " + tok}
+	if err := checkAnswered(ctx, r, "gateway-guest"); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkAnswered makes sure the token target's credential passes the
+// gateway (a refusal would make the bench measure 401s).
+func checkAnswered(ctx context.Context, r *running, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/api/v1/chart/1", nil)
+	if err != nil {
+		return err
+	}
+	for _, h := range r.headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		_ = r.stop()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_ = r.stop()
+		return fmt.Errorf("%s: the gateway answered %d to the bench credential", name, resp.StatusCode)
+	}
+	return nil
 }
 
 // startGatewaySession starts a gateway of its own and signs in once through
