@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
@@ -167,7 +168,7 @@ type Manager struct {
 	pol       Policy
 	retention time.Duration
 	ttl       time.Duration
-	cache     *ttlCache[string, *entry]
+	cache     *ttlcache.Cache[string, *entry]
 	retry     time.Duration
 	now       func() time.Time
 	rnd       io.Reader
@@ -214,7 +215,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 		if n <= 0 {
 			n = 10000
 		}
-		m.cache = newTTLCache[string, *entry](n)
+		m.cache = ttlcache.New[string, *entry](n)
 	}
 	if m.retry <= 0 {
 		m.retry = time.Second
@@ -266,7 +267,7 @@ func (m *Manager) run(ctx context.Context, ch <-chan store.Message) {
 		}
 		for msg := range ch {
 			if m.cache != nil {
-				m.cache.del(string(msg.Payload))
+				m.cache.Delete(string(msg.Payload))
 			}
 		}
 		ch = nil
@@ -278,7 +279,7 @@ func (m *Manager) run(ctx context.Context, ch <-chan store.Message) {
 
 func (m *Manager) clearCache() {
 	if m.cache != nil {
-		m.cache.clear()
+		m.cache.Clear()
 	}
 }
 
@@ -450,7 +451,8 @@ func (m *Manager) lookup(ctx context.Context, id string) (*entry, error) {
 	now := m.now()
 	var gen uint64
 	if m.cache != nil {
-		e, ok, g := m.cache.get(id, now)
+		g := m.cache.Generation()
+		e, ok := m.cache.Get(id, now)
 		if ok {
 			return e, nil
 		}
@@ -472,7 +474,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*entry, error) {
 		}
 	}
 	if m.cache != nil {
-		m.cache.putIf(gen, id, e, now.Add(m.ttl), now)
+		m.cache.PutIf(gen, id, e, now.Add(m.ttl), now)
 	}
 	return e, nil
 }
@@ -587,7 +589,7 @@ func (m *Manager) revoke(ctx context.Context, id, by, ownerID string) error {
 		return unavailable("revoke", err)
 	}
 	if m.cache != nil {
-		m.cache.del(id)
+		m.cache.Delete(id)
 	}
 	if err := m.st.Delete(ctx, UpstreamKey(id)); err != nil {
 		m.log.Warn("revoked token's upstream credentials not deleted", zap.String("token_id", id), zap.Error(err))

@@ -400,7 +400,7 @@ func TestCacheBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := rev.cache.len(); n > 64 {
+	if n := rev.cache.Len(); n > 64 {
 		t.Errorf("cache holds %d entries, bound 64", n)
 	}
 }

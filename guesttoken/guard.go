@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
@@ -78,7 +79,7 @@ type Guard struct {
 	rev        *Revoker
 	policy     Policy
 	ex         extractor
-	verified   *ttlCache[[32]byte, *guestjwt.Claims]
+	verified   *ttlcache.Cache[[32]byte, *guestjwt.Claims]
 	retryAfter string
 	now        func() time.Time
 	log        *zap.Logger
@@ -121,7 +122,7 @@ func New(o Options) (*Guard, error) {
 		if n == 0 {
 			n = 10000
 		}
-		g.verified = newTTLCache[[32]byte, *guestjwt.Claims](n)
+		g.verified = ttlcache.New[[32]byte, *guestjwt.Claims](n)
 	}
 	ra := o.RetryAfter
 	if ra <= 0 {
@@ -182,7 +183,7 @@ func (g *Guard) verify(token string, now time.Time) (*guestjwt.Claims, Decision)
 	var key [32]byte
 	if g.verified != nil {
 		key = sha256.Sum256([]byte(token))
-		if c, ok := g.verified.get(key, now); ok {
+		if c, ok := g.verified.Get(key, now); ok {
 			return c, allow()
 		}
 	}
@@ -200,7 +201,7 @@ func (g *Guard) verify(token string, now time.Time) (*guestjwt.Claims, Decision)
 		return c, d
 	}
 	if g.verified != nil {
-		g.verified.putIf(g.verified.generation(), key, c, c.ExpiresAt.Add(g.v.Leeway), now)
+		g.verified.PutIf(g.verified.Generation(), key, c, c.ExpiresAt.Add(g.v.Leeway), now)
 	}
 	return c, allow()
 }

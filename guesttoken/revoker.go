@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -164,7 +165,7 @@ type Revoker struct {
 	log   *zap.Logger
 	obs   Observer
 	retry time.Duration
-	cache *ttlCache[string, stamp]
+	cache *ttlcache.Cache[string, stamp]
 	// onSubscribed, if set, is called each time Run's subscription is
 	// live (tests synchronise on it).
 	onSubscribed func()
@@ -203,7 +204,7 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 	if n <= 0 {
 		n = 10000
 	}
-	r.cache = newTTLCache[string, stamp](n)
+	r.cache = ttlcache.New[string, stamp](n)
 	return r, nil
 }
 
@@ -224,10 +225,10 @@ func (r *Revoker) RevokedBefore(ctx context.Context, keys ...string) (ms int64, 
 
 func (r *Revoker) lookup(ctx context.Context, key string) (stamp, error) {
 	now := r.now()
-	if s, ok := r.cache.get(key, now); ok {
+	if s, ok := r.cache.Get(key, now); ok {
 		return s, nil
 	}
-	gen := r.cache.generation()
+	gen := r.cache.Generation()
 	v, err := r.st.GetInt64(ctx, key)
 	var s stamp
 	switch {
@@ -237,7 +238,7 @@ func (r *Revoker) lookup(ctx context.Context, key string) (stamp, error) {
 	default:
 		return stamp{}, fmt.Errorf("%w: read %s: %w", ErrUnavailable, key, err)
 	}
-	r.cache.putIf(gen, key, s, now.Add(r.ttl), now)
+	r.cache.PutIf(gen, key, s, now.Add(r.ttl), now)
 	return s, nil
 }
 
@@ -343,7 +344,7 @@ func (r *Revoker) List(ctx context.Context) ([]Revocation, error) {
 // round trip.
 func (r *Revoker) setLocal(key string, v int64) {
 	now := r.now()
-	r.cache.put(key, stamp{ms: v, ok: true}, now.Add(r.ttl), now)
+	r.cache.Put(key, stamp{ms: v, ok: true}, now.Add(r.ttl), now)
 }
 
 func (r *Revoker) publish(ctx context.Context, keys ...string) {
@@ -361,13 +362,13 @@ func (r *Revoker) Run(ctx context.Context) error {
 	for {
 		ch, err := r.st.Subscribe(ctx, Channel)
 		if err == nil {
-			r.cache.clear()
+			r.cache.Clear()
 			if r.onSubscribed != nil {
 				r.onSubscribed()
 			}
 			for m := range ch {
 				for k := range strings.SplitSeq(string(m.Payload), "\n") {
-					r.cache.del(k)
+					r.cache.Delete(k)
 				}
 			}
 		}
@@ -375,7 +376,7 @@ func (r *Revoker) Run(ctx context.Context) error {
 			return nil
 		}
 		r.log.Warn("guest-token invalidation subscription lost; resubscribing", zap.Error(err))
-		r.cache.clear()
+		r.cache.Clear()
 		t := time.NewTimer(r.retry)
 		select {
 		case <-ctx.Done():
