@@ -52,8 +52,29 @@ type Options struct {
 	FrameAncestors []string
 	// DisableCSRF sets WTF_CSRF_ENABLED=False (default: CSRF on, as shipped).
 	DisableCSRF bool
+	// OAuth, when set, switches Superset to AUTH_TYPE = AUTH_OAUTH with this
+	// one provider and self-registration. Needs Authlib in the venv.
+	OAuth *OAuthProvider
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
+}
+
+// OAuthProvider is one OAUTH_PROVIDERS entry (Flask-AppBuilder, authlib
+// remote_app). Name selects FAB's per-provider userinfo code in
+// get_oauth_user_info: "okta" does GET <APIBaseURL>userinfo with the access
+// token and makes the username "okta_<sub>" (needs "sub" and "email").
+type OAuthProvider struct {
+	Name         string `json:"name"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	AuthorizeURL string `json:"authorize_url"`
+	TokenURL     string `json:"token_url"`
+	APIBaseURL   string `json:"api_base_url"`
+	// Scope is the space-separated scope; empty means "email profile"
+	// (no "openid": authlib then expects no id_token).
+	Scope string `json:"scope,omitempty"`
+	// RegistrationRole is AUTH_USER_REGISTRATION_ROLE; empty means Gamma.
+	RegistrationRole string `json:"registration_role,omitempty"`
 }
 
 // settings is settings.json, read by e2e/superset/superset_config.py.
@@ -68,6 +89,8 @@ type settings struct {
 	AdminPassword      string   `json:"admin_password"`
 	AlicePassword      string   `json:"alice_password"`
 	BobPassword        string   `json:"bob_password"`
+	// OAuth is Options.OAuth (absent: Superset's default AUTH_DB).
+	OAuth *OAuthProvider `json:"oauth,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -134,6 +157,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.Talisman = opts.Talisman
 	s.set.FrameAncestors = opts.FrameAncestors
 	s.set.CSRF = !opts.DisableCSRF
+	s.set.OAuth = opts.OAuth
 	if err := s.writeConfig(); err != nil {
 		return err
 	}

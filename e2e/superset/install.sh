@@ -22,11 +22,15 @@ case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 start=$(date +%s)
 step() { echo "== superset-env [$(( $(date +%s) - start ))s] $*"; }
 
-want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn"
+# Authlib is Flask-AppBuilder's "oauth" extra: without it Superset cannot
+# start with AUTH_TYPE = AUTH_OAUTH (the OAuth end-to-end test needs it). It
+# is not among 6.1.0's base pins, so it is pinned here.
+AUTHLIB=Authlib==1.9.9
+want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn $AUTHLIB"
 # (Not `superset --help`: every superset command refuses to start without a
 # non-default SECRET_KEY.)
 if [ -f "$venv/.complete" ] && [ "$(cat "$venv/.complete")" = "$want" ] &&
-  "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn")' 2>/dev/null; then
+  "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn"); m.version("authlib")' 2>/dev/null; then
   step "Superset $SUPERSET_VERSION already installed in $venv"
   exit 0
 fi
@@ -62,7 +66,7 @@ step "creating virtualenv with $($py --version 2>&1) at $venv"
 step "pip install apache-superset==$SUPERSET_VERSION gunicorn (about 2 minutes)"
 pip_install() {
   "$venv/bin/python" -m pip install -q --progress-bar off "$@" \
-    -c "$constraints" "apache-superset==$SUPERSET_VERSION" gunicorn
+    -c "$constraints" "apache-superset==$SUPERSET_VERSION" gunicorn "$AUTHLIB"
 }
 if ! pip_install --only-binary :all: --no-binary pgsanity,wtforms-json,odfpy; then
   step "binary-only install failed; retrying with source builds allowed"
@@ -72,7 +76,7 @@ fi
 step "checking the install"
 "$venv/bin/python" - <<'EOF'
 import importlib.metadata as md
-for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn"):
+for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn", "authlib"):
     print(f"   {name} {md.version(name)}")
 EOF
 

@@ -51,3 +51,30 @@ if _s.get("redis_url"):
     SESSION_SERVER_SIDE = True
     SESSION_TYPE = "redis"
     SESSION_REDIS = Redis.from_url(_s["redis_url"])
+
+# Optional: sign-in through one OAuth2 provider (the OAuth end-to-end test
+# starts a small one on loopback). Needs Authlib, which FAB imports only here.
+_oauth = _s.get("oauth")
+if _oauth:
+    from flask_appbuilder.security.manager import AUTH_OAUTH  # noqa: E402
+
+    AUTH_TYPE = AUTH_OAUTH
+    AUTH_USER_REGISTRATION = True
+    AUTH_USER_REGISTRATION_ROLE = _oauth.get("registration_role") or "Gamma"
+    # POST /api/v1/security/login with provider "db" (the harness's fixtures)
+    # still works: FAB checks the provider only under AUTH_DB and AUTH_LDAP.
+    OAUTH_PROVIDERS = [
+        {
+            "name": _oauth["name"],
+            "icon": "fa-key",
+            "token_key": "access_token",
+            "remote_app": {
+                "client_id": _oauth["client_id"],
+                "client_secret": _oauth["client_secret"],
+                "authorize_url": _oauth["authorize_url"],
+                "access_token_url": _oauth["token_url"],
+                "api_base_url": _oauth["api_base_url"],
+                "client_kwargs": {"scope": _oauth.get("scope") or "email profile"},
+            },
+        }
+    ]
