@@ -464,30 +464,3 @@ func cleanNote(s string) string {
 	}
 	return strings.TrimSpace(s)
 }
-
-// ParseTokens reads admin.tokens_file: one "<name> <sha256-hex>" per line;
-// blank lines and lines starting with # are skipped. Names are unique and
-// free of spaces; hashes are 64 hex digits (what NewToken prints).
-func ParseTokens(b []byte) ([]Token, error) {
-	var out []Token
-	seen := map[string]bool{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("%w: tokens file line %d: want \"<name> <sha256-hex>\"", ErrConfig, i+1)
-		}
-		if raw, err := hex.DecodeString(f[1]); err != nil || len(raw) != sha256.Size {
-			return nil, fmt.Errorf("%w: tokens file line %d: the hash is not 64 hex digits", ErrConfig, i+1)
-		}
-		if seen[f[0]] {
-			return nil, fmt.Errorf("%w: tokens file line %d: duplicate name %q", ErrConfig, i+1, f[0])
-		}
-		seen[f[0]] = true
-		out = append(out, Token{Name: f[0], SHA256: strings.ToLower(f[1])})
-	}
-	return out, nil
-}

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/store"
-	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 )
 
@@ -270,7 +269,8 @@ type ClientLister struct {
 	// Client talks to Superset directly (not through the gateway).
 	Client *client.Client
 	// Bearer returns an access JWT of the service user for each listing,
-	// e.g. MintedBearer.
+	// e.g. a token minted with Superset's JWT secret for the service user
+	// (cmd's service identity).
 	Bearer func(ctx context.Context) (string, error)
 }
 
@@ -291,17 +291,4 @@ func (l ClientLister) ListUsers(ctx context.Context) ([]User, error) {
 		out[i] = User{ID: strconv.Itoa(u.ID), Active: u.Active}
 	}
 	return out, nil
-}
-
-// MintedBearer returns a Bearer func that mints a five-minute Superset
-// access JWT for the service user's id with Superset's JWT secret, as
-// flask-jwt-extended would. The token goes straight to Superset, never to a
-// client.
-func MintedBearer(jwtKey []byte, serviceUserID string, now func() time.Time) func(context.Context) (string, error) {
-	if now == nil {
-		now = time.Now
-	}
-	return func(context.Context) (string, error) {
-		return apijwt.Mint(jwtKey, apijwt.MintOptions{Subject: serviceUserID, TTL: 5 * time.Minute, Now: now()})
-	}
 }

@@ -3,6 +3,7 @@ package epoch_test
 import (
 	"context"
 	"errors"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -32,7 +33,7 @@ func fakeLister(t *testing.T, clk *clock) (*fakesuperset.Fake, epoch.UserLister)
 	t.Cleanup(srv.Close)
 	return fake, epoch.ClientLister{
 		Client: &client.Client{BaseURL: srv.URL},
-		Bearer: epoch.MintedBearer([]byte(secretKey), "1", clk.Now), // admin
+		Bearer: mintedBearer([]byte(secretKey), "1", clk.Now), // admin
 	}
 }
 
@@ -194,5 +195,13 @@ func TestReconcilerStampsUsersFirstSeenInactive(t *testing.T) {
 	users = append(users, epoch.User{ID: "6", Active: false})
 	if _, stamped, err := r.RunOnce(bg); err != nil || !slices.Equal(stamped, []string{"6"}) {
 		t.Fatalf("after the snapshot was rewritten: stamped %v, %v; want [6]", stamped, err)
+	}
+}
+
+// mintedBearer mints a five-minute Superset access JWT for the service
+// user, as the gateway's own service identity does.
+func mintedBearer(jwtKey []byte, serviceUserID string, now func() time.Time) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		return apijwt.Mint(jwtKey, apijwt.MintOptions{Subject: serviceUserID, TTL: 5 * time.Minute, Now: now()})
 	}
 }
