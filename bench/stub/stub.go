@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +25,11 @@ import (
 const (
 	JSONPath   = "/api/v1/chart/1"
 	StaticPath = "/static/assets/bench.js"
-	HealthPath = "/health"
+	// LargeJSONPath is an API answer of StaticSize: what a credential
+	// limited to the API (a scoped access token never opens /static/)
+	// fetches in place of StaticPath to move as many bytes.
+	LargeJSONPath = "/api/v1/dashboard/1/charts"
+	HealthPath    = "/health"
 	// LoginPath signs in like Superset's form login: POST sets a Flask
 	// session cookie whose _user_id is BenchUserID.
 	LoginPath = "/login/"
@@ -78,21 +83,41 @@ func (s *Server) Accepted() int64 { return s.accepted.Load() }
 func (s *Server) Close(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
 // Handler answers JSONPath with a ~2 KB JSON document shaped like a Superset
-// API answer, StaticPath with a 20 KB script, HealthPath with "OK", a POST to
-// LoginPath with a 302 that sets a Flask session cookie for BenchUserID
-// signed with secretKey, and 404 otherwise. The bodies are built once.
+// API answer, LargeJSONPath with a 20 KB one, StaticPath with a 20 KB
+// script, HealthPath with "OK", a POST to LoginPath with a 302 that sets a
+// Flask session cookie for BenchUserID signed with secretKey, and 404
+// otherwise. The bodies are built once.
+//
+// A request whose Authorization is a Bearer credential not shaped like a
+// JWT (three non-empty dot-separated parts) gets 401, whatever the path:
+// a gateway access token ("Bearer sgw_…") that a proxy passed on instead
+// of replacing it with a JWT then counts as an error in the bench, never
+// as a 200. Signatures are not checked.
 func Handler(secretKey string) http.Handler {
 	jsonBody := jsonDoc(JSONSize)
+	largeJSON := jsonDoc(StaticSize)
 	static := staticDoc(StaticSize)
 	jsonLen := strconv.Itoa(len(jsonBody))
+	largeJSONLen := strconv.Itoa(len(largeJSON))
 	staticLen := strconv.Itoa(len(static))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if !bearerIsJWT(r.Header.Get("Authorization")) {
+			h.Set("Content-Type", "application/json")
+			h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"msg":"Bearer credential is not a JWT"}` + "\n"))
+			return
+		}
 		switch r.URL.Path {
 		case JSONPath:
 			h.Set("Content-Type", "application/json")
 			h.Set("Content-Length", jsonLen)
 			_, _ = w.Write(jsonBody)
+		case LargeJSONPath:
+			h.Set("Content-Type", "application/json")
+			h.Set("Content-Length", largeJSONLen)
+			_, _ = w.Write(largeJSON)
 		case StaticPath:
 			h.Set("Content-Type", "text/javascript; charset=utf-8")
 			h.Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -117,6 +142,16 @@ func Handler(secretKey string) http.Handler {
 			http.NotFound(w, r)
 		}
 	})
+}
+
+// bearerIsJWT reports whether an Authorization value is either not a
+// Bearer credential or one shaped like a JWT.
+func bearerIsJWT(auth string) bool {
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+		return true
+	}
+	parts := strings.Split(auth[7:], ".")
+	return len(parts) == 3 && parts[0] != "" && parts[1] != "" && parts[2] != ""
 }
 
 // jsonDoc builds a chart-like JSON document of exactly size bytes.

@@ -40,8 +40,11 @@ func TestStubBodiesAndConnectionCount(t *testing.T) {
 	if n := len(get(stub.StaticPath)); n != stub.StaticSize {
 		t.Errorf("static body: %d bytes", n)
 	}
+	if l := get(stub.LargeJSONPath); len(l) != stub.StaticSize || !json.Valid(l) {
+		t.Errorf("large JSON body: %d bytes, valid=%v", len(l), json.Valid(l))
+	}
 	get(stub.HealthPath)
-	// Three sequential requests on one keep-alive client: one connection.
+	// Four sequential requests on one keep-alive client: one connection.
 	if got := s.Accepted(); got != 1 {
 		t.Errorf("accepted %d connections, want 1", got)
 	}
@@ -86,5 +89,41 @@ func TestStubLoginSetsSignedFlaskCookie(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET login: status %d", resp.StatusCode)
+	}
+}
+
+// TestStubRefusesBearerThatIsNotAJWT: an access token a proxy forgot to
+// replace must not be answered 200, or the bench would measure it as a
+// success.
+func TestStubRefusesBearerThatIsNotAJWT(t *testing.T) {
+	s, err := stub.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	for auth, want := range map[string]int{
+		"":                             http.StatusOK,
+		"Basic YmVuY2g6YmVuY2g=":       http.StatusOK,
+		"Bearer aGVhZA.Ym9keQ.c2ln":    http.StatusOK,
+		"bearer aGVhZA.Ym9keQ.c2ln":    http.StatusOK,
+		"Bearer sgw_abc_def_01234567":  http.StatusUnauthorized,
+		"Bearer aGVhZA..c2ln":          http.StatusUnauthorized,
+		"Bearer aGVhZA.Ym9keQ.c2ln.eA": http.StatusUnauthorized,
+		"Bearer x":                     http.StatusUnauthorized,
+	} {
+		for _, path := range []string{stub.JSONPath, stub.LargeJSONPath} {
+			req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s with %q: status %d, want %d", path, auth, resp.StatusCode, want)
+			}
+		}
 	}
 }

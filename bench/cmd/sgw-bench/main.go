@@ -99,8 +99,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
 	fs.StringVar(&c.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
 	fs.StringVar(&c.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes (auto = one per core, as Go uses every core)")
-	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway,gateway-session,gateway-jwt,gateway-guest",
-		"comma-separated targets (gateway-session: signed in, session cache hit; gateway-jwt: Superset API JWT; gateway-guest: guest token)")
+	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway,gateway-session,gateway-jwt,gateway-guest,gateway-token",
+		"comma-separated targets (gateway-session: signed in, session cache hit; gateway-jwt: Superset API JWT; gateway-guest: guest token; gateway-token: scoped access token)")
 	fs.StringVar(&paths, "paths", "json,static", "comma-separated paths: json (~2 KB), static (20 KB)")
 	fs.StringVar(&conns, "conns", "16,128", "comma-separated wrk connection counts")
 	fs.IntVar(&c.threads, "threads", 2, "wrk threads")
@@ -156,6 +156,7 @@ type sample struct {
 	Path         string  `json:"path"`
 	Conns        int     `json:"conns"`
 	Round        int     `json:"round"`
+	URLPath      string  `json:"url_path"` // what wrk requested (see running.paths)
 	wrkResult            // requests, rps, p50, p99, errors
 	CPUPerReq    float64 `json:"cpu_us_per_req"`      // proxy process tree; 0 for direct
 	StubCPUPer   float64 `json:"stub_cpu_us_per_req"` // the stub (this process)
@@ -226,17 +227,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		for _, p := range c.paths {
 			for _, n := range c.conns {
 				for _, l := range lives {
-					s, err := measure(ctx, c, st, l.r, hz, pathsByName[p], n)
+					s, err := measure(ctx, c, st, l.r, hz, l.r.path(p), n)
 					if err != nil {
 						return fmt.Errorf("%s %s c=%d: %w", l.name, p, n, err)
 					}
-					s.Target, s.Path, s.Conns, s.Round = l.name, p, n, round
+					s.Target, s.Path, s.Conns, s.Round, s.URLPath = l.name, p, n, round, l.r.path(p)
 					samples = append(samples, s)
 					cpu := "     —"
 					if l.r.pid != 0 {
 						cpu = fmt.Sprintf("%6.1f", s.CPUPerReq)
 					}
-					fmt.Fprintf(stdout, "  round %d %-7s %-6s c=%-3d %8.0f rps  p99 %6.2f ms  %s µs/req (proxy)  new stub conns %d\n",
+					fmt.Fprintf(stdout, "  round %d %-15s %-6s c=%-3d %8.0f rps  p99 %6.2f ms  %s µs/req (proxy)  new stub conns %d\n",
 						round, l.name, p, n, s.RPS, s.P99, cpu, s.NewStubConns)
 				}
 			}
@@ -245,7 +246,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rows := summarize(samples, c)
 	fmt.Fprintln(stdout)
 	printTable(stdout, rows)
+	for _, l := range lives {
+		for _, p := range c.paths {
+			if _, ok := l.r.paths[p]; ok {
+				fmt.Fprintf(stdout, "%s: %s\n", l.name, l.r.pathNote)
+				break
+			}
+		}
+	}
 	printVerdict(stdout, rows)
+	fmt.Fprintln(stdout)
 	for _, l := range lives {
 		if l.r.metrics != "" {
 			fmt.Fprintln(stdout, checkCounted(ctx, l.name, l.r.metrics, samples))
@@ -342,48 +352,115 @@ func writeJSON(c config, rows []row, samples []sample, skipped map[string]string
 	return os.WriteFile(c.out, append(b, '\n'), 0o644)
 }
 
+// Metric names the bench reads.
+const (
+	requestsTotal      = "superset_gateway_requests_total"
+	sessionLookups     = "superset_gateway_session_lookups_total"
+	accessTokenResults = "superset_gateway_access_token_requests_total"
+)
+
+// countSlack bounds how many more requests than wrk completed a gateway may
+// count besides one in-flight request per connection of each wrk run: the
+// readiness probes (one per 100 ms while starting) and the setup requests.
+const countSlack = 400
+
 // checkCounted compares the gateway's superset_gateway_requests_total with
 // the requests wrk completed against it. The gateway may count a few more:
-// the readiness probes, and requests cut off when wrk stops (499).
+// the readiness probes and setup requests, and requests cut off when wrk
+// stops (499), at most one per connection and run; fewer, or more than
+// that, is a MISMATCH. For an access-token gateway it also checks that
+// every token request was allowed: a refused one is answered, and wrk
+// would have measured refusals.
 func checkCounted(ctx context.Context, name, metricsURL string, samples []sample) string {
-	var sent int64
+	var sent, inFlight int64
 	for _, s := range samples {
 		if s.Target == name {
 			sent += s.Requests + s.WarmupRequests
+			runs := int64(1)
+			if s.WarmupRequests > 0 {
+				runs = 2
+			}
+			inFlight += runs * int64(s.Conns)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	body, err := scrape(ctx, metricsURL)
 	if err != nil {
 		return fmt.Sprintf("%s metrics: %v", name, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Sprintf("%s metrics: %v", name, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Sprintf("%s metrics: %v", name, err)
-	}
-	counted, found := sumCounter(string(body), "superset_gateway_requests_total")
+	counted, found := sumCounter(body, requestsTotal)
 	if !found {
-		return fmt.Sprintf("%s metrics: no superset_gateway_requests_total at %s", name, metricsURL)
+		return fmt.Sprintf("%s metrics: no %s at %s", name, requestsTotal, metricsURL)
 	}
-	line := fmt.Sprintf("%s metrics: superset_gateway_requests_total = %.0f; wrk completed %d (warm-ups included)", name, counted, sent)
-	if lookups, ok := sumCounter(string(body), "superset_gateway_session_lookups_total"); ok && lookups > 0 {
-		hits, _ := sumCounter(string(body), `superset_gateway_session_lookups_total{result="hit"}`)
+	verdict := "ok"
+	if counted < float64(sent) || counted > float64(sent+inFlight+countSlack) {
+		verdict = "MISMATCH"
+	}
+	line := fmt.Sprintf("%s metrics: %s = %.0f; wrk completed %d (warm-ups included): %s", name, requestsTotal, counted, sent, verdict)
+	if lookups, ok := sumCounter(body, sessionLookups); ok && lookups > 0 {
+		hits, _ := sumCounter(body, sessionLookups+`{result="hit"}`)
 		line += fmt.Sprintf("; session lookups %.0f, cache hits %.0f", lookups, hits)
+	}
+	if all, ok := sumCounter(body, accessTokenResults); ok && all > 0 {
+		allowed, _ := sumCounter(body, accessTokenResults+`{outcome="allowed"`)
+		verdict := "ok"
+		if allowed != all || allowed < float64(sent) {
+			verdict = "REFUSALS MEASURED"
+		}
+		line += fmt.Sprintf("; access-token requests %.0f, allowed %.0f: %s", all, allowed, verdict)
 	}
 	return line
 }
 
-// sumCounter adds up every series of a counter in the Prometheus text format.
+// accessTokenCounts returns the gateway's allowed and refused access-token
+// requests so far.
+func accessTokenCounts(ctx context.Context, metricsURL string) (allowed, refused float64, err error) {
+	body, err := scrape(ctx, metricsURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	all, _ := sumCounter(body, accessTokenResults)
+	allowed, _ = sumCounter(body, accessTokenResults+`{outcome="allowed"`)
+	return allowed, all - allowed, nil
+}
+
+// scrape returns the Prometheus text at metricsURL.
+func scrape(ctx context.Context, metricsURL string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s answered %d", metricsURL, resp.StatusCode)
+	}
+	return string(body), nil
+}
+
+// sumCounter adds up every series of a counter in the Prometheus text
+// format. name is a metric name, optionally followed by its first labels
+// in the exposition's (sorted) order: `m{a="x"}` is the series with exactly
+// that label set, `m{a="x"` every series whose labels start with a="x".
 func sumCounter(text, name string) (float64, bool) {
 	var sum float64
 	found := false
+	open := strings.HasSuffix(name, `"`) // labels left open: more may follow
 	for _, line := range strings.Split(text, "\n") {
 		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+		if !ok || rest == "" {
+			continue
+		}
+		switch {
+		case open && (rest[0] == ',' || rest[0] == '}'):
+		case !open && (rest[0] == '{' || rest[0] == ' '):
+		default:
 			continue
 		}
 		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])

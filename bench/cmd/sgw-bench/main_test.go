@@ -5,12 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/accesstoken"
+	"github.com/superset-gateway/superset-gateway/bench/stub"
+	"github.com/superset-gateway/superset-gateway/store/bolt"
 )
 
 // TestMain lets the test binary serve as the bare proxy, as the real binary
@@ -141,7 +147,7 @@ func TestFlags(t *testing.T) {
 		t.Error("zero connections accepted")
 	}
 	c, err := parseFlags(nil)
-	if err != nil || len(c.targets) != 7 || len(c.paths) != 2 || len(c.conns) != 2 {
+	if err != nil || len(c.targets) != 8 || len(c.paths) != 2 || len(c.conns) != 2 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 }
@@ -211,11 +217,120 @@ superset_gateway_requests_totalx{a="b"} 7
 	if _, ok := sumCounter("", "superset_gateway_requests_total"); ok {
 		t.Fatal("found in empty text")
 	}
+	// Labels left open select the series that start with them.
+	tokens := `superset_gateway_access_token_requests_total{outcome="allowed",scope="api:read"} 90
+superset_gateway_access_token_requests_total{outcome="allowed",scope="charts:read"} 10
+superset_gateway_access_token_requests_total{outcome="unknown",scope="none"} 3
+superset_gateway_access_token_requests_total{outcome="allowedx",scope="none"} 1000
+`
+	if v, ok := sumCounter(tokens, `superset_gateway_access_token_requests_total{outcome="allowed"`); !ok || v != 100 {
+		t.Fatalf("allowed = %v %v, want 100", v, ok)
+	}
+	if v, _ := sumCounter(tokens, "superset_gateway_access_token_requests_total"); v != 1103 {
+		t.Fatalf("all = %v, want 1103", v)
+	}
+	if v, ok := sumCounter(text, `superset_gateway_requests_total{class="api",code="4xx"}`); !ok || v != 2 {
+		t.Fatalf("one closed series = %v %v, want 2", v, ok)
+	}
+}
+
+// createdPage is the part of accesstoken/templates/tokens.html the bench
+// reads, as rendered after a creation.
+const createdPage = `<h2>Your new token “sgw-bench”</h2>
+<p><label for="new-token">Token</label><input type="text" id="new-token" readonly value="%s" size="66" autocomplete="off" spellcheck="false">
+<form method="post" action="/-/tokens/create">
+<div class="check"><input type="checkbox" id="scope-charts:read" name="scope" value="charts:read">
+<div class="check"><input type="checkbox" id="scope-api:read" name="scope" value="api:read" checked>
+<select id="ttl" name="ttl">
+<option value="604800">7 days</option>
+<option value="86400" selected>1 day</option>
+</select>
+<td>nightly import<br><span class="hint">from 203.0.113.0/24</span></td>
+`
+
+func TestTokenPageParsing(t *testing.T) {
+	tok, _, _, err := accesstoken.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf(createdPage, tok)
+	if got, err := extractToken(page + "<script>var t = '" + tok + "'</script>"); err != nil || got != tok {
+		t.Fatalf("extractToken = %q, %v; want the page's token (shown twice)", got, err)
+	}
+	if got := ttlChoices(page); len(got) != 2 || got[0] != "604800" || got[1] != "86400" {
+		t.Fatalf("ttlChoices = %q", got)
+	}
+	if ttlChoices(strings.ReplaceAll(page, `name="ttl"`, `name="expiry"`)) != nil {
+		t.Fatal("options of another select read as expiries")
+	}
+	if !offersScope(page, "api:read") || offersScope(page, "sqllab:execute") {
+		t.Fatal("offersScope")
+	}
+	other, _, _, _ := accesstoken.Generate(nil)
+	for name, bad := range map[string]string{
+		"none":         fmt.Sprintf(createdPage, ""),
+		"two":          page + other,
+		"bad checksum": fmt.Sprintf(createdPage, tok[:len(tok)-8]+"00000000"),
+	} {
+		if got, err := extractToken(bad); err == nil {
+			t.Errorf("%s: extracted %q", name, got)
+		}
+	}
+}
+
+// TestCreateAccessTokenOnRealPage runs the bench's token setup against the
+// gateway's own tokens page (accesstoken.Manager.Page over a bolt store):
+// it must pass the page's cross-origin protection, choose an offered
+// expiry and come back with a token of scope api:read.
+func TestCreateAccessTokenOnRealPage(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	m, err := accesstoken.NewManager(accesstoken.ManagerOptions{Store: st, Pepper: bytes.Repeat([]byte("p"), accesstoken.MinPepperLen)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := accesstoken.Owner{ID: stub.BenchUserID, Username: "bench"}
+	page, err := m.Page(accesstoken.PageOptions{Identify: func(r *http.Request) (accesstoken.Owner, bool, error) {
+		c, err := r.Cookie("sg_session")
+		return owner, err == nil && c.Value == "signed-in", nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(accesstoken.PagePath, page)
+	mux.Handle(accesstoken.PagePath+"/", page)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	tok, err := createAccessToken(context.Background(), srv.URL, "sg_session=signed-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := accesstoken.Parse(tok); err != nil {
+		t.Fatal(err)
+	}
+	list, err := m.List(context.Background(), owner.ID)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("tokens %+v, %v", list, err)
+	}
+	if got := list[0]; got.Name != "sgw-bench" || len(got.Scopes) != 1 || got.Scopes[0] != tokenScope || len(got.CIDRs) != 0 ||
+		got.Expires.Sub(got.Created) != 24*time.Hour || got.Status != "active" {
+		t.Fatalf("created %+v; want sgw-bench, [%s], no CIDRs, the page's default of 1 day", got, tokenScope)
+	}
+	if _, err := createAccessToken(context.Background(), srv.URL, "sg_session=anonymous"); err == nil || !strings.Contains(err.Error(), "302") {
+		t.Fatalf("not signed in: %v, want the page's redirect to the login", err)
+	}
 }
 
 // TestCredentialGateways builds the gateway and runs the credential
-// targets: signed in (the bench signs in through it), a Superset API JWT and
-// a guest token; every measured request must be answered (no errors).
+// targets: signed in (the bench signs in through it), a Superset API JWT, a
+// guest token and an access token (created on the gateway's page); every
+// measured request must be answered (no errors), and every access-token
+// request allowed by the gateway's guard (not passed through anonymously).
 func TestCredentialGateways(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gateway binary")
@@ -230,8 +345,8 @@ func TestCredentialGateways(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := run(ctx, []string{
-		"-targets", "bare,gateway-session,gateway-jwt,gateway-guest", "-gateway", bin,
-		"-paths", "json", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
+		"-targets", "bare,gateway-session,gateway-jwt,gateway-guest,gateway-token", "-gateway", bin,
+		"-paths", "json,static", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
 	}, &buf)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf.String())
@@ -247,18 +362,45 @@ func TestCredentialGateways(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Skipped) != 0 || len(doc.Summary) != 4 {
+	targets := []string{"bare", "gateway-session", "gateway-jwt", "gateway-guest", "gateway-token"}
+	if len(doc.Skipped) != 0 || len(doc.Summary) != 2*len(targets) {
 		t.Fatalf("skipped %v, %d rows:\n%s", doc.Skipped, len(doc.Summary), buf.String())
 	}
 	// Every measured request of the credential targets was answered 2xx:
 	// a refused credential would count as errors.
-	for i, want := range []string{"gateway-session", "gateway-jwt", "gateway-guest"} {
-		s := doc.Summary[i+1]
-		if s.Target != want || s.Requests == 0 || s.Errors != 0 {
-			t.Fatalf("%s row %+v\n%s", want, s, buf.String())
+	for i, s := range doc.Summary {
+		path, want := []string{"json", "static"}[i/len(targets)], targets[i%len(targets)]
+		if s.Target != want || s.Path != path || s.Requests == 0 || s.Errors != 0 {
+			t.Fatalf("%s %s row %+v\n%s", want, path, s, buf.String())
+		}
+		wantURL := pathsByName[path]
+		if want == "gateway-token" && path == "static" {
+			wantURL = stub.LargeJSONPath // tokens never open non-API paths
+		}
+		if s.URLPath != wantURL {
+			t.Errorf("%s %s measured %s, want %s", want, path, s.URLPath, wantURL)
 		}
 	}
-	if !strings.Contains(buf.String(), "signed-in gateway (session cache hit) vs bare proxy") {
-		t.Errorf("no verdict for the signed-in gateway:\n%s", buf.String())
+	for _, want := range []string{
+		"signed-in gateway (session cache hit) vs bare proxy",
+		"access-token gateway (checksum, record and scope check, cache hit, minted JWT cached) vs bare proxy, targets of issue 8",
+		"static (" + stub.LargeJSONPath + ") c=4: rps",
+		"gateway-token: static = " + stub.LargeJSONPath,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+	var tokenLine string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(l, "gateway-token metrics:") {
+			tokenLine = l
+		}
+		if strings.Contains(l, "MISMATCH") || strings.Contains(l, "REFUSALS") {
+			t.Errorf("%s", l)
+		}
+	}
+	if !strings.Contains(tokenLine, "access-token requests") || !strings.HasSuffix(tokenLine, ": ok") {
+		t.Errorf("the access-token gateway's metrics do not show every token request allowed: %q", tokenLine)
 	}
 }

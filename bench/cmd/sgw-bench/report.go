@@ -15,6 +15,7 @@ type row struct {
 	Target       string  `json:"target"`
 	Path         string  `json:"path"`
 	Conns        int     `json:"conns"`
+	URLPath      string  `json:"url_path"`
 	RPS          float64 `json:"rps"`
 	P50          float64 `json:"p50_ms"`
 	P99          float64 `json:"p99_ms"`
@@ -67,6 +68,7 @@ func summarize(samples []sample, c config) []row {
 					stubCPU = append(stubCPU, s.StubCPUPer)
 					reqs = append(reqs, float64(s.Requests))
 					conns = append(conns, float64(s.NewStubConns))
+					r.URLPath = s.URLPath
 					r.PeakRSS = max(r.PeakRSS, s.PeakRSS)
 					r.Errors += s.Non2xx3xx + s.SocketErrors
 					r.hasProcess = r.hasProcess || s.PeakRSS > 0
@@ -154,6 +156,7 @@ var verdictGoals = []struct {
 	{"gateway-session", "signed-in gateway (session cache hit) vs bare proxy, targets of issue 5", 1.1, 0},
 	{"gateway-jwt", "Bearer-JWT gateway (verify + epoch check, cache hit) vs bare proxy, targets of issue 6", 1.0, 0},
 	{"gateway-guest", "guest-token gateway (verify + revocation check, cache hit) vs bare proxy, targets of issue 7", 1.0, 0},
+	{"gateway-token", "access-token gateway (checksum, record and scope check, cache hit, minted JWT cached) vs bare proxy, targets of issue 8", 0.9, 0},
 }
 
 // printVerdict checks the gateway targets against verdictGoals.
@@ -178,8 +181,12 @@ func printVerdict(w io.Writer, rows []row) {
 			if g.maxCPU > 0 {
 				cpu = fmt.Sprintf("CPU %.2f× (≤%.2f %s)", r.CPUvsBare, g.maxCPU, check(r.CPUvsBare > 0 && r.CPUvsBare <= g.maxCPU))
 			}
+			path := r.Path
+			if r.URLPath != "" && r.URLPath != pathsByName[r.Path] {
+				path += " (" + r.URLPath + ")"
+			}
 			lines = append(lines, fmt.Sprintf("  %s c=%d: rps %.2f× (≥%.2f %s), %s, p99 %.2f× (≤1.00 %s), RSS %.1f MB (≤64 %s), errors %d",
-				r.Path, r.Conns, r.RPSvsBare, g.minRPS, check(r.RPSvsBare >= g.minRPS), cpu,
+				path, r.Conns, r.RPSvsBare, g.minRPS, check(r.RPSvsBare >= g.minRPS), cpu,
 				r.P99vsBare, check(r.P99vsBare <= 1.0),
 				float64(r.PeakRSS)/(1<<20), check(r.PeakRSS <= 64<<20), r.Errors))
 		}

@@ -6,19 +6,24 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/superset-gateway/superset-gateway/superset/apijwt"
-	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/bench/stub"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
 // env is what targets need to start.
@@ -36,6 +41,10 @@ type running struct {
 	url     string   // base URL wrk is pointed at
 	pid     int      // process measured for CPU and RSS (with its children); 0 = none of its own
 	headers []string // extra request headers ("Name: value"), e.g. a session cookie
+	// paths replaces entries of pathsByName for this target, by path
+	// name; pathNote says why (printed under the table). nil: none.
+	paths    map[string]string
+	pathNote string
 	// guestSecret is the gateway's GUEST_TOKEN_JWT_SECRET (gateways only).
 	guestSecret string
 	// metrics is the gateway's metrics URL, scraped at the end to check that
@@ -63,7 +72,17 @@ func allTargets() []target {
 		{"gateway-session", startGatewaySession},
 		{"gateway-jwt", startGatewayJWT},
 		{"gateway-guest", startGatewayGuest},
+		{"gateway-token", startGatewayToken},
 	}
+}
+
+// path returns the URL path the target is measured on for the path name
+// (a key of pathsByName).
+func (r *running) path(name string) string {
+	if p, ok := r.paths[name]; ok {
+		return p
+	}
+	return pathsByName[name]
 }
 
 func startDirect(_ context.Context, e *env) (*running, error) {
@@ -260,27 +279,183 @@ func startGatewayGuest(ctx context.Context, e *env) (*running, error) {
 }
 
 // checkAnswered makes sure the token target's credential passes the
-// gateway (a refusal would make the bench measure 401s).
+// gateway on every path the target may be measured on (a refusal would
+// make the bench measure 401s). It stops the target when not.
 func checkAnswered(ctx context.Context, r *running, name string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/api/v1/chart/1", nil)
-	if err != nil {
-		return err
+	names := make([]string, 0, len(pathsByName))
+	for n := range pathsByName {
+		names = append(names, n)
 	}
-	for _, h := range r.headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		_ = r.stop()
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_ = r.stop()
-		return fmt.Errorf("%s: the gateway answered %d to the bench credential", name, resp.StatusCode)
+	slices.Sort(names)
+	for _, n := range names {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+r.path(n), nil)
+		if err != nil {
+			_ = r.stop()
+			return err
+		}
+		for _, h := range r.headers {
+			k, v, _ := strings.Cut(h, ": ")
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			_ = r.stop()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			_ = r.stop()
+			return fmt.Errorf("%s: the gateway answered %d to the bench credential on %s", name, resp.StatusCode, r.path(n))
+		}
 	}
 	return nil
+}
+
+// startGatewayToken starts a gateway of its own and obtains a scoped access
+// token the way a user does: it signs in through the gateway, then creates
+// an api:read token on the gateway's /-/tokens page. wrk sends it as
+// "Authorization: Bearer sgw_…", so every measured request is a token
+// request: checksum, cached record, HMAC, epoch and scope checks, and the
+// minted Superset JWT reused from its cache. Tokens never open non-API
+// paths, so the "static" cell fetches stub.LargeJSONPath, an API answer
+// of the static asset's size.
+func startGatewayToken(ctx context.Context, e *env) (*running, error) {
+	r, err := startGatewayIn(ctx, e, "gateway-token")
+	if err != nil {
+		return nil, err
+	}
+	cookie, err := signIn(ctx, r.url)
+	if err != nil {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-token: sign-in: %w", err)
+	}
+	tok, err := createAccessToken(ctx, r.url, cookie)
+	if err != nil {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-token: %w", err)
+	}
+	r.headers = []string{"Authorization: Bearer " + tok}
+	r.paths = map[string]string{"static": stub.LargeJSONPath}
+	r.pathNote = fmt.Sprintf("static = %s (%d KB of JSON) in place of %s: an access token never opens a non-API path",
+		stub.LargeJSONPath, stub.StaticSize>>10, stub.StaticPath)
+	if err := checkAnswered(ctx, r, "gateway-token"); err != nil {
+		return nil, err
+	}
+	// A 200 alone could be anonymous pass-through: the guard must have
+	// allowed each of those requests as a token request.
+	allowed, refused, err := accessTokenCounts(ctx, r.metrics)
+	if err != nil || allowed < float64(len(pathsByName)) || refused != 0 {
+		_ = r.stop()
+		return nil, fmt.Errorf("gateway-token: the gateway counted %.0f allowed and %.0f refused token requests for %d checks (%v)",
+			allowed, refused, len(pathsByName), err)
+	}
+	return r, nil
+}
+
+// tokenScope is the scope of the bench's access token: every GET under
+// /api/v1/, which covers stub.JSONPath and stub.LargeJSONPath.
+const tokenScope = policy.ScopeAPIRead
+
+// createAccessToken creates an access token on the gateway's tokens page
+// at base for the signed-in session cookie ("name=value") and returns it.
+// It reads the page first, as a browser would, for the offered scopes and
+// expiries, and posts the form same-origin (the page refuses cross-origin
+// POSTs).
+func createAccessToken(ctx context.Context, base, cookie string) (string, error) {
+	client := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	do := func(method, path string, form url.Values) (string, error) {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Cookie", cookie)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, firstLine(strings.TrimSpace(string(b))))
+		}
+		return string(b), nil
+	}
+	page, err := do(http.MethodGet, accesstoken.PagePath, nil)
+	if err != nil {
+		return "", err
+	}
+	if !offersScope(page, tokenScope) {
+		return "", fmt.Errorf("%s offers no scope %s", accesstoken.PagePath, tokenScope)
+	}
+	ttls := ttlChoices(page)
+	if len(ttls) == 0 {
+		return "", fmt.Errorf("%s offers no expiry (<select name=\"ttl\">)", accesstoken.PagePath)
+	}
+	form := url.Values{"name": {"sgw-bench"}, "scope": {tokenScope}, "ttl": {ttls[0]}, "cidrs": {""}}
+	created, err := do(http.MethodPost, accesstoken.PagePath+"/create", form)
+	if err != nil {
+		return "", err
+	}
+	return extractToken(created)
+}
+
+var (
+	ttlSelectRE = regexp.MustCompile(`(?s)<select[^>]*\bname="ttl"[^>]*>(.*?)</select>`)
+	optionRE    = regexp.MustCompile(`<option value="([0-9]+)"`)
+	tokenRE     = regexp.MustCompile(accesstoken.Pattern)
+)
+
+// ttlChoices returns the values (seconds) of the tokens page's expiry
+// options, in page order (the first is the page's default).
+func ttlChoices(page string) []string {
+	m := ttlSelectRE.FindStringSubmatch(page)
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, o := range optionRE.FindAllStringSubmatch(m[1], -1) {
+		out = append(out, o[1])
+	}
+	return out
+}
+
+// offersScope reports whether the tokens page has a checkbox for scope.
+func offersScope(page, scope string) bool {
+	return strings.Contains(page, `name="scope" value="`+scope+`"`)
+}
+
+// extractToken returns the one access token the page shows after a
+// creation, checked with its checksum.
+func extractToken(page string) (string, error) {
+	found := tokenRE.FindAllString(page, -1)
+	slices.Sort(found)
+	found = slices.Compact(found)
+	switch len(found) {
+	case 0:
+		return "", errors.New("no access token in the page")
+	case 1:
+	default:
+		return "", fmt.Errorf("%d different access tokens in the page", len(found))
+	}
+	if _, _, err := accesstoken.Parse(found[0]); err != nil {
+		return "", fmt.Errorf("the page's token: %w", err)
+	}
+	return found[0], nil
 }
 
 // startGatewaySession starts a gateway of its own and signs in once through
