@@ -324,7 +324,7 @@ func (m *Manager) Create(ctx context.Context, owner Owner, name string, scopes [
 		return "", Record{}, fmt.Errorf("%w: choose at least one scope", ErrInvalid)
 	}
 	if ttl <= 0 || ttl > m.pol.MaxTTL {
-		return "", Record{}, fmt.Errorf("%w: the expiry must be at most %s", ErrInvalid, days(m.pol.MaxTTL))
+		return "", Record{}, fmt.Errorf("%w: the expiry must be at most %s", ErrInvalid, humanDuration(m.pol.MaxTTL))
 	}
 	var nets []string
 	for _, c := range cidrs {
@@ -384,13 +384,25 @@ func (m *Manager) Create(ctx context.Context, owner Owner, name string, scopes [
 	return token, rec, nil
 }
 
-func days(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		n := int(d / (24 * time.Hour))
-		if n == 1 {
-			return "1 day"
+// humanDuration labels an expiry for people (the page's choices, the
+// policy's error message): the largest of day, hour, minute and second
+// that divides d exactly, so "1 day", "90 days", "36 hours", "90 minutes",
+// "3 seconds"; d.String() for what none divides (fractions of a second)
+// and for d <= 0.
+func humanDuration(d time.Duration) string {
+	if d <= 0 {
+		return d.String()
+	}
+	for _, u := range []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
+		if d%u.size == 0 {
+			if n := d / u.size; n != 1 {
+				return fmt.Sprintf("%d %ss", n, u.name)
+			}
+			return "1 " + u.name
 		}
-		return fmt.Sprintf("%d days", n)
 	}
 	return d.String()
 }

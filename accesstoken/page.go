@@ -68,10 +68,10 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"days":  days,
-		"secs":  func(d time.Duration) int64 { return int64(d / time.Second) },
-		"join":  strings.Join,
-		"descr": policy.ScopeDescription,
+		"duration": humanDuration,
+		"secs":     func(d time.Duration) int64 { return int64(d / time.Second) },
+		"join":     strings.Join,
+		"descr":    policy.ScopeDescription,
 	}).ParseFS(pageFS, "templates/tokens.html")
 	if err != nil {
 		return nil, fmt.Errorf("accesstoken: page template: %w", err)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/policy"
@@ -136,5 +137,39 @@ func TestPageAttacker(t *testing.T) {
 	// Other methods.
 	if r := g.do("DELETE", "/-/tokens", nil, "Cookie", ck); r.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+}
+
+// TestPageTTLChoiceLabels: the expiry choices are labelled for people
+// whatever their size, in the policy's order, with their values in seconds;
+// the first is preselected, and one off the list is refused.
+func TestPageTTLChoiceLabels(t *testing.T) {
+	e := newEnv(t, boltBackend)
+	g := e.gateway(gwOpts{policy: accesstoken.Policy{MaxTTL: 90 * day,
+		TTLChoices: []time.Duration{3 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour, 12 * time.Hour, day, 7 * day, 90 * day}}})
+	ck := g.signIn("alice", "alice-password")
+	r := g.do("GET", "/-/tokens", nil, "Cookie", ck)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /-/tokens = %d", r.StatusCode)
+	}
+	got := regexp.MustCompile(`<option value="(\d+)"( selected)?>([^<]*)</option>`).FindAllStringSubmatch(r.body, -1)
+	want := [][3]string{{"3", " selected", "3 seconds"}, {"30", "", "30 seconds"}, {"300", "", "5 minutes"}, {"3600", "", "1 hour"},
+		{"43200", "", "12 hours"}, {"86400", "", "1 day"}, {"604800", "", "7 days"}, {"7776000", "", "90 days"}}
+	if len(got) != len(want) {
+		t.Fatalf("options %q, want %d", got, len(want))
+	}
+	for i, w := range want {
+		if got[i][1] != w[0] || got[i][2] != w[1] || got[i][3] != w[2] {
+			t.Errorf("option %d = %q, want value %s%s label %q", i, got[i][0], w[0], w[1], w[2])
+		}
+	}
+	formHdr := []string{"Cookie", ck, "Content-Type", "application/x-www-form-urlencoded"}
+	r = g.do("POST", "/-/tokens/create", form(url.Values{"name": {"short"}, "scope": {policy.ScopeAPIRead}, "ttl": {"3"}}), formHdr...)
+	if r.StatusCode != http.StatusOK || !tokenRE.MatchString(r.body) {
+		t.Fatalf("create with the 3-second choice: %d", r.StatusCode)
+	}
+	r = g.do("POST", "/-/tokens/create", form(url.Values{"name": {"x"}, "scope": {policy.ScopeAPIRead}, "ttl": {"4"}}), formHdr...)
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "the expiry must be at most 90 days") {
+		t.Fatalf("ttl off the list: %d", r.StatusCode)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGenerateParse(t *testing.T) {
@@ -156,5 +157,33 @@ func TestDerive(t *testing.T) {
 	}
 	if _, err := NewSealer(ks); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Second:                  "1 second",
+		3 * time.Second:              "3 seconds",
+		30 * time.Second:             "30 seconds",
+		90 * time.Second:             "90 seconds",
+		time.Minute:                  "1 minute",
+		5 * time.Minute:              "5 minutes",
+		90 * time.Minute:             "90 minutes",
+		time.Hour:                    "1 hour",
+		12 * time.Hour:               "12 hours",
+		36 * time.Hour:               "36 hours",
+		24 * time.Hour:               "1 day",
+		7 * 24 * time.Hour:           "7 days",
+		90 * 24 * time.Hour:          "90 days",
+		365 * 24 * time.Hour:         "365 days",
+		1500 * time.Millisecond:      "1.5s",
+		0:                            "0s",
+		24*time.Hour + time.Second:   "86401 seconds",
+		2*time.Hour + 30*time.Minute: "150 minutes",
+		-time.Hour:                   "-1h0m0s",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

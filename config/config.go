@@ -35,6 +35,9 @@ type Config struct {
 	Superset    Superset    `yaml:"superset"`
 	Store       Store       `yaml:"store"`
 	Session     Session     `yaml:"session"`
+	// AccessTokens configures the scoped access tokens (/-/tokens and
+	// `Authorization: Bearer sgw_…`).
+	AccessTokens AccessTokens `yaml:"access_tokens"`
 	// ReconcileInterval is how often the reconciler lists Superset's users;
 	// 0 turns it off.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
@@ -165,6 +168,35 @@ type Session struct {
 	CookieKeys Secret `yaml:"-"`
 }
 
+// AccessTokens configures the scoped access tokens users create on
+// /-/tokens. cmd turns it into accesstoken.Policy and the manager's pepper.
+type AccessTokens struct {
+	// Enabled serves /-/tokens and accepts `Bearer sgw_…`. false removes
+	// the page and refuses every such bearer with 401 before it can reach
+	// Superset; admins can still list and revoke existing tokens.
+	Enabled bool `yaml:"enabled"`
+	// MaxTTL is the longest expiry a token may have.
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// TTLChoices are the expiries the page offers, in this order (the
+	// first is preselected). Each is a whole number of seconds, positive
+	// and at most MaxTTL. Left out (nil), it is derived from MaxTTL: those
+	// of 1, 7, 30 and 90 days that fit, and MaxTTL itself.
+	TTLChoices []time.Duration `yaml:"ttl_choices"`
+	// MaxPerUser bounds a user's live (not expired, not revoked) tokens.
+	MaxPerUser int `yaml:"max_per_user"`
+	// MaxCIDRs bounds the source networks of one token.
+	MaxCIDRs int `yaml:"max_cidrs"`
+	// PepperFile holds the pepper that keys the HMAC of token secrets (at
+	// least 32 bytes). Empty: derived from the oldest cookie-key
+	// generation, so retiring that generation invalidates every token.
+	// Changing the pepper invalidates every token.
+	PepperFile string `yaml:"pepper_file"`
+
+	// Pepper is the content of PepperFile, loaded by Load; nil when the
+	// key is empty.
+	Pepper Secret `yaml:"-"`
+}
+
 // Admin configures the admin surface.
 type Admin struct {
 	// Roles are the Superset roles whose members may use the admin API.
@@ -257,6 +289,8 @@ func Default() *Config {
 			CacheTTL:             time.Second,
 			CookieSameSite:       "lax",
 		},
+		// access_tokens.ttl_choices is derived from max_ttl by Parse.
+		AccessTokens:      AccessTokens{Enabled: true, MaxTTL: 90 * 24 * time.Hour, MaxPerUser: 20, MaxCIDRs: 16},
 		ReconcileInterval: 60 * time.Second,
 		Admin:             Admin{Roles: []string{"Admin"}},
 		Metrics:           Metrics{Listen: "127.0.0.1:9464"},

@@ -29,12 +29,15 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := Default()
 	want.PublicURL = "http://127.0.0.1:8080"
+	want.AccessTokens.TTLChoices = []time.Duration{24 * time.Hour, 168 * time.Hour, 720 * time.Hour, 2160 * time.Hour}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
 	if c.Limits.MaxHeaderBytes != 64<<10 || c.Limits.MaxBodyBytes != 32<<20 ||
 		c.Limits.UpstreamTimeout != 60*time.Second || c.Limits.ShutdownGrace != 20*time.Second ||
-		c.Headers.FrameAncestors != "'self'" || c.Balance != "round_robin" || c.Store.DataDir != "./data" {
+		c.Headers.FrameAncestors != "'self'" || c.Balance != "round_robin" || c.Store.DataDir != "./data" ||
+		!c.AccessTokens.Enabled || c.AccessTokens.MaxTTL != 2160*time.Hour || c.AccessTokens.MaxPerUser != 20 ||
+		c.AccessTokens.MaxCIDRs != 16 || c.AccessTokens.PepperFile != "" || c.AccessTokens.Pepper != nil {
 		t.Fatalf("defaults differ from the documented ones: %+v", c)
 	}
 }
@@ -53,6 +56,8 @@ func TestLoadFullFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "sk")
 	guest := filepath.Join(dir, "gk")
+	pepper := filepath.Join(dir, "pepper")
+	os.WriteFile(pepper, []byte("the-pepper-value\n"), 0o600)
 	os.WriteFile(secret, []byte("the-secret-value\n"), 0o600)
 	os.WriteFile(guest, []byte("guest-value\r\n"), 0o600)
 	y := fmt.Sprintf(`
@@ -72,6 +77,7 @@ superset:
   allow_weak_secrets: true
 store: {redis_url: "redis://:pw@r:6379/0", data_dir: /var/lib/sg}
 session: {idle_timeout: 1h, absolute_timeout: 12h, anonymous_idle_timeout: 10m, cache_ttl: 500ms}
+access_tokens: {enabled: false, max_ttl: 720h, ttl_choices: [1h, 168h, 720h], max_per_user: 5, max_cidrs: 4, pepper_file: %s}
 reconcile_interval: 0s
 admin: {roles: [Admin, Ops]}
 metrics: {listen: ""}
@@ -84,7 +90,7 @@ headers:
       set: {Cache-Control: "public, max-age=3600"}
       remove: [Permissions-Policy]
 log: {level: debug}
-`, secret, guest)
+`, secret, guest, pepper)
 	c, err := Load(writeFile(t, "c.yaml", y), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +108,11 @@ log: {level: debug}
 		c.Headers.Overrides[0].Set["Cache-Control"] != "public, max-age=3600" ||
 		c.Headers.Overrides[0].Remove[0] != "Permissions-Policy" {
 		t.Fatalf("values not applied: %+v", c)
+	}
+	a := c.AccessTokens
+	if a.Enabled || a.MaxTTL != 720*time.Hour || !reflect.DeepEqual(a.TTLChoices, []time.Duration{time.Hour, 168 * time.Hour, 720 * time.Hour}) ||
+		a.MaxPerUser != 5 || a.MaxCIDRs != 4 || string(a.Pepper) != "the-pepper-value" {
+		t.Fatalf("access_tokens not applied (or the pepper's newline kept): %+v", a)
 	}
 	// Keys left out keep their defaults.
 	if c.Session.CookieKeysFile != "" || c.Admin.TokensFile != "" {
@@ -159,6 +170,21 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"headers: {overrides: [{prefix: /x}]}\n", "config: headers.overrides[0]: sets and removes nothing"},
 		{"log: {level: verbose}\n", `config: log.level: "verbose" is not debug, info, warn or error`},
 		{"reconcile_interval: 10ms\n", "config: reconcile_interval: 10ms is shorter than 1s"},
+		{"access_tokens: {max_ttl: 90d}\n", `config: access_tokens.max_ttl (line 1): "90d" is not a duration`},
+		{"access_tokens: {max_ttl: 0s}\n", "config: access_tokens.max_ttl: must be a positive duration"},
+		{"access_tokens: {max_ttl: 1500ms, ttl_choices: [1s]}\n", "config: access_tokens.max_ttl: 1.5s is not a whole number of seconds"},
+		{"access_tokens: {ttl_choices: []}\n", "config: access_tokens.ttl_choices: at least one expiry is required"},
+		{"access_tokens: {ttl_choices: [24h, 0s]}\n", "config: access_tokens.ttl_choices[1]: must be a positive duration"},
+		{"access_tokens: {ttl_choices: [24h, -1h]}\n", "config: access_tokens.ttl_choices[1]: must be a positive duration"},
+		{"access_tokens: {ttl_choices: [1500ms]}\n", "config: access_tokens.ttl_choices[0]: 1.5s is not a whole number of seconds"},
+		{"access_tokens: {max_ttl: 720h, ttl_choices: [24h, 2160h]}\n", "config: access_tokens.ttl_choices[1]: 2160h0m0s is longer than access_tokens.max_ttl (720h0m0s)"},
+		{"access_tokens: {ttl_choices: [24h, 1d]}\n", `config: access_tokens.ttl_choices[1] (line 1): "1d" is not a duration`},
+		{"access_tokens: {ttl_choices: [24h, 1h, 24h]}\n", "config: access_tokens.ttl_choices[2]: 24h0m0s repeats access_tokens.ttl_choices[0]"},
+		{"access_tokens: {ttl_choices: 24h}\n", "config: access_tokens.ttl_choices (line 1): want a list"},
+		{"access_tokens: {max_per_user: 0}\n", "config: access_tokens.max_per_user: must be at least 1, got 0"},
+		{"access_tokens: {max_cidrs: -1}\n", "config: access_tokens.max_cidrs: must be at least 1, got -1"},
+		{"access_tokens: {enabled: maybe}\n", `config: access_tokens.enabled (line 1): "maybe" is not true or false`},
+		{"access_tokens: {pepper: x}\n", "config: access_tokens.pepper (line 1): unknown key"},
 		{"superset: {service_user: \"\"}\n", "config: superset.service_user: must not be empty"},
 		{"a: b\n---\nc: d\n", "config: the file holds more than one YAML document"},
 		{"listen: [\n", "config: line 1: did not find expected node content"},
@@ -195,6 +221,10 @@ func TestEnvOverrides(t *testing.T) {
 		"SG_ADMIN_ROLES=Admin,Security",
 		"SG_HEADERS_OVERRIDES=[{prefix: /api/, set: {Cache-Control: no-store}}]",
 		"SG_CACHE=/tmp/not-config",
+		"SG_ACCESS_TOKENS_ENABLED=false",
+		"SG_ACCESS_TOKENS_MAX_TTL=168h",
+		"SG_ACCESS_TOKENS_TTL_CHOICES=3s, 1h,,168h",
+		"SG_ACCESS_TOKENS_MAX_PER_USER=3",
 		"SG_LISTEN=127.0.0.1:7000",
 		"SG_LISTEN=127.0.0.1:7001", // a later duplicate does not win, as with os.Getenv
 	}
@@ -223,6 +253,10 @@ func TestEnvOverrides(t *testing.T) {
 	if c.Listen != "127.0.0.1:7000" {
 		t.Fatalf("listen %q", c.Listen)
 	}
+	if a := c.AccessTokens; a.Enabled || a.MaxTTL != 168*time.Hour || a.MaxPerUser != 3 ||
+		!reflect.DeepEqual(a.TTLChoices, []time.Duration{3 * time.Second, time.Hour, 168 * time.Hour}) {
+		t.Fatalf("access_tokens %+v", a)
+	}
 }
 
 func TestEnvErrors(t *testing.T) {
@@ -237,6 +271,10 @@ func TestEnvErrors(t *testing.T) {
 		{"SG_SUPERSET_ALLOW_WEAK_SECRETS=yes", `config: SG_SUPERSET_ALLOW_WEAK_SECRETS (superset.allow_weak_secrets): "yes" is not true or false`},
 		{"SG_HEADERS_OVERRIDES=[{prefx: /}]", "config: SG_HEADERS_OVERRIDES (headers.overrides): [0].prefx (line 1): unknown key"},
 		{"SG_UPSTREAMS=http://a,ftp://b", `config: upstreams[1]: "ftp://b" is not an http(s) URL`},
+		{"SG_ACCESS_TOKENS_TTL_CHOICES=24h,7d", `config: SG_ACCESS_TOKENS_TTL_CHOICES (access_tokens.ttl_choices): "7d" is not a duration`},
+		{"SG_ACCESS_TOKENS_TTL_CHOICES=24h,4000h", "config: access_tokens.ttl_choices[1]: 4000h0m0s is longer than access_tokens.max_ttl (2160h0m0s)"},
+		{"SG_ACCESS_TOKENS_MAX_PER_USER=0", "config: access_tokens.max_per_user: must be at least 1"},
+		{"SG_ACCESS_TOKENS_PEPPER=hunter2", "config: unknown environment variable SG_ACCESS_TOKENS_PEPPER (secrets are read from files: set SG_ACCESS_TOKENS_PEPPER_FILE)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -262,7 +300,9 @@ func TestEnvNamesAreUniqueAndCoverEveryKey(t *testing.T) {
 	}
 	for _, n := range []string{"SG_STORE_REDIS_URL", "SG_SESSION_CACHE_TTL", "SG_UPSTREAMS", "SG_SUPERSET_SECRET_KEY_FILE",
 		"SG_TLS_REDIRECT_HTTP_LISTEN", "SG_HEALTH_CHECK_UNHEALTHY_THRESHOLD", "SG_PASSIVE_COOLDOWN", "SG_LOG_LEVEL",
-		"SG_LIMITS_SHUTDOWN_GRACE", "SG_HEADERS_FRAME_ANCESTORS", "SG_HEADERS_OVERRIDES", "SG_METRICS_LISTEN", "SG_AUDIT_OUTPUT"} {
+		"SG_LIMITS_SHUTDOWN_GRACE", "SG_HEADERS_FRAME_ANCESTORS", "SG_HEADERS_OVERRIDES", "SG_METRICS_LISTEN", "SG_AUDIT_OUTPUT",
+		"SG_ACCESS_TOKENS_ENABLED", "SG_ACCESS_TOKENS_MAX_TTL", "SG_ACCESS_TOKENS_TTL_CHOICES", "SG_ACCESS_TOKENS_MAX_PER_USER",
+		"SG_ACCESS_TOKENS_MAX_CIDRS", "SG_ACCESS_TOKENS_PEPPER_FILE"} {
 		if !seen[n] {
 			t.Errorf("missing %s", n)
 		}
@@ -303,11 +343,39 @@ func TestSecretFiles(t *testing.T) {
 	}
 }
 
+// TestAccessTokensTTLChoicesDerived: without ttl_choices, the page offers
+// the usual choices that fit under max_ttl and max_ttl itself; given ones
+// are kept as written, in their order.
+func TestAccessTokensTTLChoicesDerived(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, tt := range []struct {
+		yaml string
+		want []time.Duration
+	}{
+		{"", []time.Duration{day, 7 * day, 30 * day, 90 * day}},
+		{"access_tokens: {max_ttl: 720h}\n", []time.Duration{day, 7 * day, 30 * day}},
+		{"access_tokens: {max_ttl: 336h}\n", []time.Duration{day, 7 * day, 14 * day}},
+		{"access_tokens: {max_ttl: 8760h}\n", []time.Duration{day, 7 * day, 30 * day, 90 * day, 365 * day}},
+		{"access_tokens: {max_ttl: 12h}\n", []time.Duration{12 * time.Hour}},
+		{"access_tokens: {max_ttl: 12h, ttl_choices: [1h, 30s]}\n", []time.Duration{time.Hour, 30 * time.Second}},
+		{"access_tokens: {ttl_choices: }\n", []time.Duration{day, 7 * day, 30 * day, 90 * day}},
+	} {
+		c, err := Load(writeFile(t, "c.yaml", tt.yaml), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if !reflect.DeepEqual(c.AccessTokens.TTLChoices, tt.want) {
+			t.Errorf("%q: ttl_choices %v, want %v", tt.yaml, c.AccessTokens.TTLChoices, tt.want)
+		}
+	}
+}
+
 func TestSecretNeverPrints(t *testing.T) {
 	const value = "very-secret-value-0123456789"
 	c := Default()
 	c.Superset.SecretKey = Secret(value)
 	c.Session.CookieKeys = Secret(value)
+	c.AccessTokens.Pepper = Secret(value)
 	y, err := yaml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

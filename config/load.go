@@ -95,6 +95,14 @@ func (c *Config) derive() {
 			c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
 		}
 	}
+	if a := &c.AccessTokens; a.TTLChoices == nil && a.MaxTTL > 0 {
+		for _, d := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour, 90 * 24 * time.Hour} {
+			if d < a.MaxTTL {
+				a.TTLChoices = append(a.TTLChoices, d)
+			}
+		}
+		a.TTLChoices = append(a.TTLChoices, a.MaxTTL)
+	}
 }
 
 // oneLine flattens yaml's multi-line error text.
@@ -361,6 +369,19 @@ func setFromEnv(f reflect.Value, value string) error {
 			}
 		}
 		f.Set(reflect.ValueOf(items).Convert(f.Type()))
+	case f.Kind() == reflect.Slice && isDuration(f.Type().Elem()):
+		var items []time.Duration
+		for _, s := range strings.Split(value, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (write it like 5s, 1m30s)", s)
+			}
+			items = append(items, d)
+		}
+		f.Set(reflect.ValueOf(items))
 	default:
 		var n yaml.Node
 		if err := yaml.Unmarshal([]byte(value), &n); err != nil {
@@ -387,6 +408,7 @@ func (c *Config) loadSecrets() error {
 		{"superset.guest_token_secret_file", c.Superset.GuestTokenSecretFile, &c.Superset.GuestTokenSecret},
 		{"session.cookie_keys_file", c.Session.CookieKeysFile, &c.Session.CookieKeys},
 		{"admin.tokens_file", c.Admin.TokensFile, &c.Admin.Tokens},
+		{"access_tokens.pepper_file", c.AccessTokens.PepperFile, &c.AccessTokens.Pepper},
 		{"store.redis_sentinel_password_file", c.Store.RedisSentinelPasswordFile, &c.Store.RedisSentinelPassword},
 	}
 	for _, f := range files {

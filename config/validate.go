@@ -21,6 +21,7 @@ func (c *Config) Validate() error {
 		c.validateSuperset,
 		c.validateStore,
 		c.validateSession,
+		c.validateAccessTokens,
 		c.validateAdmin,
 		c.validateLimits,
 		c.validateHeaders,
@@ -274,6 +275,44 @@ func (c *Config) validateSession() error {
 		}
 	default:
 		return bad("session.cookie_samesite", "%q is not lax, strict or none", s.CookieSameSite)
+	}
+	return nil
+}
+
+func (c *Config) validateAccessTokens() error {
+	a := c.AccessTokens
+	if err := checkPositive("access_tokens.max_ttl", a.MaxTTL); err != nil {
+		return err
+	}
+	// Expiries are chosen and shown in whole seconds.
+	if a.MaxTTL%time.Second != 0 {
+		return bad("access_tokens.max_ttl", "%s is not a whole number of seconds", a.MaxTTL)
+	}
+	if len(a.TTLChoices) == 0 {
+		return bad("access_tokens.ttl_choices", "at least one expiry is required")
+	}
+	seen := map[time.Duration]int{}
+	for i, d := range a.TTLChoices {
+		key := fmt.Sprintf("access_tokens.ttl_choices[%d]", i)
+		if err := checkPositive(key, d); err != nil {
+			return err
+		}
+		if d%time.Second != 0 {
+			return bad(key, "%s is not a whole number of seconds", d)
+		}
+		if d > a.MaxTTL {
+			return bad(key, "%s is longer than access_tokens.max_ttl (%s)", d, a.MaxTTL)
+		}
+		if j, dup := seen[d]; dup {
+			return bad(key, "%s repeats access_tokens.ttl_choices[%d]", d, j)
+		}
+		seen[d] = i
+	}
+	if a.MaxPerUser < 1 {
+		return bad("access_tokens.max_per_user", "must be at least 1, got %d", a.MaxPerUser)
+	}
+	if a.MaxCIDRs < 1 {
+		return bad("access_tokens.max_cidrs", "must be at least 1, got %d", a.MaxCIDRs)
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,17 +22,28 @@ import (
 
 // openAccessTokens builds the scoped access tokens: their manager (store,
 // page, admin routes) and the guard that turns `Bearer sgw_…` into a
-// short-lived Superset JWT of the owner. The pepper comes from the oldest
-// cookie-key generation (it must outlive key rotation as long as tokens
-// do); the upstream-credential seal keys from every generation, newest
-// first.
+// short-lived Superset JWT of the owner, with the policy of the
+// access_tokens section. The pepper is access_tokens.pepper_file; without
+// it, it is derived from the oldest cookie-key generation (it must outlive
+// key rotation as long as tokens do) and a warning says so. The
+// upstream-credential seal keys come from every generation, newest first.
+// With access_tokens.enabled false only the manager is built, for the
+// admin routes: no page and no guard, so buildState refuses every
+// `Bearer sgw_…` (refuseAccessTokens).
 func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys []cookieKeyPair, reg prometheus.Registerer) error {
 	if len(keys) == 0 {
 		return errors.New("access tokens: no cookie keys")
 	}
-	pepper, err := accesstoken.DerivePepper(keys[len(keys)-1].Hash)
-	if err != nil {
-		return fmt.Errorf("access tokens: %w", err)
+	at := cfg.AccessTokens
+	pepper := []byte(at.Pepper)
+	if at.PepperFile == "" {
+		var err error
+		if pepper, err = accesstoken.DerivePepper(keys[len(keys)-1].Hash); err != nil {
+			return fmt.Errorf("access tokens: %w", err)
+		}
+		if at.Enabled {
+			p.log.Warn("access_tokens.pepper_file is not set: the access-token pepper is derived from the oldest cookie-key generation (the last line of the cookie keys); retiring that generation invalidates every access token. Set access_tokens.pepper_file to a dedicated secret (changing the pepper also invalidates every token, so do it before tokens are in use)")
+		}
 	}
 	blocks := make([][]byte, len(keys))
 	for i, k := range keys {
@@ -48,12 +61,23 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 		Logger:   p.log.Named("accesstoken"),
 		Observer: obs,
 		Auditor:  p.audit,
+		Policy: accesstoken.Policy{
+			MaxTTL:     at.MaxTTL,
+			TTLChoices: at.TTLChoices,
+			MaxPerUser: at.MaxPerUser,
+			MaxCIDRs:   at.MaxCIDRs,
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("access tokens: %w", err)
 	}
 	if err := m.Start(ctx); err != nil {
 		p.log.Warn("access-token invalidation subscription not live yet", zap.Error(err))
+	}
+	if !at.Enabled {
+		p.log.Info("access tokens are disabled (access_tokens.enabled: false): no /-/tokens page, and Bearer sgw_… is refused with 401; the admin API still lists and revokes tokens")
+		p.tokens = m
+		return nil
 	}
 	g, err := accesstoken.NewGuard(accesstoken.GuardOptions{
 		Manager:   m,
@@ -76,6 +100,42 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 	}
 	p.tokens, p.tokenGuard, p.tokenPage = m, g, page
 	return nil
+}
+
+// refuseAccessTokens is the middleware installed in place of the access-token
+// guard when there is none (access_tokens.enabled: false). A request whose
+// Authorization carries a gateway access token in any form is answered 401
+// and never reaches Superset, which must not see the token (nor be left to
+// judge it); every other request passes untouched.
+func refuseAccessTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !carriesAccessToken(r.Header) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"msg":"access tokens are disabled"}`+"\n")
+	})
+}
+
+// carriesAccessToken reports an Authorization header with a word that
+// starts like a gateway access token: every shape the guard would claim
+// (see accesstoken's tokenFrom), "Bearer sgw_…" and malformed ones alike.
+func carriesAccessToken(h http.Header) bool {
+	for _, v := range h.Values("Authorization") {
+		for part := range strings.SplitSeq(v, ",") {
+			for f := range strings.FieldsSeq(part) {
+				if strings.HasPrefix(f, accesstoken.Prefix) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // signedIn is the caller's live, signed-in gateway session, checked as the

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store/redis"
@@ -102,6 +103,11 @@ func loadConfig(path string, env []string) (*loaded, error) {
 			return nil, err
 		}
 	}
+	if cfg.AccessTokens.PepperFile != "" {
+		if err := checkPepper("access_tokens.pepper_file", cfg.AccessTokens.Pepper, j); err != nil {
+			return nil, err
+		}
+	}
 	if s.SecretKeyFile == "" {
 		// Checked last so that a more specific mistake elsewhere is
 		// reported first. The session vault reads who logged in from
@@ -140,6 +146,19 @@ func (j *judge) weak(reason string) error {
 		return nil
 	}
 	return usageError{fmt.Errorf("config: %s (superset.allow_weak_secrets: true accepts it, for throw-away test setups only)", reason)}
+}
+
+// checkPepper judges the access-token pepper like every other secret, and
+// then refuses one shorter than accesstoken.MinPepperLen even under
+// superset.allow_weak_secrets: the token manager cannot be built with it.
+func checkPepper(key string, v []byte, j *judge) error {
+	if err := j.check(key, v); err != nil {
+		return err
+	}
+	if len(v) < accesstoken.MinPepperLen {
+		return usageError{fmt.Errorf("config: %s: %s (superset.allow_weak_secrets does not lift this)", key, policy.SecretTooShort(accesstoken.MinPepperLen))}
+	}
+	return nil
 }
 
 // parseCookieKeys reads a cookie keys file: one generation per line, newest
