@@ -3,6 +3,8 @@
 // list and end a user's sessions, list revocations, read recent audit
 // events and the gateway's status. Other features add their routes
 // (guest-token revocation, access tokens) through Options.Routes.
+// Handler.Page serves the admin HTML page at /-/admin/ for signed-in
+// Superset admins.
 //
 // Callers are admin API tokens ("Authorization: Bearer sgwa_…", stored as
 // SHA-256 and compared in constant time, never read from the query string)
@@ -365,23 +367,32 @@ func (h *Handler) authenticate(r *http.Request) (string, *HTTPError) {
 		}
 		return "admin-token:" + name, nil
 	}
+	_, actor, herr := h.userAdmin(r)
+	return actor, herr
+}
+
+// userAdmin identifies the Superset user behind r through the RoleChecker
+// and requires a role in admin.roles. The API and the page share it, so
+// both draw the line in the same place. Refusals are 401 no_credential,
+// 503 identity_unavailable or 403 not_admin (with the user's actor).
+func (h *Handler) userAdmin(r *http.Request) (Principal, string, *HTTPError) {
 	if h.rc == nil {
-		return "anonymous", &HTTPError{Code: http.StatusUnauthorized, Msg: "no_credential"}
+		return Principal{}, "anonymous", &HTTPError{Code: http.StatusUnauthorized, Msg: "no_credential"}
 	}
 	p, err := h.rc.Roles(r.Context(), r)
 	if err != nil {
 		if errors.Is(err, ErrNoCredential) {
-			return "anonymous", &HTTPError{Code: http.StatusUnauthorized, Msg: "no_credential", Err: err}
+			return Principal{}, "anonymous", &HTTPError{Code: http.StatusUnauthorized, Msg: "no_credential", Err: err}
 		}
-		return "anonymous", &HTTPError{Code: http.StatusServiceUnavailable, Msg: "identity_unavailable", Err: err}
+		return Principal{}, "anonymous", &HTTPError{Code: http.StatusServiceUnavailable, Msg: "identity_unavailable", Err: err}
 	}
 	actor := "user:" + p.UserID
 	for _, role := range p.Roles {
 		if slices.Contains(h.roles, role) {
-			return actor, nil
+			return p, actor, nil
 		}
 	}
-	return actor, &HTTPError{Code: http.StatusForbidden, Msg: "not_admin"}
+	return p, actor, &HTTPError{Code: http.StatusForbidden, Msg: "not_admin"}
 }
 
 // bearer reads "Authorization: Bearer <token>" (scheme case-insensitive).

@@ -66,6 +66,7 @@ type process struct {
 	jwtGuard  *jwtguard.Guard
 	stampHook *epoch.Hook
 	admin     *admin.Handler
+	adminPage http.Handler
 	// tokens, tokenGuard and tokenPage are the scoped access tokens.
 	tokens     *accesstoken.Manager
 	tokenGuard *accesstoken.Guard
@@ -178,6 +179,9 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 	}
 	if p.admin, err = p.buildAdmin(cfg, adminTokensOf(l.adminTokens)); err != nil {
 		return fmt.Errorf("admin: %w", err)
+	}
+	if p.adminPage, err = p.buildAdminPage(); err != nil {
+		return fmt.Errorf("admin page: %w", err)
 	}
 
 	cur, err := p.buildState(cfg)
@@ -347,6 +351,12 @@ func restartOnlyChanges(a, b *config.Config) []string {
 		{"superset.service_user_id", fmt.Sprint(a.Superset.ServiceUserID), fmt.Sprint(b.Superset.ServiceUserID)},
 		{"admin.tokens_file", a.Admin.TokensFile, b.Admin.TokensFile},
 		{"admin.roles", strings.Join(a.Admin.Roles, ","), strings.Join(b.Admin.Roles, ",")},
+		{"access_tokens.enabled", fmt.Sprint(a.AccessTokens.Enabled), fmt.Sprint(b.AccessTokens.Enabled)},
+		{"access_tokens.max_ttl", a.AccessTokens.MaxTTL.String(), b.AccessTokens.MaxTTL.String()},
+		{"access_tokens.ttl_choices", fmt.Sprint(a.AccessTokens.TTLChoices), fmt.Sprint(b.AccessTokens.TTLChoices)},
+		{"access_tokens.max_per_user", fmt.Sprint(a.AccessTokens.MaxPerUser), fmt.Sprint(b.AccessTokens.MaxPerUser)},
+		{"access_tokens.max_cidrs", fmt.Sprint(a.AccessTokens.MaxCIDRs), fmt.Sprint(b.AccessTokens.MaxCIDRs)},
+		{"access_tokens.pepper_file", a.AccessTokens.PepperFile, b.AccessTokens.PepperFile},
 		{"reconcile_interval", a.ReconcileInterval.String(), b.ReconcileInterval.String()},
 	} {
 		if c.x != c.y {
@@ -437,6 +447,10 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if p.tokenGuard != nil {
 		opts.Middleware = append(opts.Middleware, p.tokenGuard.Middleware)
 		hooks = append(hooks, p.tokenGuard.ModifyResponse)
+	} else {
+		// No guard (access_tokens.enabled: false): an access token must
+		// still never reach Superset.
+		opts.Middleware = append(opts.Middleware, refuseAccessTokens)
 	}
 	if p.vault != nil {
 		internal := http.NewServeMux()
@@ -444,6 +458,11 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		internal.Handle("/-/sessions/", p.vault.SessionsPage())
 		if p.admin != nil {
 			internal.Handle(admin.APIPrefix, p.admin)
+		}
+		if p.adminPage != nil {
+			// APIPrefix is the longer pattern, so the API keeps its routes.
+			internal.Handle("/-/admin", p.adminPage)
+			internal.Handle(admin.PagePath, p.adminPage)
 		}
 		if p.tokenPage != nil {
 			internal.Handle("/-/tokens", p.tokenPage)
