@@ -52,7 +52,8 @@ type epRig struct {
 	node  *epAPI // admin on Superset node 0, bypassing the gateway
 }
 
-func newEpRig(t *testing.T) *epRig {
+// extra lines are added to every replica's config.
+func newEpRig(t *testing.T, extra ...string) *epRig {
 	t.Helper()
 	e := shared(t)
 	r := &epRig{t: t, root: t, e: e, bin: buildGateway(t), keys: writeCookieKeys(t)}
@@ -70,6 +71,7 @@ func newEpRig(t *testing.T) *epRig {
 		"admin: {tokens_file: " + strconv.Quote(tf) + "}",
 		"reconcile_interval: " + epReconcile.String(),
 	}
+	r.extra = append(r.extra, extra...)
 	r.a, r.b = r.start(), r.start()
 	r.node = epLogin(t, e.c.Nodes[0].URL, e.c.Target.Admin)
 	return r

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -20,17 +21,48 @@ type fixtures struct {
 	DashboardID   int    `json:"dashboard_id"`
 	DashboardSlug string `json:"dashboard_slug"`
 	EmbedUUID     string `json:"embed_uuid"`
+	// Data is a database Superset can query, with one dataset and one
+	// chart on the dashboard (absent in homes made before it existed).
+	Data Data `json:"data"`
+}
+
+// Data names the queryable fixtures: a SQLite file registered as a
+// Superset database (exposed in SQL Lab), a dataset on its one table and
+// a table chart on the fixture dashboard.
+type Data struct {
+	DatabaseID   int    `json:"database_id"`
+	DatabaseName string `json:"database_name"`
+	DatasetID    int    `json:"dataset_id"`
+	ChartID      int    `json:"chart_id"`
+	// Table holds DataRows rows: (id, region, amount).
+	Table    string `json:"table"`
+	DataRows int    `json:"data_rows"`
 }
 
 // ensureFixtures loads fixtures.json or, on a home's first start, creates
 // the fixtures through Superset's own API, the way an operator would:
-// admin's password is replaced by the home's, alice (Alpha) and bob (Gamma)
-// are created, and one dashboard gets embedding enabled.
+// admin's password is replaced by the home's, alice (Alpha and sql_lab) and
+// bob (Gamma) are created, one dashboard gets embedding enabled, and a
+// SQLite database with a dataset and a chart is registered (ensureData).
 func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 	if b, err := os.ReadFile(s.path("fixtures.json")); err == nil {
 		var f fixtures
 		if err := json.Unmarshal(b, &f); err != nil {
 			return fmt.Errorf("harness: fixtures.json: %w", err)
+		}
+		if f.Data.DatabaseID == 0 {
+			// A home made before the data fixtures existed (a kept demo home).
+			a, err := newAPI(ctx, baseURL, "admin", s.set.AdminPassword)
+			if err != nil {
+				return err
+			}
+			if err := a.fetchCSRF(ctx); err != nil {
+				return err
+			}
+			if f.Data, err = s.ensureData(ctx, a, f.DashboardID); err != nil {
+				return err
+			}
+			return s.saveFixtures(f)
 		}
 		s.fixture = &f
 		return nil
@@ -68,17 +100,24 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 	for _, r := range roles.Result {
 		roleID[r.Name] = r.ID
 	}
-	for _, u := range []struct{ name, first, role, pw string }{
-		{"alice", "Alice", "Alpha", s.set.AlicePassword},
-		{"bob", "Bob", "Gamma", s.set.BobPassword},
+	for _, u := range []struct {
+		name, first, pw string
+		roles           []string
+	}{
+		{"alice", "Alice", s.set.AlicePassword, []string{"Alpha", "sql_lab"}},
+		{"bob", "Bob", s.set.BobPassword, []string{"Gamma"}},
 	} {
-		if roleID[u.role] == 0 {
-			return fmt.Errorf("harness: role %s not found", u.role)
+		var ids []int
+		for _, role := range u.roles {
+			if roleID[role] == 0 {
+				return fmt.Errorf("harness: role %s not found", role)
+			}
+			ids = append(ids, roleID[role])
 		}
 		body := map[string]any{
 			"username": u.name, "first_name": u.first, "last_name": "Example",
 			"email": u.name + "@example.com", "password": u.pw,
-			"active": true, "roles": []int{roleID[u.role]},
+			"active": true, "roles": ids,
 		}
 		if err := a.do(ctx, http.MethodPost, "/api/v1/security/users/", body, nil); err != nil {
 			return err
@@ -112,13 +151,87 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 	if f.DashboardID == 0 || f.EmbedUUID == "" {
 		return fmt.Errorf("harness: dashboard fixture incomplete: %+v", f)
 	}
+	if f.Data, err = s.ensureData(ctx, a, f.DashboardID); err != nil {
+		return err
+	}
+	if err := s.saveFixtures(f); err != nil {
+		return err
+	}
+	s.logf("fixtures created in %s (dashboard %d, embed %s, database %d, dataset %d, chart %d)",
+		time.Since(t0).Round(time.Millisecond), f.DashboardID, f.EmbedUUID, f.Data.DatabaseID, f.Data.DatasetID, f.Data.ChartID)
+	return nil
+}
+
+func (s *Superset) saveFixtures(f fixtures) error {
 	b, _ := json.MarshalIndent(f, "", "  ")
 	if err := os.WriteFile(s.path("fixtures.json"), b, 0o600); err != nil {
 		return fmt.Errorf("harness: %w", err)
 	}
 	s.fixture = &f
-	s.logf("fixtures created in %s (dashboard %d, embed %s)", time.Since(t0).Round(time.Millisecond), f.DashboardID, f.EmbedUUID)
 	return nil
+}
+
+// dataRows is what ensureData writes into the SQLite file's one table.
+const dataRows = 12
+
+// ensureData writes a small SQLite file into the home and registers it
+// the way an operator would, through the API: a database exposed in SQL
+// Lab, a dataset on its table and a table chart on the dashboard. Superset
+// refuses sqlite:// URIs unless PREVENT_UNSAFE_DB_CONNECTIONS is off,
+// which superset_config.py does for exactly this.
+func (s *Superset) ensureData(ctx context.Context, a *api, dashboardID int) (Data, error) {
+	d := Data{DatabaseName: "gateway_e2e_data", Table: "orders", DataRows: dataRows}
+	file := s.path("data.db")
+	const script = `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("drop table if exists orders")
+c.execute("create table orders (id integer primary key, region text not null, amount real not null)")
+regions = ["north", "south", "east", "west"]
+c.executemany("insert into orders (id, region, amount) values (?, ?, ?)",
+              [(i, regions[i % 4], 10.0 * i) for i in range(1, int(sys.argv[2]) + 1)])
+c.commit()
+`
+	if out, err := runVenv(ctx, s.venv, s.home, "python", "-c", script, file, strconv.Itoa(dataRows)); err != nil {
+		return d, fmt.Errorf("harness: data.db: %w\n%s", err, tail(out, 2000))
+	}
+	var db struct {
+		ID int `json:"id"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/database/", map[string]any{
+		"database_name": d.DatabaseName, "sqlalchemy_uri": "sqlite:///" + file,
+		"expose_in_sqllab": true, "allow_run_async": false, "allow_dml": false,
+	}, &db); err != nil {
+		return d, err
+	}
+	d.DatabaseID = db.ID
+	var ds struct {
+		ID int `json:"id"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/dataset/", map[string]any{
+		"database": d.DatabaseID, "table_name": d.Table,
+	}, &ds); err != nil {
+		return d, err
+	}
+	d.DatasetID = ds.ID
+	params, _ := json.Marshal(map[string]any{
+		"datasource": fmt.Sprintf("%d__table", ds.ID), "viz_type": "table",
+		"query_mode": "raw", "all_columns": []string{"id", "region", "amount"}, "row_limit": 100,
+	})
+	var ch struct {
+		ID int `json:"id"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/chart/", map[string]any{
+		"slice_name": "Orders", "viz_type": "table", "datasource_id": ds.ID, "datasource_type": "table",
+		"params": string(params), "dashboards": []int{dashboardID},
+	}, &ch); err != nil {
+		return d, err
+	}
+	d.ChartID = ch.ID
+	if d.DatabaseID == 0 || d.DatasetID == 0 || d.ChartID == 0 {
+		return d, fmt.Errorf("harness: data fixture incomplete: %+v", d)
+	}
+	return d, nil
 }
 
 // api is a minimal Superset API client: a Bearer JWT from

@@ -296,3 +296,12 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// Data is the queryable fixture (database, dataset, chart); zero before
+// the first Start.
+func (s *Superset) Data() Data {
+	if s.fixture == nil {
+		return Data{}
+	}
+	return s.fixture.Data
+}

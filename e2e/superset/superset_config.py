@@ -40,6 +40,12 @@ if TALISMAN_ENABLED:
 
 WTF_CSRF_ENABLED = _s.get("csrf", True)
 
+# The harness registers a SQLite file as a queryable database (SQL Lab and
+# a dataset for the access-token tests); Superset refuses sqlite:// URIs
+# unless this is off. Never do this in production: it lets anyone allowed to
+# add databases open files on Superset's host.
+PREVENT_UNSAFE_DB_CONNECTIONS = False
+
 # Quiet and deterministic: no example data, no telemetry, no thumbnails.
 SUPERSET_LOAD_EXAMPLES = False
 SCARF_ANALYTICS = False
