@@ -11,7 +11,11 @@
 //     sent and inject the jar's cookies instead.
 //   - ModifyResponse (response path): absorb every Superset Set-Cookie into
 //     the jar, strip it from the reply, create records lazily, rotate the id
-//     when the identity changes (login), destroy the record on logout.
+//     when the identity changes (login), destroy the record on logout. An
+//     id rotated away grants nothing from that moment, but for
+//     RotatedGrace the answers to requests still carrying it leave the
+//     browser's cookie alone: they were in flight during the login, and
+//     clearing or replacing the cookie would undo it.
 //   - SessionsPage: the /-/sessions page where a signed-in user lists and
 //     ends their sessions.
 //

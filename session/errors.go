@@ -1,6 +1,9 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Errors returned by the package wrap at most one of them,
 // or store.ErrUnavailable when the store could not answer.
@@ -8,6 +11,11 @@ var (
 	// ErrNotFound means there is no live session for the id: never
 	// created, expired, ended or rotated away. The caller is anonymous.
 	ErrNotFound = errors.New("session: not found")
+	// ErrRotated means the id was rotated away (a login changed it) within
+	// the last RotatedGrace. It wraps ErrNotFound: the caller is
+	// anonymous all the same, but the answer must leave the client's
+	// cookie alone (see Vault.Middleware).
+	ErrRotated = fmt.Errorf("%w: rotated away", ErrNotFound)
 	// ErrBadCookie means the gateway cookie did not decode under any
 	// configured key (forged, truncated, oversized, signed with a retired
 	// key). The caller is anonymous.

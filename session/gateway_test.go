@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -52,8 +53,22 @@ func TestLoginRotatesAndPlantedCookieIsWorthless(t *testing.T) {
 				if r.StatusCode != http.StatusUnauthorized {
 					t.Fatalf("planted cookie after login: /me %d, want 401", r.StatusCode)
 				}
+				// Just rotated away: worthless, but the answer leaves the
+				// cookie alone (a browser's in-flight requests must not
+				// undo its login); past the grace it is cleared.
+				if v, ok := r.gwCookie(g.vault.CookieName()); ok {
+					t.Fatalf("just-rotated cookie: Set-Cookie %q within the grace", v)
+				}
+				clk.Advance(session.RotatedGrace)
+				r = g.do("GET", "/api/v1/me/", g.cookieHeader(planted), nil)
+				if r.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("planted cookie after the grace: /me %d, want 401", r.StatusCode)
+				}
 				if v, ok := r.gwCookie(g.vault.CookieName()); !ok || v != "" {
-					t.Fatalf("dead cookie not cleared: %q %v", v, ok)
+					t.Fatalf("dead cookie not cleared after the grace: %q %v", v, ok)
+				}
+				if got := g.me(victim); got != http.StatusOK {
+					t.Fatalf("victim /me after the grace: %d", got)
 				}
 				if g.obs.get("rotated") != 1 {
 					t.Fatalf("rotations: %d", g.obs.get("rotated"))
@@ -68,6 +83,52 @@ func TestLoginRotatesAndPlantedCookieIsWorthless(t *testing.T) {
 					t.Fatalf("ListUserSessions: %+v %v", list, err)
 				}
 			})
+		}
+	})
+}
+
+// A browser signing in has other requests in flight with its anonymous
+// id (Superset's login page posts its event log as the form submits).
+// One looked up before the login rotated the id and answered after it,
+// with a cookie from Superset, must not clear the new cookie nor set
+// another: the user would land back on the login page. Seen with the real
+// Superset and Chromium.
+func TestInFlightRequestDoesNotUndoLogin(t *testing.T) {
+	forBackends(t, func(t *testing.T, b backend) {
+		clk := newClock()
+		ss := &superset{seen: &upstreamSeen{}}
+		entered, release := make(chan struct{}), make(chan struct{})
+		ss.fake = fakesuperset.New(fakesuperset.Options{SecretKey: secretKey, Now: clk.Now, Observe: func(r *http.Request) {
+			ss.seen.observe(r)
+			if r.URL.Query().Get("slow") == "1" {
+				close(entered)
+				<-release
+			}
+		}})
+		ss.srv = httptest.NewServer(ss.fake)
+		t.Cleanup(ss.srv.Close)
+		g := startGateway(t, ss, openStore(t, b, clk), clk, gwOpts{})
+
+		anon, csrf := g.anonymous()
+		done := make(chan reply, 1)
+		// An anonymous visit to a protected page: Superset flashes "Access
+		// is Denied" into its session cookie and redirects to the login.
+		go func() { done <- g.do("GET", "/users/list/?slow=1", g.cookieHeader(anon), nil) }()
+		<-entered // looked up with the anonymous id, now at Superset
+		fresh := g.login(anon, csrf, "alice", fakesuperset.AlicePassword)
+		close(release)
+		late := <-done
+		if late.StatusCode != http.StatusFound {
+			t.Fatalf("in-flight /users/list/: %d, want 302", late.StatusCode)
+		}
+		if v, ok := late.gwCookie(g.vault.CookieName()); ok {
+			t.Fatalf("the in-flight answer set the gateway cookie to %q after the login", v)
+		}
+		if got := g.me(fresh); got != http.StatusOK {
+			t.Fatalf("signed-in id after the in-flight answer: /me %d", got)
+		}
+		if got := g.me(anon); got != http.StatusUnauthorized {
+			t.Fatalf("the rotated-away id: /me %d, want 401", got)
 		}
 	})
 }
@@ -227,6 +288,9 @@ func TestReplicas(t *testing.T) {
 		t.Fatal("live anonymous cookie cleared on g2")
 	}
 	g2.login(a, csrf, "bob", fakesuperset.BobPassword)
+	// Past the grace, a dead id's cookie is cleared: that shows g1 no
+	// longer holds a's session (its cache TTL has not passed).
+	clk.Advance(session.RotatedGrace)
 	start = time.Now()
 	for {
 		r := g1.do("GET", "/health", g1.cookieHeader(a), nil)

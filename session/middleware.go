@@ -26,6 +26,7 @@ const flaskMaxAge = 31 * 24 * time.Hour
 type reqState struct {
 	sess  *Session // nil: no live session
 	clear bool     // the client sent a gateway cookie that must be cleared
+	stale bool     // the client sent an id rotated away just now (ErrRotated)
 	guest bool     // the request carries a guest token
 }
 
@@ -50,6 +51,8 @@ func (v *Vault) Middleware(next http.Handler) http.Handler {
 				if !v.checkEpoch(w, r, rs) {
 					return
 				}
+			case errors.Is(err, ErrRotated):
+				rs.stale = true
 			case errors.Is(err, ErrBadCookie), errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
 				rs.clear = true
 			default:
@@ -145,6 +148,13 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	if rs == nil {
 		return nil
 	}
+	if rs.stale {
+		// Sent with the id a login has just rotated away, answered after
+		// that login: the browser already holds the new id, which neither
+		// a cleared cookie nor a new anonymous session may replace (see
+		// RotatedGrace). Superset's cookies were dropped above.
+		return nil
+	}
 	ctx := req.Context()
 	now := v.now()
 	sess := rs.sess
@@ -235,7 +245,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 		// Identity changed (or a login we cannot see through): a new id,
 		// so whatever id was known before — planted, copied, or simply
 		// the anonymous one — is worthless from now on.
-		if err := v.destroy(ctx, cur.hid, cur.UserID, "rotated"); err != nil {
+		if err := v.destroy(ctx, cur.hid, cur.UserID, reasonRotated); err != nil {
 			v.log.Warn("rotation: old session not destroyed", zap.Error(err))
 			v.replaceUnavailable(resp)
 			return nil
@@ -263,7 +273,11 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	case changed:
 		if _, err := v.update(ctx, sess, jar, now); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				v.setCookie(resp, "")
+				// Destroyed while Superset answered. If a login rotated
+				// it away, the browser holds the new id: keep it.
+				if !v.rotatedRecently(ctx, sess.hid, now) {
+					v.setCookie(resp, "")
+				}
 				return nil
 			}
 			v.log.Warn("session jar not saved", zap.Error(err))

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -429,6 +431,9 @@ func (v *Vault) check(ctx context.Context, e *cacheEntry, now time.Time) (*cache
 			e = v.cache.put(&s, now)
 		case errors.Is(err, ErrNotFound):
 			v.cache.del(hid)
+			if v.rotatedRecently(ctx, hid, now) {
+				return nil, ErrRotated
+			}
 			return nil, err
 		default:
 			// A missed last_seen write is not worth a 503: the read
@@ -447,6 +452,9 @@ func (v *Vault) load(ctx context.Context, id []byte, hid string, now time.Time) 
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			v.obs.SessionLookup("not_found")
+			if v.rotatedRecently(ctx, hid, now) {
+				return nil, ErrRotated
+			}
 			return nil, ErrNotFound
 		}
 		v.obs.SessionLookup("error")
@@ -557,14 +565,48 @@ func (v *Vault) update(ctx context.Context, old *Session, jar Jar, now time.Time
 	return &s, nil
 }
 
+// RotatedGrace is how long after a login rotated an id away requests still
+// carrying it leave the client's cookie alone. A browser signing in often
+// has other requests in flight with the old id (Superset's login page posts
+// its event log as the form submits); their answers arrive after the
+// login's and, were they to clear the cookie or set a new anonymous one,
+// they would overwrite the fresh session and send the user back to the
+// login page. The old id grants nothing either way.
+const RotatedGrace = 30 * time.Second
+
+const reasonRotated = "rotated"
+
+// rotatedRecently reports whether the dead marker of hid says it was
+// rotated away less than RotatedGrace ago. A store error counts as no: the
+// caller then clears the cookie, as for any other dead id.
+func (v *Vault) rotatedRecently(ctx context.Context, hid string, now time.Time) bool {
+	sctx, cancel := v.storeCtx(ctx)
+	b, err := v.st.Get(sctx, deadKey(hid))
+	cancel()
+	if err != nil {
+		return false
+	}
+	ms, ok := strings.CutPrefix(string(b), reasonRotated+" ")
+	if !ok {
+		return false
+	}
+	at, err := strconv.ParseInt(ms, 10, 64)
+	return err == nil && now.Sub(time.UnixMilli(at)) < RotatedGrace
+}
+
 // destroy ends the session with handle hid: first the dead marker (see
-// write), then the record and its index entry, then the invalidation for
-// every replica's cache. The local cache forgets it at once.
+// write; for a rotation it also records when, see rotatedRecently), then
+// the record and its index entry, then the invalidation for every
+// replica's cache. The local cache forgets it at once.
 func (v *Vault) destroy(ctx context.Context, hid, userID, reason string) error {
 	v.cache.del(hid)
 	sctx, cancel := v.storeCtx(ctx)
 	defer cancel()
-	if err := v.st.Set(sctx, deadKey(hid), []byte(reason), v.absolute); err != nil {
+	marker := reason
+	if reason == reasonRotated {
+		marker += " " + strconv.FormatInt(v.now().UnixMilli(), 10)
+	}
+	if err := v.st.Set(sctx, deadKey(hid), []byte(marker), v.absolute); err != nil {
 		return fmt.Errorf("session: destroy: %w", err)
 	}
 	if err := v.st.Delete(sctx, recordKey(hid)); err != nil {
