@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/superset-gateway/superset-gateway/e2e/browser"
@@ -40,7 +41,7 @@ func TestAccessTokens(t *testing.T) {
 	r := newEpRig(t, fmt.Sprintf("access_tokens: {ttl_choices: [%s, 24h]}", shortTTL))
 	e := r.e
 	data := e.s.Data()
-	if data.DatabaseID == 0 || data.DatasetID == 0 || data.ChartID == 0 {
+	if data.DatabaseID == 0 || data.DatasetID == 0 || data.ChartID == 0 || data.DashboardID == 0 {
 		t.Fatalf("harness data fixture missing: %+v", data)
 	}
 	tg := e.c.Target
@@ -55,13 +56,27 @@ func TestAccessTokens(t *testing.T) {
 	ab := browser.ForTest(t, browser.Options{})
 	browserLogin(t, ab, r.a.URL, alice.Credentials)
 	meta := pageCreate(t, ab, r.a.URL, "metadata import", []string{"metadata:read"})
-	sql := pageCreate(t, ab, r.a.URL, "notebook", []string{"sqllab:execute"})
+	sql := keyboardCreate(t, ab, r.a.URL, "notebook", "sqllab:execute")
+	found := false
+	for _, tk := range adminTokens(t, r) {
+		if tk.ID != tokenID(t, sql) {
+			continue
+		}
+		found = true
+		if tk.Name != "notebook" || !slices.Equal(tk.Scopes, []string{"sqllab:execute"}) ||
+			tk.Expires.Sub(tk.Created).Round(time.Second) != 24*time.Hour {
+			t.Fatalf("the keyboard-made token is %+v; want notebook, sqllab:execute, 1 day", tk)
+		}
+	}
+	if !found {
+		t.Fatal("the keyboard-made token is not in the admin API's list")
+	}
 
 	t.Run("ScopesAgainstRealSuperset", func(t *testing.T) {
 		// Both replicas honour tokens made on one.
 		for _, g := range r.replicas() {
 			c := tokenClient{t: t, base: g.URL, token: meta}
-			ids := map[string]int{"dashboard": tg.DashboardID, "chart": data.ChartID, "dataset": data.DatasetID, "database": data.DatabaseID}
+			ids := map[string]int{"dashboard": data.DashboardID, "chart": data.ChartID, "dataset": data.DatasetID, "database": data.DatabaseID}
 			for _, res := range []string{"dashboard", "chart", "dataset", "database"} {
 				got := c.pageThrough(res)
 				if !slices.Contains(got, ids[res]) {
@@ -106,7 +121,7 @@ func TestAccessTokens(t *testing.T) {
 					ID int `json:"id"`
 				} `json:"result"`
 			}
-			c.getJSON("/api/v1/dashboard/"+strconv.Itoa(tg.DashboardID)+"/charts", &dc)
+			c.getJSON("/api/v1/dashboard/"+strconv.Itoa(data.DashboardID)+"/charts", &dc)
 			if len(dc.Result) != 1 || dc.Result[0].ID != data.ChartID {
 				t.Errorf("dashboard charts through the metadata token: %+v", dc.Result)
 			}
@@ -380,6 +395,75 @@ func pageCreate(t *testing.T, b *browser.Browser, base, name string, scopes []st
 	return tok
 }
 
+// keyboardCreate creates a token on /-/tokens with the keyboard alone, as
+// a user who cannot use a mouse would: Tab to each control, type the
+// name, Space ticks the scope, arrow keys pick the 1-day expiry, Enter on
+// the button submits.
+func keyboardCreate(t *testing.T, b *browser.Browser, base, name, scope string) string {
+	t.Helper()
+	if err := b.Navigate(base + "/-/tokens"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
+	defer cancel()
+	active := func() string {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function(){
+			var e = document.activeElement;
+			return e ? (e.id || e.tagName.toLowerCase() + ':' + (e.textContent || '').trim()) : '';
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tabTo := func(want string) {
+		t.Helper()
+		for range 40 {
+			if active() == want {
+				return
+			}
+			if _, err := chromedp.Run(ctx, chromedp.KeyEvent("\t")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Fatalf("Tab never reached %q on /-/tokens (last focus %q)", want, active())
+	}
+	press := func(keys string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.KeyEvent(keys)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tabTo("name")
+	press(name)
+	tabTo("scope-" + scope)
+	press(" ")
+	tabTo("ttl")
+	for range 10 {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('ttl').value`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == "86400" {
+			break
+		}
+		press(kb.ArrowDown)
+	}
+	tabTo("button:Create token")
+	press(kb.Enter)
+	if err := b.WaitVisible(`#new-token`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('new-token').value`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tokenPattern.MatchString(tok) {
+		t.Fatalf("the page showed %q, not a token", tok)
+	}
+	return tok
+}
+
 // formCreate creates a token with a plain form POST on c's session, as a
 // browser without JavaScript would (same-origin, so CrossOriginProtection
 // lets it through).
@@ -493,10 +577,14 @@ func withChecksum(s string) string {
 }
 
 type tokenInfo struct {
-	ID        string `json:"id"`
-	OwnerID   string `json:"owner_id"`
-	Status    string `json:"status"`
-	RevokedBy string `json:"revoked_by"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	OwnerID   string    `json:"owner_id"`
+	Status    string    `json:"status"`
+	RevokedBy string    `json:"revoked_by"`
 }
 
 func adminTokens(t *testing.T, r *epRig) []tokenInfo {

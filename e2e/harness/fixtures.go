@@ -28,12 +28,16 @@ type fixtures struct {
 
 // Data names the queryable fixtures: a SQLite file registered as a
 // Superset database (exposed in SQL Lab), a dataset on its one table and
-// a table chart on the fixture dashboard.
+// a table chart on a dashboard of its own.
 type Data struct {
 	DatabaseID   int    `json:"database_id"`
 	DatabaseName string `json:"database_name"`
-	DatasetID    int    `json:"dataset_id"`
-	ChartID      int    `json:"chart_id"`
+	// DashboardID holds the chart. The embedding fixture dashboard stays
+	// chartless: Superset's DashboardAccessFilter then hides it from
+	// non-owners, which the conformance suite relies on.
+	DashboardID int `json:"dashboard_id"`
+	DatasetID   int `json:"dataset_id"`
+	ChartID     int `json:"chart_id"`
 	// Table holds DataRows rows: (id, region, amount).
 	Table    string `json:"table"`
 	DataRows int    `json:"data_rows"`
@@ -59,7 +63,7 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 			if err := a.fetchCSRF(ctx); err != nil {
 				return err
 			}
-			if f.Data, err = s.ensureData(ctx, a, f.DashboardID); err != nil {
+			if f.Data, err = s.ensureData(ctx, a); err != nil {
 				return err
 			}
 			return s.saveFixtures(f)
@@ -151,7 +155,7 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 	if f.DashboardID == 0 || f.EmbedUUID == "" {
 		return fmt.Errorf("harness: dashboard fixture incomplete: %+v", f)
 	}
-	if f.Data, err = s.ensureData(ctx, a, f.DashboardID); err != nil {
+	if f.Data, err = s.ensureData(ctx, a); err != nil {
 		return err
 	}
 	if err := s.saveFixtures(f); err != nil {
@@ -176,10 +180,10 @@ const dataRows = 12
 
 // ensureData writes a small SQLite file into the home and registers it
 // the way an operator would, through the API: a database exposed in SQL
-// Lab, a dataset on its table and a table chart on the dashboard. Superset
+// Lab, a dataset on its table and a table chart on a new dashboard. Superset
 // refuses sqlite:// URIs unless PREVENT_UNSAFE_DB_CONNECTIONS is off,
 // which superset_config.py does for exactly this.
-func (s *Superset) ensureData(ctx context.Context, a *api, dashboardID int) (Data, error) {
+func (s *Superset) ensureData(ctx context.Context, a *api) (Data, error) {
 	d := Data{DatabaseName: "gateway_e2e_data", Table: "orders", DataRows: dataRows}
 	file := s.path("data.db")
 	const script = `
@@ -214,6 +218,15 @@ c.commit()
 		return d, err
 	}
 	d.DatasetID = ds.ID
+	var dash struct {
+		ID int `json:"id"`
+	}
+	if err := a.do(ctx, http.MethodPost, "/api/v1/dashboard/", map[string]any{
+		"dashboard_title": "Gateway E2E data", "slug": "gateway-e2e-data", "published": true,
+	}, &dash); err != nil {
+		return d, err
+	}
+	d.DashboardID = dash.ID
 	params, _ := json.Marshal(map[string]any{
 		"datasource": fmt.Sprintf("%d__table", ds.ID), "viz_type": "table",
 		"query_mode": "raw", "all_columns": []string{"id", "region", "amount"}, "row_limit": 100,
@@ -223,12 +236,12 @@ c.commit()
 	}
 	if err := a.do(ctx, http.MethodPost, "/api/v1/chart/", map[string]any{
 		"slice_name": "Orders", "viz_type": "table", "datasource_id": ds.ID, "datasource_type": "table",
-		"params": string(params), "dashboards": []int{dashboardID},
+		"params": string(params), "dashboards": []int{d.DashboardID},
 	}, &ch); err != nil {
 		return d, err
 	}
 	d.ChartID = ch.ID
-	if d.DatabaseID == 0 || d.DatasetID == 0 || d.ChartID == 0 {
+	if d.DatabaseID == 0 || d.DatasetID == 0 || d.ChartID == 0 || d.DashboardID == 0 {
 		return d, fmt.Errorf("harness: data fixture incomplete: %+v", d)
 	}
 	return d, nil
