@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -64,6 +65,9 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 				return err
 			}
 			if f.Data, err = s.ensureData(ctx, a); err != nil {
+				return err
+			}
+			if err := a.setRoles(ctx, "alice", "Alpha", "sql_lab"); err != nil {
 				return err
 			}
 			return s.saveFixtures(f)
@@ -245,6 +249,43 @@ c.commit()
 		return d, fmt.Errorf("harness: data fixture incomplete: %+v", d)
 	}
 	return d, nil
+}
+
+// setRoles replaces a user's roles through the users API.
+func (a *api) setRoles(ctx context.Context, username string, roles ...string) error {
+	var rl struct {
+		Result []struct {
+			ID   int    `json:"id"`
+			Name string `json:"name"`
+		} `json:"result"`
+	}
+	if err := a.do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &rl); err != nil {
+		return err
+	}
+	var ids []int
+	for _, want := range roles {
+		for _, r := range rl.Result {
+			if r.Name == want {
+				ids = append(ids, r.ID)
+			}
+		}
+	}
+	if len(ids) != len(roles) {
+		return fmt.Errorf("harness: roles %v not all found", roles)
+	}
+	var us struct {
+		Result []struct {
+			ID int `json:"id"`
+		} `json:"result"`
+	}
+	q := "/api/v1/security/users/?q=" + url.QueryEscape("(filters:!((col:username,opr:eq,value:"+username+")))")
+	if err := a.do(ctx, http.MethodGet, q, nil, &us); err != nil {
+		return err
+	}
+	if len(us.Result) != 1 {
+		return fmt.Errorf("harness: user %s not found", username)
+	}
+	return a.do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/security/users/%d", us.Result[0].ID), map[string]any{"roles": ids}, nil)
 }
 
 // api is a minimal Superset API client: a Bearer JWT from

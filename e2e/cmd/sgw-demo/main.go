@@ -99,8 +99,11 @@ Superset %s behind superset-gateway is ready (%ds).
 
   Open:      %s/login/
   Users:     %-6s / %s   (Admin)
-             %-6s / %s   (Alpha)
+             %-6s / %s   (Alpha, SQL Lab)
              %-6s / %s   (Gamma)
+  Tokens:    %s/-/tokens   (scoped access tokens, any signed-in user)
+  Admin:     %s/-/admin/   (every token, revoke a user; Admin role)
+  Sessions:  %s/-/sessions
   Embedded:  %s/embedded/%s  (needs a guest token)
   Superset:  %s  (direct, bypassing the gateway)
   Logs:      %s
@@ -108,7 +111,7 @@ Superset %s behind superset-gateway is ready (%ds).
 Press Ctrl-C to stop.
 `, harness.Version, int(time.Since(t0).Seconds()), g.URL,
 		tg.Admin.Username, tg.Admin.Password, tg.Alpha.Username, tg.Alpha.Password,
-		tg.Gamma.Username, tg.Gamma.Password, g.URL, tg.EmbedUUID, tg.BaseURL, g.LogPath, s.Home())
+		tg.Gamma.Username, tg.Gamma.Password, g.URL, g.URL, g.URL, g.URL, tg.EmbedUUID, tg.BaseURL, g.LogPath, s.Home())
 
 	select {
 	case <-ctx.Done():
