@@ -4,8 +4,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +69,84 @@ func TestConformanceServerSideSessions(t *testing.T) {
 		})
 		fixationHolds(t, g.URL, c.Target.Alpha)
 	})
+
+	// A2 with SESSION_SERVER_SIDE: FAB's legacy /users/edit/ disables the
+	// user and then answers 500 (docs/superset-6.1.md §15). The gateway
+	// stamps on that 500 (its outcome is unknown), so the user's JWT dies
+	// at once, by the hook, not by the reconciler's next run.
+	t.Run("gateway/legacy-edit-500-stamps", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		tok, adminYAML := adminToken(t)
+		g, err := harness.StartGateway(ctx, harness.GatewayOptions{
+			Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
+			Extra: []string{adminYAML},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			g.Stop()
+			if t.Failed() {
+				t.Log(g.LogTail())
+			}
+		})
+		node := epLogin(t, c.Target.BaseURL, c.Target.Admin)
+		u := (&epRig{t: t, node: node}).newUser("legacy")
+		// The fresh store's global epoch is this second: JWTs from the next.
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+		access, _ := epTokens(t, g.URL, u.Credentials)
+		jwt := &epAPI{base: g.URL, bearer: access}
+		if code, b := jwt.call(t, http.MethodGet, "/api/v1/me/", nil); code != http.StatusOK {
+			t.Fatalf("%s's JWT before: %d %.200s", u.Username, code, b)
+		}
+
+		adm := newGWClient(t, g.URL)
+		adm.login(c.Target.Admin)
+		_, body := adm.get("/api/v1/security/csrf_token/")
+		var csrf struct {
+			Result string `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(body), &csrf); err != nil || csrf.Result == "" {
+			t.Fatalf("csrf token through the gateway: %.200s", body)
+		}
+		form := url.Values{"first_name": {"Legacy"}, "last_name": {"Edit"}, "username": {u.Username},
+			"email": {u.Username + "@example.com"}, "roles": {strconv.Itoa(gammaRole(t, node))}, "csrf_token": {csrf.Result}}
+		req, _ := http.NewRequest(http.MethodPost, g.URL+"/users/edit/"+u.sid(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, _ := adm.do(req); resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("legacy edit through the gateway: %d, want Superset's 500", resp.StatusCode)
+		}
+		if code, b := jwt.call(t, http.MethodGet, "/api/v1/me/", nil); !revokedByGateway(outcome{code, string(b)}) {
+			t.Errorf("%s's JWT right after the legacy disable: %d %.200s; want the gateway's revocation", u.Username, code, b)
+		}
+		code, b := (&epAPI{base: g.URL, bearer: tok}).call(t, http.MethodGet, "/-/admin/api/v1/revocations", nil)
+		if code != http.StatusOK || !strings.Contains(string(b), `"subject":"user:`+u.sid()+`"`) ||
+			!strings.Contains(string(b), `"trigger":"user_disabled"`) {
+			t.Errorf("revocations after the legacy disable: %d %.400s; want user:%s by user_disabled", code, b, u.sid())
+		}
+	})
+}
+
+// gammaRole is the Gamma role's id, read through node's roles API.
+func gammaRole(t *testing.T, node *epAPI) int {
+	t.Helper()
+	var roles struct {
+		Result []struct {
+			ID   int    `json:"id"`
+			Name string `json:"name"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(node.must(t, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil), &roles); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles.Result {
+		if r.Name == "Gamma" {
+			return r.ID
+		}
+	}
+	t.Fatal("role Gamma not found")
+	return 0
 }
 
 // TestTwoNodes: both nodes share the metadata DB and SECRET_KEY, so a

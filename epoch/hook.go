@@ -303,7 +303,7 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 		return nil
 	}
 	pk, kind := superset.UserAdminActionURL(req.Method, req.URL)
-	if kind == superset.UserAdminNone || !succeeded(kind, resp) {
+	if kind == superset.UserAdminNone || !(succeeded(kind, resp) || uncertain(kind, resp)) {
 		return nil
 	}
 	c, _ := req.Context().Value(capturedKey{}).(*captured)
@@ -384,6 +384,22 @@ func succeeded(kind superset.UserAdminKind, resp *http.Response) bool {
 	}
 	p := loc.Path
 	return !(p == "/login" || strings.HasPrefix(p, "/login/"))
+}
+
+// uncertain reports a server error from an admin's change to another
+// user: whether it was committed is unknown (Superset 6.1.0's legacy
+// /users/edit/ and /users/delete/ answer 500 under server-side sessions
+// after committing, docs/superset-6.1.md §15), so the hook stamps as if it
+// had succeeded. A needless stamp signs the user out; a missed one leaves
+// a disabled user's credentials working until the reconciler's next run.
+// A user's own changes are left out: stamping those would also end the
+// caller's session over a change that may not have happened.
+func uncertain(kind superset.UserAdminKind, resp *http.Response) bool {
+	switch kind {
+	case superset.MeUpdate, superset.ResetMyPassword:
+		return false
+	}
+	return resp.StatusCode >= 500 && resp.StatusCode <= 599
 }
 
 // meResultID reads "result.id" from a PUT /api/v1/me/ answer (at most
