@@ -245,11 +245,19 @@ func TestEpochs(t *testing.T) {
 		}
 		// At runtime, without a restart: a replica that finds the global
 		// epoch gone stamps it again (store_wiped) within cache_ttl.
-		took := wantRefused(t, bound, r.replicas(), c1, c2, c3)
-		t.Logf("after FLUSHALL, running replicas refuse every earlier credential after %s", took.Round(time.Millisecond))
-		if !r.hasGlobalTrigger(r.a, "store_wiped") {
-			t.Errorf("no store_wiped global stamp after FLUSHALL at runtime")
+		// Refusals may first come from the replicas' caches (cache_ttl),
+		// so the stamp is awaited, within the same bound, with requests
+		// that make the replicas read the store again.
+		wiped := time.Now()
+		for !r.hasGlobalTrigger(r.a, "store_wiped") {
+			if time.Since(wiped) > bound {
+				t.Fatalf("no store_wiped global stamp %s after FLUSHALL at runtime", bound)
+			}
+			wantRefused(t, bound, r.replicas(), c1, c2, c3)
+			time.Sleep(50 * time.Millisecond)
 		}
+		took := wantRefused(t, bound, r.replicas(), c1, c2, c3)
+		t.Logf("after FLUSHALL, running replicas stamped store_wiped within %s and refuse every earlier credential", (time.Since(wiped) - took).Round(time.Millisecond))
 		// And after restarting both on the wiped store.
 		r.a = r.restart(r.a)
 		r.b = r.restart(r.b)
