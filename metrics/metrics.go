@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,10 +81,13 @@ type Metrics struct {
 	upDur     *prometheus.HistogramVec
 	upErr     *prometheus.CounterVec
 	upHealthy *prometheus.GaugeVec
-	storeDur  *prometheus.HistogramVec
-	storeErr  *prometheus.CounterVec
-	durable   *prometheus.GaugeVec
-	build     *prometheus.GaugeVec
+	// nodes are the upHealthy series published, for RetainNodes.
+	nodesMu  sync.Mutex
+	nodes    map[string]bool
+	storeDur *prometheus.HistogramVec
+	storeErr *prometheus.CounterVec
+	durable  *prometheus.GaugeVec
+	build    *prometheus.GaugeVec
 
 	// Pre-resolved children, so that the per-request methods neither hash
 	// label values nor allocate.
@@ -117,6 +121,7 @@ type opSeries struct {
 // can be overridden with SetBuildInfo.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		nodes: map[string]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameRequestsTotal,
 			Help: "Requests answered by the gateway, by route class and status class (2xx, 4xx, …).",
@@ -239,7 +244,28 @@ func (m *Metrics) ObserveUpstream(node, class string, status int, d time.Duratio
 
 // SetNodeHealthy publishes the health of an upstream node.
 func (m *Metrics) SetNodeHealthy(node string, healthy bool) {
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	m.nodes[node] = true
 	m.upHealthy.WithLabelValues(node).Set(boolFloat(healthy))
+}
+
+// RetainNodes drops the health series of every node not in nodes, so that
+// a node removed by a reload does not keep reporting its last state (an
+// alert on superset_gateway_upstream_healthy == 0 would fire forever).
+func (m *Metrics) RetainNodes(nodes []string) {
+	keep := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		keep[n] = true
+	}
+	m.nodesMu.Lock()
+	defer m.nodesMu.Unlock()
+	for n := range m.nodes {
+		if !keep[n] {
+			m.upHealthy.DeleteLabelValues(n)
+			delete(m.nodes, n)
+		}
+	}
 }
 
 // ObserveStoreOp records one store operation. A store.ErrNotFound result is

@@ -140,6 +140,18 @@ superset_gateway_upstream_healthy{node="b"} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metrics.NameUpstreamHealthy); err != nil {
 		t.Fatal(err)
 	}
+	// A reload removed b and added c: b's last state must not linger.
+	m.RetainNodes([]string{"a", "c"})
+	m.SetNodeHealthy("c", true)
+	want = `
+# HELP superset_gateway_upstream_healthy 1 if the upstream node is in rotation, 0 if health checks or passive ejection took it out.
+# TYPE superset_gateway_upstream_healthy gauge
+superset_gateway_upstream_healthy{node="a"} 1
+superset_gateway_upstream_healthy{node="c"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metrics.NameUpstreamHealthy); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestObserveStoreOpNotFoundIsSuccess(t *testing.T) {

@@ -244,6 +244,11 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 				prev := cur
 				cur = next
 				prev.stop()
+				var nodes []string
+				for _, n := range next.pool.Nodes() {
+					nodes = append(nodes, n.URL)
+				}
+				p.metrics.RetainNodes(nodes)
 				log.Info("configuration reloaded")
 			}
 		}

@@ -289,9 +289,9 @@ func TestSIGHUPReload(t *testing.T) {
 	dir := t.TempDir()
 	a := backend(t, "node-a")
 	b := backend(t, "node-b")
-	listen := freePort(t)
+	listen, metricsAddr := freePort(t), freePort(t)
 	data := filepath.Join(dir, "data")
-	g := startGateway(t, dir, baseYAML(t, listen, "", a.URL, data), nil)
+	g := startGateway(t, dir, baseYAML(t, listen, metricsAddr, a.URL, data), nil)
 	hup := func() {
 		t.Helper()
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
@@ -310,7 +310,7 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 
 	// A bad config is refused and logged; the old one keeps serving.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", "ftp://nope", data)), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, metricsAddr, "ftp://nope", data)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -323,7 +323,7 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 
 	// A good config is swapped in: traffic moves to node-b.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", b.URL, data)+"headers: {overrides: [{prefix: /x, set: {X-Reloaded: \"yes\"}}]}\n"), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, metricsAddr, b.URL, data)+"headers: {overrides: [{prefix: /x, set: {X-Reloaded: \"yes\"}}]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -332,9 +332,14 @@ func TestSIGHUPReload(t *testing.T) {
 	if body != "node-b GET /x" || resp.Header.Get("X-Reloaded") != "yes" {
 		t.Fatalf("after a good reload: %q %v", body, resp.Header)
 	}
+	// The health series follow the nodes: node-a's is gone.
+	_, exp := get(t, "http://"+metricsAddr+"/metrics")
+	if strings.Contains(exp, `upstream_healthy{node="`+a.URL+`"}`) || !strings.Contains(exp, `upstream_healthy{node="`+b.URL+`"} 1`) {
+		t.Fatalf("health series after the reload (a %s, b %s):\n%s", a.URL, b.URL, grepLines(exp, "upstream_healthy"))
+	}
 
 	// A key that needs a restart is reported, the rest applied.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, "", a.URL, filepath.Join(dir, "other"))), 0o600); err != nil {
+	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, metricsAddr, a.URL, filepath.Join(dir, "other"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
@@ -477,4 +482,15 @@ func TestWipeWhileRunningRecreatesTheGenerationMarker(t *testing.T) {
 	if g, err := rs.Do("GET", "epoch:global"); err != nil || g == "" {
 		t.Fatalf("global epoch not re-stamped after the wipe: %q %v", g, err)
 	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
