@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -319,6 +320,16 @@ func TestRedisUnreachableIsAnErrorWithoutFallback(t *testing.T) {
 	}
 	if strings.Contains(errOut, ":pw@") {
 		t.Fatal("the Redis password was printed")
+	}
+	// go-redis's own complaints arrive as JSON records of the gateway's
+	// log, not as plain text beside it.
+	if !strings.Contains(errOut, `"logger":"redis","msg":"connection pool: failed to dial`) {
+		t.Errorf("go-redis's dial failures are not in the gateway's log: %s", errOut)
+	}
+	for l := range strings.SplitSeq(strings.TrimSpace(errOut), "\n") {
+		if !json.Valid([]byte(l)) && !strings.HasPrefix(l, "superset-gateway: ") {
+			t.Errorf("a stderr line is neither a JSON record nor the final error: %q", l)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", boltFileName)); err == nil {
 		t.Fatal("an embedded store was created as a fallback")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/config"
@@ -25,6 +27,10 @@ func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log 
 	if cfg.Store.RedisURL == "" {
 		return openEmbedded(filepath.Join(cfg.Store.DataDir, boltFileName), m, log)
 	}
+	// go-redis reports pool trouble (failed dials) through its own
+	// process-wide logger, which writes plain text to stderr; route it
+	// into the gateway's log so that every line is one JSON record.
+	goredis.SetLogger(redisLog{log.Named("redis")})
 	s, err := redis.New(ctx, redis.Options{
 		URL:              cfg.Store.RedisURL,
 		TLSCAFile:        cfg.Store.RedisTLSCAFile,
@@ -53,3 +59,11 @@ func openEmbedded(path string, m *metrics.Metrics, log *zap.Logger) (store.Store
 // instrumented wraps s so that every operation's latency and errors reach
 // the store metrics.
 func instrumented(s store.Store, m *metrics.Metrics) store.Store { return instrument.Wrap(s, m) }
+
+// redisLog adapts a zap logger to go-redis's Printf logger. Its messages
+// are about connections failing or being dropped, so they are warnings.
+type redisLog struct{ l *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+}
