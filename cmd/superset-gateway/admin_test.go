@@ -175,34 +175,9 @@ func TestAccessTokensWired(t *testing.T) {
 		t.Fatalf("/-/tokens signed out: %d %q, want a redirect to /login/", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
-	// Sign in as alice through the gateway (a fresh store stamps the
-	// global epoch at start: sign in a second later).
+	// A fresh store stamps the global epoch at start: sign in a second later.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: noRedirect.CheckRedirect}
-	body := getBody(t, c, g.base+"/login/")
-	m := regexp.MustCompile(`name="csrf_token"[^>]*value="([^"]+)"`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatal("no csrf_token on the login page")
-	}
-	resp, err = c.PostForm(g.base+"/login/", url.Values{"username": {"alice"}, "password": {fakesuperset.AlicePassword}, "csrf_token": {m[1]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("login: %d", resp.StatusCode)
-	}
-	resp, err = c.PostForm(g.base+"/-/tokens/create", url.Values{"name": {"ci"}, "scope": {"dashboards:read"}, "ttl": {"86400"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	tok := regexp.MustCompile(`sgw_[a-z2-7]{16}_[a-z2-7]{32}_[0-9a-f]{8}`).FindString(string(page))
-	if resp.StatusCode != http.StatusOK || tok == "" {
-		t.Fatalf("create on /-/tokens: %d, token shown: %v", resp.StatusCode, tok != "")
-	}
+	tok := createAccessToken(t, g.base, "alice", fakesuperset.AlicePassword, "ci", "dashboards:read")
 	get := func(path, auth string) int {
 		req, _ := http.NewRequest(http.MethodGet, g.base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+auth)
@@ -256,6 +231,41 @@ func TestAccessTokensWired(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// createAccessToken signs user in through the gateway at base and creates
+// an access token named name with one scope on /-/tokens, expiring in a day,
+// and returns the token shown once. The gateway must have started in an
+// earlier second (a fresh store stamps the global epoch at start, and a
+// session from the same second would be refused).
+func createAccessToken(t *testing.T, base, user, password, name, scope string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	body := getBody(t, c, base+"/login/")
+	m := regexp.MustCompile(`name="csrf_token"[^>]*value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no csrf_token on the login page")
+	}
+	resp, err := c.PostForm(base+"/login/", url.Values{"username": {user}, "password": {password}, "csrf_token": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("login as %s: %d", user, resp.StatusCode)
+	}
+	resp, err = c.PostForm(base+"/-/tokens/create", url.Values{"name": {name}, "scope": {scope}, "ttl": {"86400"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tok := regexp.MustCompile(`sgw_[a-z2-7]{16}_[a-z2-7]{32}_[0-9a-f]{8}`).FindString(string(page))
+	if resp.StatusCode != http.StatusOK || tok == "" {
+		t.Fatalf("%s creating %q on /-/tokens: %d, token shown: %v", user, name, resp.StatusCode, tok != "")
+	}
+	return tok
 }
 
 func getBody(t *testing.T, c *http.Client, u string) string {

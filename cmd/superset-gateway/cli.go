@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
+	"unicode"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
 )
 
@@ -77,18 +82,26 @@ func envOr(env []string, key, def string) string {
 	return def
 }
 
-// post sends a JSON body to an admin API path and returns the answer body.
-func (c *adminClient) post(ctx context.Context, path string, body any) ([]byte, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
+// do sends method to an admin API path, with body as JSON unless it is
+// nil, and returns the answer body. An answer other than 200 is an error
+// "admin API: <status>: <the answer's error>".
+func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+admin.APIPrefix+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, c.base+admin.APIPrefix+path, rd)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
@@ -108,13 +121,30 @@ func (c *adminClient) post(ctx context.Context, path string, body any) ([]byte, 
 	return out, nil
 }
 
-// revoke is `revoke user ID --reason TEXT` and
-// `revoke guest-tokens (--dashboard REF | --all) [--reason TEXT]`.
+const revokeUsage = "revoke: usage: revoke user ID --reason TEXT | revoke guest-tokens (--dashboard REF | --all) | revoke token ID"
+
+// revokeFlags are the flags each revoke target takes, besides --url and
+// --token-file; any other flag set is refused rather than ignored.
+var revokeFlags = map[string][]string{
+	"user":         {"reason"},
+	"guest-tokens": {"reason", "dashboard", "all"},
+	// The admin API's DELETE tokens/{id} reads no body, so a reason would
+	// be dropped silently; the audit event names the token and the admin.
+	"token": nil,
+}
+
+// revoke is `revoke user ID --reason TEXT`,
+// `revoke guest-tokens (--dashboard REF | --all) [--reason TEXT]` and
+// `revoke token ID`.
 func revoke(ctx context.Context, args, env []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("revoke: usage: revoke user ID --reason TEXT | revoke guest-tokens (--dashboard REF | --all)")}
+		return usageError{errors.New(revokeUsage)}
 	}
 	what, rest := args[0], args[1:]
+	allowed, known := revokeFlags[what]
+	if !known {
+		return usageError{fmt.Errorf("revoke: unknown target %q (user, guest-tokens or token)", what)}
+	}
 	fs := flag.NewFlagSet("revoke "+what, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	reason := fs.String("reason", "", "why (recorded in the audit log)")
@@ -122,19 +152,32 @@ func revoke(ctx context.Context, args, env []string, stdout io.Writer) error {
 	all := fs.Bool("all", false, "every guest token")
 	connect := newAdminClient(fs, env)
 	var id string
-	if what == "user" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if (what == "user" || what == "token") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		id, rest = rest[0], rest[1:]
 	}
 	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return err
+		}
 		return usageError{fmt.Errorf("revoke %s: %w", what, err)}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("revoke %s: unexpected argument %q", what, fs.Arg(0))}
 	}
-	var path string
+	var stray string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "url" && f.Name != "token-file" && !slices.Contains(allowed, f.Name) && stray == "" {
+			stray = f.Name
+		}
+	})
+	if stray != "" {
+		return usageError{fmt.Errorf("revoke %s: --%s does not apply here", what, stray)}
+	}
+	method, path, body := http.MethodPost, "", any(map[string]string{"reason": *reason})
 	switch what {
 	case "user":
-		if _, err := strconv.ParseUint(id, 10, 63); err != nil || id == "" || (id[0] == '0' && id != "0") {
+		if !isUserID(id) {
 			return usageError{fmt.Errorf("revoke user: %q is not a Superset user id", id)}
 		}
 		if strings.TrimSpace(*reason) == "" {
@@ -152,17 +195,166 @@ func revoke(ctx context.Context, args, env []string, stdout io.Writer) error {
 		default:
 			return usageError{errors.New("revoke guest-tokens: --dashboard REF or --all is required")}
 		}
-	default:
-		return usageError{fmt.Errorf("revoke: unknown target %q (user or guest-tokens)", what)}
+	case "token":
+		tid, err := tokenID(id)
+		if err != nil {
+			return usageError{err}
+		}
+		method, path, body = http.MethodDelete, "tokens/"+tid, nil
 	}
 	c, err := connect()
 	if err != nil {
 		return err
 	}
-	out, err := c.post(ctx, path, map[string]string{"reason": *reason})
+	out, err := c.do(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, strings.TrimSpace(string(out)))
 	return nil
+}
+
+// isUserID reports a Superset user id: a decimal integer without leading
+// zeros.
+func isUserID(id string) bool {
+	_, err := strconv.ParseUint(id, 10, 63)
+	return err == nil && (id[0] != '0' || id == "0")
+}
+
+// tokenID is the id of an access token given by its id or as the whole
+// token (sgw_<id>_<secret>_<crc>, checksum checked). A whole token is a
+// secret until revoked: errors never quote an argument that starts like one.
+func tokenID(arg string) (string, error) {
+	switch {
+	case arg == "":
+		return "", errors.New("revoke token: usage: revoke token ID (the token's 16-character id, or the whole sgw_… token)")
+	case strings.HasPrefix(arg, accesstoken.Prefix):
+		id, _, err := accesstoken.Parse(arg)
+		if err != nil {
+			return "", fmt.Errorf("revoke token: not a well-formed access token (%w)", err)
+		}
+		return id, nil
+	case !accesstoken.ValidID(arg):
+		return "", fmt.Errorf("revoke token: %q is not a token id (%d characters a-z and 2-7) nor an sgw_… token", arg, accesstoken.IDLen)
+	}
+	return arg, nil
+}
+
+const tokensUsage = "tokens: usage: tokens list [--user ID] [--status active|expired|revoked] [--json]"
+
+// tokens is `tokens list [--user ID] [--status active|expired|revoked]
+// [--json]`: every user's access tokens from the admin API, filtered here,
+// as a table sorted by creation or as {"tokens": […]} with each record as
+// the API sent it.
+func tokens(ctx context.Context, args, env []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usageError{errors.New(tokensUsage)}
+	}
+	fs := flag.NewFlagSet("tokens list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	user := fs.String("user", "", "only the tokens of this Superset user id")
+	status := fs.String("status", "", "only tokens in this status: active, expired or revoked")
+	asJSON := fs.Bool("json", false, `print {"tokens": […]} instead of a table`)
+	connect := newAdminClient(fs, env)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return err
+		}
+		return usageError{fmt.Errorf("tokens list: %w", err)}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("tokens list: unexpected argument %q", fs.Arg(0))}
+	}
+	if *user != "" && !isUserID(*user) {
+		return usageError{fmt.Errorf("tokens list: --user %q is not a Superset user id", *user)}
+	}
+	switch *status {
+	case "", "active", "expired", "revoked":
+	default:
+		return usageError{fmt.Errorf("tokens list: --status %q: want active, expired or revoked", *status)}
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	out, err := c.do(ctx, http.MethodGet, "tokens", nil)
+	if err != nil {
+		return err
+	}
+	var answer struct {
+		Tokens []json.RawMessage `json:"tokens"`
+	}
+	if err := json.Unmarshal(out, &answer); err != nil {
+		return fmt.Errorf("admin API: GET tokens: unexpected answer: %w", err)
+	}
+	type entry struct {
+		info accesstoken.Info
+		raw  json.RawMessage
+	}
+	list := make([]entry, 0, len(answer.Tokens))
+	for _, raw := range answer.Tokens {
+		var in accesstoken.Info
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return fmt.Errorf("admin API: GET tokens: unexpected answer: %w", err)
+		}
+		if (*user == "" || in.OwnerID == *user) && (*status == "" || in.Status == *status) {
+			list = append(list, entry{in, raw})
+		}
+	}
+	slices.SortStableFunc(list, func(a, b entry) int {
+		return cmp.Or(a.info.Created.Compare(b.info.Created), strings.Compare(a.info.ID, b.info.ID))
+	})
+	if *asJSON {
+		raws := make([]json.RawMessage, len(list))
+		for i, e := range list {
+			raws[i] = e.raw
+		}
+		b, err := json.Marshal(map[string]any{"tokens": raws})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tOWNER\tNAME\tSCOPES\tSTATUS\tEXPIRES\tLAST USED")
+	for _, e := range list {
+		in := e.info
+		owner := in.OwnerID
+		if in.OwnerName != "" {
+			owner = in.OwnerName + " (" + in.OwnerID + ")"
+		}
+		last := "never"
+		if !in.LastUsed.IsZero() {
+			last = cliTime(in.LastUsed)
+			if in.LastUsedIP != "" {
+				last += " from " + in.LastUsedIP
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(in.ID), cell(owner), cell(in.Name),
+			cell(strings.Join(in.Scopes, ",")), cell(in.Status), cliTime(in.Expires), cell(last))
+	}
+	return tw.Flush()
+}
+
+// cell makes a table cell of a value from the API: non-printable runes
+// (tabs, newlines, terminal escapes) become '?', and empty is "-".
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func cliTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -6,6 +6,8 @@
 //	superset-gateway admin-token create NAME       new admin API token + tokens_file line
 //	superset-gateway revoke user ID --reason TEXT  end every credential of a user
 //	superset-gateway revoke guest-tokens --dashboard REF | --all
+//	superset-gateway revoke token ID               revoke one access token (id or whole sgw_… token)
+//	superset-gateway tokens list [--user ID] [--status S] [--json]
 //	superset-gateway version                      print the build version
 //	superset-gateway help                         print usage
 //
@@ -45,10 +47,15 @@ commands:
   serve --config FILE          run the gateway (SIGHUP reloads, SIGTERM drains and stops)
   check-config --config FILE   load and validate FILE (and SG_… variables), print OK
   admin-token create NAME      print a new admin API token (once) and its admin.tokens_file line
-  revoke user ID --reason TEXT                          refuse every credential of user ID issued until now
+  revoke user ID --reason TEXT
+                               refuse every credential of user ID issued until now
   revoke guest-tokens (--dashboard REF | --all) [--reason TEXT]
                                refuse guest tokens of a dashboard (id, slug or embed uuid) or all
-      revoke takes --url URL (or SG_ADMIN_URL, default http://127.0.0.1:8080) and
+  revoke token ID              revoke one access token; ID is its 16-character id (the part after
+                               sgw_) or the whole sgw_… token
+  tokens list [--user ID] [--status active|expired|revoked] [--json]
+                               every user's access tokens as a table, or as {"tokens": […]}
+      revoke and tokens take --url URL (or SG_ADMIN_URL, default http://127.0.0.1:8080) and
       the admin token from SG_ADMIN_TOKEN or --token-file FILE
   version                      print the version
   help                         print this help
@@ -92,6 +99,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = adminTokenCreate(rest, stdout)
 	case "revoke":
 		err = revoke(ctx, rest, env, stdout)
+	case "tokens":
+		err = tokens(ctx, rest, env, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
