@@ -128,27 +128,6 @@ func TestConformanceServerSideSessions(t *testing.T) {
 	})
 }
 
-// gammaRole is the Gamma role's id, read through node's roles API.
-func gammaRole(t *testing.T, node *epAPI) int {
-	t.Helper()
-	var roles struct {
-		Result []struct {
-			ID   int    `json:"id"`
-			Name string `json:"name"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(node.must(t, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil), &roles); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range roles.Result {
-		if r.Name == "Gamma" {
-			return r.ID
-		}
-	}
-	t.Fatal("role Gamma not found")
-	return 0
-}
-
 // TestTwoNodes: both nodes share the metadata DB and SECRET_KEY, so a
 // session cookie and a JWT from one node work on the other.
 func TestTwoNodes(t *testing.T) {

@@ -203,24 +203,7 @@ func (u epUser) sid() string { return strconv.Itoa(u.ID) }
 func (r *epRig) newUser(prefix string) epUser {
 	t := r.t
 	t.Helper()
-	var roles struct {
-		Result []struct {
-			ID   int    `json:"id"`
-			Name string `json:"name"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(r.node.must(t, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil), &roles); err != nil {
-		t.Fatal(err)
-	}
-	gamma := 0
-	for _, ro := range roles.Result {
-		if ro.Name == "Gamma" {
-			gamma = ro.ID
-		}
-	}
-	if gamma == 0 {
-		t.Fatal("role Gamma not found")
-	}
+	gamma := gammaRole(t, r.node)
 	name := prefix + "-" + epRand(4)
 	pw := "Pw-" + epRand(8)
 	var out struct {
@@ -234,6 +217,27 @@ func (r *epRig) newUser(prefix string) epUser {
 		t.Fatalf("create user %s: %.200s", name, b)
 	}
 	return epUser{ID: out.ID, Credentials: conformance.Credentials{Username: name, Password: pw}}
+}
+
+// gammaRole is the Gamma role's id, read through node's roles API.
+func gammaRole(t *testing.T, node *epAPI) int {
+	t.Helper()
+	var roles struct {
+		Result []struct {
+			ID   int    `json:"id"`
+			Name string `json:"name"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(node.must(t, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil), &roles); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles.Result {
+		if r.Name == "Gamma" {
+			return r.ID
+		}
+	}
+	t.Fatal("role Gamma not found")
+	return 0
 }
 
 func epRand(n int) string {

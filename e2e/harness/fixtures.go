@@ -95,18 +95,9 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 		map[string]any{"password": s.set.AdminPassword}, nil); err != nil {
 		return err
 	}
-	var roles struct {
-		Result []struct {
-			ID   int    `json:"id"`
-			Name string `json:"name"`
-		} `json:"result"`
-	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &roles); err != nil {
+	roleID, err := a.roleIDs(ctx)
+	if err != nil {
 		return err
-	}
-	roleID := map[string]int{}
-	for _, r := range roles.Result {
-		roleID[r.Name] = r.ID
 	}
 	for _, u := range []struct {
 		name, first, pw string
@@ -251,27 +242,36 @@ c.commit()
 	return d, nil
 }
 
-// setRoles replaces a user's roles through the users API.
-func (a *api) setRoles(ctx context.Context, username string, roles ...string) error {
-	var rl struct {
+// roleIDs maps role names to ids through the roles API.
+func (a *api) roleIDs(ctx context.Context) (map[string]int, error) {
+	var roles struct {
 		Result []struct {
 			ID   int    `json:"id"`
 			Name string `json:"name"`
 		} `json:"result"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &rl); err != nil {
+	if err := a.do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &roles); err != nil {
+		return nil, err
+	}
+	ids := map[string]int{}
+	for _, r := range roles.Result {
+		ids[r.Name] = r.ID
+	}
+	return ids, nil
+}
+
+// setRoles replaces a user's roles through the users API.
+func (a *api) setRoles(ctx context.Context, username string, roles ...string) error {
+	roleID, err := a.roleIDs(ctx)
+	if err != nil {
 		return err
 	}
 	var ids []int
-	for _, want := range roles {
-		for _, r := range rl.Result {
-			if r.Name == want {
-				ids = append(ids, r.ID)
-			}
+	for _, r := range roles {
+		if roleID[r] == 0 {
+			return fmt.Errorf("harness: role %s not found", r)
 		}
-	}
-	if len(ids) != len(roles) {
-		return fmt.Errorf("harness: roles %v not all found", roles)
+		ids = append(ids, roleID[r])
 	}
 	var us struct {
 		Result []struct {
