@@ -141,6 +141,8 @@ type Epochs struct {
 	// sawGlobal is set once this process has seen the global epoch in the
 	// store (or stamped it): its absence afterwards means a wiped store.
 	sawGlobal atomic.Bool
+	// wipes counts wipes found while running (rewipe).
+	wipes atomic.Uint64
 }
 
 // New checks opts and returns an Epochs. Call Start once per process.
@@ -302,8 +304,9 @@ func (e *Epochs) emit(ctx context.Context, ev audit.Event) {
 // ReasonGlobalEpoch or ReasonBadSubject. A store failure returns an error
 // wrapping ErrUnavailable and store.ErrUnavailable (answer 503, keep the
 // credential); a cached answer is served only within the cache TTL. Once
-// this process has seen the global epoch, finding it gone means the store
-// was wiped while running: the global epoch is stamped again
+// this process has seen the global epoch, finding it gone (when reading it,
+// or when a user read from the store has no epoch) means the store was
+// wiped while running: the global epoch is stamped again
 // (TriggerStoreWiped) before the answer, so nothing revoked comes back.
 func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error) {
 	if !ValidUserID(userID) {
@@ -314,6 +317,7 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 		ms -= ((ms % g) + g) % g
 	}
 	nowNS := e.now().UnixNano()
+	wipes := e.wipes.Load()
 	g, gok, err := e.lookup(ctx, GlobalSubject, nowNS)
 	if err != nil {
 		return policy.Decision{}, err
@@ -327,6 +331,16 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 	}
 	if uok && ms <= u {
 		return policy.Decision{Reason: ReasonUserEpoch}, nil
+	}
+	if e.wipes.Load() != wipes {
+		// The user's lookup found the store wiped and stamped the global
+		// epoch again: g was read before that.
+		if g, gok, err = e.lookup(ctx, GlobalSubject, nowNS); err != nil {
+			return policy.Decision{}, err
+		}
+		if gok && ms <= g {
+			return policy.Decision{Reason: ReasonGlobalEpoch}, nil
+		}
 	}
 	return policy.Decision{Allow: true}, nil
 }
@@ -367,24 +381,30 @@ func (e *Epochs) lookup(ctx context.Context, cacheKey string, nowNS int64) (int6
 	case err != nil:
 		return 0, false, unavailable("read "+key, err)
 	}
-	if cacheKey == GlobalSubject {
-		switch {
-		case has:
-			e.sawGlobal.Store(true)
-		case e.sawGlobal.Load():
-			// The global epoch was there and is gone: the store was wiped
-			// (FLUSHALL, a failover to an empty node) under the running
-			// process, and every user epoch with it. Stamp it again, as a
-			// start on a wiped store does, before answering.
-			e.log.Warn("epoch: the global epoch vanished from the store while running (store wiped?); stamping it again")
-			nv, err := e.StampGlobal(ctx, Reason{Trigger: TriggerStoreWiped, Actor: "gateway", Note: "global epoch vanished while running"})
-			if err != nil {
+	switch {
+	case cacheKey == GlobalSubject && has:
+		e.sawGlobal.Store(true)
+	case cacheKey == GlobalSubject && e.sawGlobal.Load():
+		// The global epoch was there and is gone: the store was wiped
+		// (FLUSHALL, a failover to an empty node) under the running
+		// process, and every user epoch with it. Stamp it again, as a
+		// start on a wiped store does, before answering.
+		if v, err = e.rewipe(ctx); err != nil {
+			return 0, false, err
+		}
+		has = true
+	case !has && e.sawGlobal.Load():
+		// No epoch for this user, but the global entry the caller holds
+		// may be cached from before a wipe that took the user's epoch:
+		// ask the store whether the global epoch is still there. This
+		// costs a read per user-cache miss of a user without an epoch.
+		switch _, gerr := e.st.GetInt64(ctx, GlobalKey); {
+		case errors.Is(gerr, store.ErrNotFound):
+			if _, err := e.rewipe(ctx); err != nil {
 				return 0, false, err
 			}
-			v, has = nv, true
-			if e.onWipe != nil {
-				e.onWipe(ctx)
-			}
+		case gerr != nil:
+			return 0, false, unavailable("read "+GlobalKey, gerr)
 		}
 	}
 	if e.c != nil {
@@ -393,6 +413,22 @@ func (e *Epochs) lookup(ctx context.Context, cacheKey string, nowNS int64) (int6
 		e.c.putIf(cacheKey, gen, cacheEntry{epoch: v, has: has, expires: nowNS + int64(e.ttl)}, nowNS)
 	}
 	return v, has, nil
+}
+
+// rewipe stamps the global epoch again after finding the store wiped while
+// running, runs OnWipe, and counts the wipe (IssuedAfter re-reads the
+// global epoch when the count moved during its lookups).
+func (e *Epochs) rewipe(ctx context.Context) (int64, error) {
+	e.log.Warn("epoch: the global epoch vanished from the store while running (store wiped?); stamping it again")
+	v, err := e.StampGlobal(ctx, Reason{Trigger: TriggerStoreWiped, Actor: "gateway", Note: "global epoch vanished while running"})
+	if err != nil {
+		return 0, err
+	}
+	e.wipes.Add(1)
+	if e.onWipe != nil {
+		e.onWipe(ctx)
+	}
+	return v, nil
 }
 
 // Start subscribes to invalidations (returning once the subscription is

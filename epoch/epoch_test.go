@@ -265,3 +265,46 @@ func TestWipeWhileRunningStampsGlobal(t *testing.T) {
 		}
 	})
 }
+
+// After a wipe, a replica may still hold the global epoch in its cache
+// while a user's entry has expired: the user's store read finds nothing,
+// and the stale global alone would let a credential revoked before the
+// wipe through. A user read that finds no epoch therefore checks the
+// global in the store too.
+func TestWipeSeenThroughAUserLookup(t *testing.T) {
+	backends(t, func(t *testing.T, st store.Store, clk *clock) {
+		obs := &stamps{}
+		e := newEpochs(t, st, clk, epoch.Options{Observer: obs, CacheTTL: time.Second})
+		if _, err := e.OnFreshGeneration(bg); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+		issued := clk.Now()
+		clk.Advance(time.Second)
+		if _, err := e.Stamp(bg, "7", epoch.Reason{Trigger: epoch.TriggerAdmin}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Second)
+		// t: user 7's entry and the global are cached (expire t+1s).
+		if d, _ := e.IssuedAfter(bg, "7", issued, time.Second); d.Allow {
+			t.Fatal("revoked credential allowed before the wipe")
+		}
+		// t+1.1s: another user's check refreshes the global only.
+		clk.Advance(1100 * time.Millisecond)
+		if d, err := e.IssuedAfter(bg, "8", clk.Now(), time.Second); err != nil || !d.Allow {
+			t.Fatalf("user 8: %+v %v", d, err)
+		}
+		if err := st.Delete(bg, epoch.GlobalKey, epoch.UserKeyPrefix+"7"); err != nil {
+			t.Fatal(err)
+		}
+		// t+1.3s: the global is still cached (pre-wipe), user 7's is not.
+		clk.Advance(200 * time.Millisecond)
+		d, err := e.IssuedAfter(bg, "7", issued, time.Second)
+		if err != nil || d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+			t.Fatalf("revoked credential right after the wipe: %+v %v, want refused by the re-stamped global epoch", d, err)
+		}
+		if obs.get(epoch.TriggerStoreWiped) != 2 {
+			t.Fatalf("store_wiped stamps %d, want 2 (start and wipe)", obs.get(epoch.TriggerStoreWiped))
+		}
+	})
+}
