@@ -55,6 +55,11 @@ type Options struct {
 	// OAuth, when set, switches Superset to AUTH_TYPE = AUTH_OAUTH with this
 	// one provider and self-registration. Needs Authlib in the venv.
 	OAuth *OAuthProvider
+	// RemoteUserHeader, when set, switches Superset to AUTH_TYPE =
+	// AUTH_REMOTE_USER, with a WSGI middleware that copies this request
+	// header into REMOTE_USER: how a single-sign-on proxy in front of the
+	// gateway hands Superset the user.
+	RemoteUserHeader string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -91,6 +96,8 @@ type settings struct {
 	BobPassword        string   `json:"bob_password"`
 	// OAuth is Options.OAuth (absent: Superset's default AUTH_DB).
 	OAuth *OAuthProvider `json:"oauth,omitempty"`
+	// RemoteUserHeader is Options.RemoteUserHeader.
+	RemoteUserHeader string `json:"remote_user_header,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -158,6 +165,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.FrameAncestors = opts.FrameAncestors
 	s.set.CSRF = !opts.DisableCSRF
 	s.set.OAuth = opts.OAuth
+	s.set.RemoteUserHeader = opts.RemoteUserHeader
 	if err := s.writeConfig(); err != nil {
 		return err
 	}

@@ -84,3 +84,35 @@ if _oauth:
             },
         }
     ]
+
+# Optional: REMOTE_USER sign-in, as behind a single-sign-on proxy that puts
+# the user in a request header. FAB's AuthRemoteUserView signs in whoever
+# REMOTE_USER names on GET /login/; this middleware copies the header there.
+_remote_header = _s.get("remote_user_header")
+if _remote_header:
+    from flask_appbuilder.security.manager import AUTH_REMOTE_USER  # noqa: E402
+
+    AUTH_TYPE = AUTH_REMOTE_USER
+    _remote_key = "HTTP_" + _remote_header.upper().replace("-", "_")
+
+    class _RemoteUserFromHeader:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            user = environ.get(_remote_key)
+            if user:
+                environ["REMOTE_USER"] = user
+            return self.app(environ, start_response)
+
+    ADDITIONAL_MIDDLEWARE = [_RemoteUserFromHeader]
+
+    # Superset 6.1 registers its own React login view at /login/ whatever
+    # AUTH_TYPE says, ahead of FAB's AuthRemoteUserView, so REMOTE_USER is
+    # never read there; a security manager must opt out of that view.
+    from superset.security import SupersetSecurityManager  # noqa: E402
+
+    class _RemoteUserSecurityManager(SupersetSecurityManager):
+        register_superset_auth_view = False
+
+    CUSTOM_SECURITY_MANAGER = _RemoteUserSecurityManager

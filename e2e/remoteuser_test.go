@@ -1,0 +1,89 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/superset-gateway/superset-gateway/e2e/harness"
+)
+
+// remoteUserHeader is what the single-sign-on proxy in front of the
+// gateway would set; Superset's config copies it into REMOTE_USER.
+const remoteUserHeader = "X-Remote-User"
+
+// TestRemoteUserLoginRotatesSession (A1, REMOTE_USER): Superset with
+// AUTH_TYPE = AUTH_REMOTE_USER behind the gateway, the user named by a
+// header the sign-on proxy adds. An attacker's anonymous gateway session
+// is planted in the victim's client; the victim's GET /login/ carrying
+// the header signs them in. Nothing in that request says "login" to the
+// gateway (FAB signs in on a GET, on whatever page the proxy chooses), so
+// only the change of Superset's own session identity can trigger the
+// rotation: the planted id must stay anonymous and the new one be alice.
+func TestRemoteUserLoginRotatesSession(t *testing.T) {
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s, err := harness.Bootstrap(ctx, harness.Options{Venv: os.Getenv("SUPERSET_VENV"), Log: os.Stderr, RemoteUserHeader: remoteUserHeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := s.Start(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(c.Logs())
+		}
+		c.Stop()
+	})
+	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
+		Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		g.Stop()
+		if t.Failed() {
+			t.Log(g.LogTail())
+		}
+	})
+	t.Logf("REMOTE_USER Superset + gateway up in %s", time.Since(t0).Round(time.Millisecond))
+
+	// Without the header FAB refuses the login (flash + redirect): that
+	// answer gives the attacker an anonymous gateway session.
+	attacker := newGWClient(t, g.URL)
+	resp, _ := attacker.get("/login/")
+	planted := attacker.session()
+	if resp.StatusCode != http.StatusFound || planted == "" {
+		t.Fatalf("GET /login/ without %s: %d, gateway cookie %v", remoteUserHeader, resp.StatusCode, planted != "")
+	}
+	if code, _ := meAs(t, g.URL, planted); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous session: /api/v1/me/ %d, want 401", code)
+	}
+
+	victim := newGWClient(t, g.URL)
+	victim.plant(planted)
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/login/", nil)
+	req.Header.Set(remoteUserHeader, c.Target.Alpha.Username)
+	if resp, _ := victim.do(req); resp.StatusCode != http.StatusFound {
+		t.Fatalf("GET /login/ with %s: %d, want FAB's 302", remoteUserHeader, resp.StatusCode)
+	}
+	fresh := victim.session()
+	if fresh == "" || fresh == planted {
+		t.Fatalf("the REMOTE_USER login did not rotate the gateway session (changed: %v)", fresh != planted)
+	}
+	if code, user := meAs(t, g.URL, fresh); code != http.StatusOK || user != c.Target.Alpha.Username {
+		t.Errorf("the new session: /api/v1/me/ %d as %q, want 200 as %s", code, user, c.Target.Alpha.Username)
+	}
+	if code, user := meAs(t, g.URL, planted); code != http.StatusUnauthorized {
+		t.Errorf("the planted id after the victim's login: /api/v1/me/ %d as %q, want 401", code, user)
+	}
+}
