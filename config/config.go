@@ -26,6 +26,10 @@ type Config struct {
 	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-* and
 	// X-Request-ID headers are honoured; from anyone else they are replaced.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TrustedHeaders are request headers only trusted proxies may set
+	// (a sign-on proxy's user header for Superset's REMOTE_USER); from
+	// anyone else they are removed before Superset sees the request.
+	TrustedHeaders []string `yaml:"trusted_headers"`
 	// Upstreams are the Superset nodes' base URLs (http or https).
 	Upstreams []string `yaml:"upstreams"`
 	// Balance is "round_robin" or "least_conn".

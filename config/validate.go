@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +114,24 @@ func (c *Config) validateListeners() error {
 		if _, err := ParsePrefix(p); err != nil {
 			return bad(key, "%q is not a CIDR or IP address", p)
 		}
+	}
+	seenHdr := map[string]int{}
+	for i, name := range c.TrustedHeaders {
+		key := fmt.Sprintf("trusted_headers[%d]", i)
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validToken(name):
+			return bad(key, "%q is not an HTTP header name", name)
+		case strings.HasPrefix(canon, "X-Forwarded-") || canon == "Forwarded" || canon == "X-Real-Ip" || canon == "X-Request-Id":
+			return bad(key, "%s is a forwarding header: trusted_proxies already governs it", canon)
+		case slices.Contains([]string{"Host", "Cookie", "Authorization", "Content-Type", "Content-Length",
+			"Transfer-Encoding", "Connection", "X-Csrftoken", "X-Guesttoken"}, canon):
+			return bad(key, "%s carries the request itself and cannot be removed", canon)
+		}
+		if j, dup := seenHdr[canon]; dup {
+			return bad(key, "%s repeats trusted_headers[%d]", canon, j)
+		}
+		seenHdr[canon] = i
 	}
 	if c.Metrics.Listen != "" {
 		if err := checkAddr("metrics.listen", c.Metrics.Listen); err != nil {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -43,8 +44,11 @@ func TestRemoteUserLoginRotatesSession(t *testing.T) {
 		}
 		c.Stop()
 	})
+	// The sign-on proxy is 127.0.0.1; clients reaching the gateway any
+	// other way (127.0.0.2 here) must not get the header through.
 	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
 		Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
+		Extra: []string{"trusted_proxies: [127.0.0.1/32]", "trusted_headers: [" + remoteUserHeader + "]"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,5 +89,18 @@ func TestRemoteUserLoginRotatesSession(t *testing.T) {
 	}
 	if code, user := meAs(t, g.URL, planted); code != http.StatusUnauthorized {
 		t.Errorf("the planted id after the victim's login: /api/v1/me/ %d as %q, want 401", code, user)
+	}
+
+	// A client that bypasses the sign-on proxy and names itself admin:
+	// the gateway removes the header, so Superset signs nobody in.
+	direct := newGWClient(t, g.URL)
+	direct.c.Transport = &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")},
+	}).DialContext}
+	req, _ = http.NewRequest(http.MethodGet, g.URL+"/login/", nil)
+	req.Header.Set(remoteUserHeader, c.Target.Admin.Username)
+	direct.do(req)
+	if code, user := meAs(t, g.URL, direct.session()); code != http.StatusUnauthorized {
+		t.Errorf("%s from outside trusted_proxies: /api/v1/me/ %d as %q, want 401 (header removed)", remoteUserHeader, code, user)
 	}
 }

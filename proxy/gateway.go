@@ -66,6 +66,11 @@ type Options struct {
 	// X-Real-IP and X-Request-ID the gateway believes. From any other peer
 	// these headers are stripped. Empty means trust nobody.
 	TrustedProxies []netip.Prefix
+	// TrustedHeaders are further request headers only a trusted proxy may
+	// set, such as the user header of a sign-on proxy that Superset turns
+	// into REMOTE_USER. From any other peer they are removed before the
+	// request goes upstream, so a client cannot name itself.
+	TrustedHeaders []string
 
 	// Classify names the route class of a request (rate-limit and metric
 	// label). It sees the normalised path and must be cheap and pure.
@@ -109,10 +114,12 @@ type Options struct {
 // Gateway is the gateway's http.Handler. Build it with New; it is immutable
 // and safe for concurrent use.
 type Gateway struct {
-	log        *zap.Logger
-	obs        Observer
-	now        func() time.Time
-	trusted    trustSet
+	log     *zap.Logger
+	obs     Observer
+	now     func() time.Time
+	trusted trustSet
+	// trustedHdr are Options.TrustedHeaders, canonical.
+	trustedHdr []string
 	classify   func(*http.Request) string
 	readiness  func(context.Context) (bool, any)
 	internal   http.Handler
@@ -136,17 +143,25 @@ func New(opts Options) (*Gateway, error) {
 			return nil, fmt.Errorf("proxy: invalid trusted proxy prefix %v", p)
 		}
 	}
+	var trustedHdr []string
+	for _, name := range opts.TrustedHeaders {
+		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+			return nil, fmt.Errorf("proxy: invalid trusted header name %q", name)
+		}
+		trustedHdr = append(trustedHdr, http.CanonicalHeaderKey(name))
+	}
 	g := &Gateway{
-		log:       opts.Logger,
-		obs:       opts.Observer,
-		now:       opts.Now,
-		trusted:   trustSet(append([]netip.Prefix(nil), opts.TrustedProxies...)),
-		classify:  opts.Classify,
-		readiness: opts.Readiness,
-		internal:  opts.Internal,
-		headers:   opts.Headers,
-		maxBody:   opts.MaxBodyBytes,
-		maxPath:   opts.MaxPathBytes,
+		trustedHdr: trustedHdr,
+		log:        opts.Logger,
+		obs:        opts.Observer,
+		now:        opts.Now,
+		trusted:    trustSet(append([]netip.Prefix(nil), opts.TrustedProxies...)),
+		classify:   opts.Classify,
+		readiness:  opts.Readiness,
+		internal:   opts.Internal,
+		headers:    opts.Headers,
+		maxBody:    opts.MaxBodyBytes,
+		maxPath:    opts.MaxPathBytes,
 	}
 	for i, p := range g.trusted {
 		g.trusted[i] = p.Masked()
@@ -480,6 +495,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
 			host = fh
+		}
+	}
+	if !st.trusted {
+		for _, name := range g.trustedHdr {
+			delete(h, name)
 		}
 	}
 	h["X-Forwarded-For"] = []string{xff}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,40 @@ func TestForwardingFromTrustedPeerIsExtended(t *testing.T) {
 		if id := resp.Header.Get("X-Request-Id"); !hexID.MatchString(id) || s.backend.last(t).Header.Get("X-Request-Id") != id {
 			t.Errorf("id %q: replaced by %q", bad, id)
 		}
+	}
+}
+
+// A sign-on proxy's user header (Superset's REMOTE_USER) is honoured from
+// a trusted peer only: anyone else naming themselves loses the header
+// before Superset sees it.
+func TestTrustedHeadersOnlyFromTrustedPeers(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    []string
+	}{
+		{"untrusted peer", nil, nil},
+		{"untrusted peer, another proxy trusted", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, nil},
+		{"trusted peer", loopback(), []string{"alice"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStack(t, nil, func(o *Options, _ *upstream.Options) {
+				o.TrustedProxies = c.trusted
+				o.TrustedHeaders = []string{"x-remote-user", "X_Sso_User"}
+			})
+			// Whatever case the client spells it in.
+			s.get(t, "/x", "x-REMOTE-user", "alice", "X-Other", "kept")
+			h := s.backend.last(t).Header
+			if got := h.Values("X-Remote-User"); !slices.Equal(got, c.want) {
+				t.Errorf("X-Remote-User upstream = %q, want %q", got, c.want)
+			}
+			if h.Get("X-Other") != "kept" {
+				t.Errorf("an unrelated header was removed: %v", h)
+			}
+		})
+	}
+	if _, err := New(Options{Upstream: http.DefaultTransport, TrustedHeaders: []string{"Bad Header"}}); err == nil {
+		t.Error("an invalid header name was accepted")
 	}
 }
 

@@ -425,6 +425,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Logger:         p.log.Named("proxy"),
 		Observer:       p.metrics,
 		TrustedProxies: trusted,
+		TrustedHeaders: cfg.TrustedHeaders,
 		Classify:       superset.Classify,
 		Readiness:      p.readiness(pool),
 		Headers:        headers,
