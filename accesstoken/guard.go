@@ -182,15 +182,48 @@ func tokenFrom(h http.Header) (token string, ok, bad bool) {
 	// credential, extra spaces, several headers) is refused rather than
 	// guessed at; a Superset JWT that merely contains "sgw_" is not ours.
 	for _, v := range vals {
-		for part := range strings.SplitSeq(v, ",") {
-			for f := range strings.FieldsSeq(part) {
-				if strings.HasPrefix(f, Prefix) {
-					return "", true, true
-				}
-			}
+		if wordPrefixed(v, Prefix) {
+			return "", true, true
 		}
 	}
 	return "", false, false
+}
+
+// wordPrefixed reports whether a word of v starts with prefix, splitting v
+// the way Superset sees it: byte by byte, since WSGI decodes header bytes
+// as Latin-1, and on Python's str.split() whitespace, which also takes in
+// 0x1c–0x1f, 0x85 and 0xa0 (and on commas, between credentials). Had
+// "Bearer\x85sgw_…" passed here as one word, Superset would have
+// received the token.
+func wordPrefixed(v, prefix string) bool {
+	start := true
+	for i := 0; i < len(v); i++ {
+		if authSep(v[i]) {
+			start = true
+			continue
+		}
+		if start && strings.HasPrefix(v[i:], prefix) {
+			return true
+		}
+		start = false
+	}
+	return false
+}
+
+func authSep(b byte) bool {
+	switch {
+	case b == ',', b == ' ', b >= '\t' && b <= '\r', b >= 0x1c && b <= 0x1f, b == 0x85, b == 0xa0:
+		return true
+	}
+	return false
+}
+
+// Claims reports whether h's Authorization carries a gateway access token
+// in any shape the guard would claim (well-formed or not), for wiring that
+// must refuse such requests when no Guard is installed.
+func Claims(h http.Header) bool {
+	_, ok, _ := tokenFrom(h)
+	return ok
 }
 
 // Middleware is the hook for proxy.Options.Middleware. Install it after

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,7 +108,7 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 // judge it); every other request passes untouched.
 func refuseAccessTokens(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !carriesAccessToken(r.Header) {
+		if !accesstoken.Claims(r.Header) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -120,22 +119,6 @@ func refuseAccessTokens(next http.Handler) http.Handler {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = io.WriteString(w, `{"msg":"access tokens are disabled"}`+"\n")
 	})
-}
-
-// carriesAccessToken reports an Authorization header with a word that
-// starts like a gateway access token: every shape the guard would claim
-// (see accesstoken's tokenFrom), "Bearer sgw_…" and malformed ones alike.
-func carriesAccessToken(h http.Header) bool {
-	for _, v := range h.Values("Authorization") {
-		for part := range strings.SplitSeq(v, ",") {
-			for f := range strings.FieldsSeq(part) {
-				if strings.HasPrefix(f, accesstoken.Prefix) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // signedIn is the caller's live, signed-in gateway session, checked as the
