@@ -16,6 +16,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/superset"
 )
 
 // EpochChecker is the owner's invalidation-epoch check; *epoch.Epochs
@@ -189,31 +190,17 @@ func tokenFrom(h http.Header) (token string, ok, bad bool) {
 	return "", false, false
 }
 
-// wordPrefixed reports whether a word of v starts with prefix, splitting v
-// the way Superset sees it: byte by byte, since WSGI decodes header bytes
-// as Latin-1, and on Python's str.split() whitespace, which also takes in
-// 0x1c–0x1f, 0x85 and 0xa0 (and on commas, between credentials). Had
-// "Bearer\x85sgw_…" passed here as one word, Superset would have
-// received the token.
+// wordPrefixed reports whether a word of v, split as Superset splits
+// Authorization (commas, then superset.PyFields), starts with prefix. Had
+// "Bearer\x85sgw_…" passed here as one word, Superset would have received
+// the token.
 func wordPrefixed(v, prefix string) bool {
-	start := true
-	for i := 0; i < len(v); i++ {
-		if authSep(v[i]) {
-			start = true
-			continue
+	for part := range strings.SplitSeq(v, ",") {
+		for _, f := range superset.PyFields(part) {
+			if strings.HasPrefix(f, prefix) {
+				return true
+			}
 		}
-		if start && strings.HasPrefix(v[i:], prefix) {
-			return true
-		}
-		start = false
-	}
-	return false
-}
-
-func authSep(b byte) bool {
-	switch {
-	case b == ',', b == ' ', b >= '\t' && b <= '\r', b >= 0x1c && b <= 0x1f, b == 0x85, b == 0xa0:
-		return true
 	}
 	return false
 }

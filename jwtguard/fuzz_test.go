@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/policy"
@@ -36,6 +37,8 @@ func FuzzMiddleware(f *testing.F) {
 		"Bearer " + craft(hs, claims(now, map[string]any{"sub": 1}), secretKey),
 		"Bearer " + craft(hs, claims(now, map[string]any{"iat": 1.5e300}), secretKey),
 		"Bearer " + craft(hs, "[]", secretKey), "Bearer a.b.c", "Bearer ...", "Bearer \x00",
+		// Python whitespace Go's strings.Fields does not know (as Latin-1 bytes).
+		"Bearer\x85" + good, "Bearer\xa0" + good, ",\x85Bearer\x85" + good + "\x85", "Basic x,\xa0Bearer\xa0" + good,
 	} {
 		for _, p := range []string{"/api/v1/me/", "/api/v1/security/refresh", "/api/v1/security/refresh/", "/x/../api/v1/security/refresh"} {
 			f.Add(s, p)
@@ -72,6 +75,11 @@ func FuzzMiddleware(f *testing.F) {
 		if herr != nil {
 			t.Fatal("ambiguous header reached the upstream")
 		}
+		// What Superset itself would authenticate with must have been
+		// verified here (the same token), or be a gateway token.
+		if st, ok := supersetBearer(auth); ok && !strings.HasPrefix(st, jwtguard.GatewayTokenPrefix) && (got == nil || tok != st) {
+			t.Fatalf("Superset would authenticate with %.40q, which the guard did not verify", st)
+		}
 		if !has || strings.HasPrefix(tok, jwtguard.GatewayTokenPrefix) {
 			return
 		}
@@ -83,4 +91,38 @@ func FuzzMiddleware(f *testing.F) {
 			t.Fatalf("unverifiable token reached the upstream: %v", err)
 		}
 	})
+}
+
+// supersetBearer models flask-jwt-extended 4.7.1 reading Authorization
+// under WSGI, independently of the guard: the header bytes as Latin-1,
+// .strip().strip(","), re.split(r",\s*"), the one element whose
+// str.split()[0] is exactly "Bearer", and its second word. Python's
+// whitespace is Unicode's plus 0x1c–0x1f.
+func supersetBearer(header string) (string, bool) {
+	rs := make([]rune, len(header))
+	for i := 0; i < len(header); i++ {
+		rs[i] = rune(header[i])
+	}
+	isSpace := func(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) }
+	h := strings.Trim(strings.TrimFunc(string(rs), isSpace), ",")
+	var found []string
+	for _, el := range strings.Split(h, ",") {
+		w := strings.FieldsFunc(el, isSpace)
+		if len(w) > 0 && w[0] == "Bearer" {
+			found = append(found, el)
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	w := strings.FieldsFunc(found[0], isSpace)
+	if len(w) != 2 {
+		return "", false
+	}
+	// Back to the original bytes: every rune here is one Latin-1 byte.
+	b := make([]byte, 0, len(w[1]))
+	for _, r := range w[1] {
+		b = append(b, byte(r))
+	}
+	return string(b), true
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
 
@@ -221,7 +222,9 @@ func BearerToken(h http.Header) (token string, ok bool, err error) {
 	found := 0
 	for _, v := range vals {
 		for _, part := range strings.Split(v, ",") {
-			f := strings.Fields(part)
+			// Superset's own split, or a shape it honours would pass
+			// unchecked (superset.PyFields).
+			f := superset.PyFields(part)
 			if len(f) == 0 || !strings.EqualFold(f[0], "Bearer") {
 				continue
 			}
@@ -242,7 +245,8 @@ func BearerToken(h http.Header) (token string, ok bool, err error) {
 }
 
 // plainToken reports whether s holds only printable ASCII other than space
-// and comma; anything else (including Unicode spaces) takes the slow path.
+// and comma; anything else (including bytes Python counts as whitespace)
+// takes the slow path.
 func plainToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b <= ' ' || b == ',' || b >= 0x7f {
