@@ -128,6 +128,35 @@ func TestOutOfScopeAndPagesNeverReachSuperset(t *testing.T) {
 	}
 }
 
+// A read scope cannot be stretched by path tricks: dot segments, encoded
+// dots and slashes, doubled slashes. The gateway judges the path it sends,
+// so each is either refused or judged (and refused) as where it leads.
+func TestPathTricksCannotWidenAScope(t *testing.T) {
+	e := newEnv(t, boltBackend)
+	g := e.gateway(gwOpts{})
+	tok := g.create(alice, []string{policy.ScopeDashboardsRead}, day)
+	for _, p := range []string{
+		"/api/v1/dashboard/../security/users/",
+		"/api/v1/dashboard/%2e%2e/security/users/",
+		"/api/v1/dashboard/%2E%2E%2Fsecurity/users/",
+		"/api/v1/dashboard/..%2fsecurity/users/",
+		"/api/v1/dashboard//..//security/users/",
+		"/api/v1/dashboard/./../security/users/",
+		"/api/v1/dashboard/%252e%252e/security/users/",
+	} {
+		before := len(e.ss.requests(""))
+		r := g.withToken("GET", p, tok)
+		if r.StatusCode != http.StatusForbidden && r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s with a dashboards:read token = %d %q, want a refusal", p, r.StatusCode, r.msg())
+		}
+		for _, q := range e.ss.requests("")[before:] {
+			if !strings.HasPrefix(q.Path, "/api/v1/dashboard/") {
+				t.Errorf("GET %s reached Superset as %s", p, q.Path)
+			}
+		}
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	backends(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
