@@ -3,11 +3,9 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,23 +25,7 @@ func TestConformance(t *testing.T) {
 // with SESSION_SERVER_SIDE=True on a real Redis (flask-session).
 func TestConformanceServerSideSessions(t *testing.T) {
 	rd := redistest.Start(t, redistest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := harness.Bootstrap(ctx, harness.Options{Venv: os.Getenv("SUPERSET_VENV"), RedisURL: rd.URL(), Log: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	c, err := s.Start(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(c.Logs())
-		}
-		c.Stop()
-	})
+	s, c := ownSuperset(t, harness.Options{RedisURL: rd.URL()})
 	if !c.Target.ServerSideSessions {
 		t.Fatal("target does not report server-side sessions")
 	}
@@ -53,20 +35,7 @@ func TestConformanceServerSideSessions(t *testing.T) {
 	// pre-login sid across login, so here the gateway's rotation is all
 	// that stands between a planted id and the victim's account.
 	t.Run("gateway/fixation", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-			Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			g.Stop()
-			if t.Failed() {
-				t.Log(g.LogTail())
-			}
-		})
+		g := gatewayFor(t, s, []string{c.Target.BaseURL})
 		fixationHolds(t, g.URL, c.Target.Alpha)
 	})
 
@@ -75,22 +44,8 @@ func TestConformanceServerSideSessions(t *testing.T) {
 	// stamps on that 500 (its outcome is unknown), so the user's JWT dies
 	// at once, by the hook, not by the reconciler's next run.
 	t.Run("gateway/legacy-edit-500-stamps", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
 		tok, adminYAML := adminToken(t)
-		g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-			Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
-			Extra: []string{adminYAML},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			g.Stop()
-			if t.Failed() {
-				t.Log(g.LogTail())
-			}
-		})
+		g := gatewayFor(t, s, []string{c.Target.BaseURL}, adminYAML)
 		node := epLogin(t, c.Target.BaseURL, c.Target.Admin)
 		u := (&epRig{t: t, node: node}).newUser("legacy")
 		// The fresh store's global epoch is this second: JWTs from the next.

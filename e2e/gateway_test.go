@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -32,14 +33,21 @@ func buildGateway(t *testing.T) string {
 // Superset's nodes, with the embedded store in a temp dir.
 func startGateway(t *testing.T, e *env) *harness.Gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	var ups []string
 	for _, n := range e.c.Nodes {
 		ups = append(ups, n.URL)
 	}
+	return gatewayFor(t, e.s, ups)
+}
+
+// gatewayFor starts a gateway in front of upstreams of s, with extra
+// config lines; it stops when t ends and shows its log if t failed.
+func gatewayFor(t *testing.T, s *harness.Superset, upstreams []string, extra ...string) *harness.Gateway {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: buildGateway(t), Superset: e.s, Upstreams: ups, DataDir: t.TempDir(),
+		Binary: buildGateway(t), Superset: s, Upstreams: upstreams, DataDir: t.TempDir(), Extra: extra,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +59,32 @@ func startGateway(t *testing.T, e *env) *harness.Gateway {
 		}
 	})
 	return g
+}
+
+// ownSuperset bootstraps and starts a one-node Superset for t alone, for
+// a configuration the shared one cannot have (o.Venv and o.Log are
+// filled in); it goes when t ends and shows its logs if t failed.
+func ownSuperset(t *testing.T, o harness.Options) (*harness.Superset, *harness.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	o.Venv, o.Log = os.Getenv("SUPERSET_VENV"), os.Stderr
+	s, err := harness.Bootstrap(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := s.Start(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(c.Logs())
+		}
+		c.Stop()
+	})
+	return s, c
 }
 
 // TestGatewayPassThrough: Superset's /health and login page reach the

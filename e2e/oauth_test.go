@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -126,38 +125,11 @@ func TestOAuthLoginRotatesSession(t *testing.T) {
 	wantUser := provider + "_" + p.sub
 
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := harness.Bootstrap(ctx, harness.Options{Venv: venv, Log: os.Stderr, OAuth: &harness.OAuthProvider{
+	s, c := ownSuperset(t, harness.Options{OAuth: &harness.OAuthProvider{
 		Name: provider, ClientID: p.clientID, ClientSecret: p.secret,
 		AuthorizeURL: p.URL + "/authorize", TokenURL: p.URL + "/token", APIBaseURL: p.URL + "/",
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	c, err := s.Start(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(c.Logs())
-		}
-		c.Stop()
-	})
-	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.Stop()
-		if t.Failed() {
-			t.Log(g.LogTail())
-		}
-	})
+	g := gatewayFor(t, s, []string{c.Target.BaseURL})
 	t.Logf("OAuth Superset + gateway up in %s", time.Since(t0).Round(time.Millisecond))
 
 	attacker := newGWClient(t, g.URL)
@@ -186,7 +158,7 @@ func TestOAuthLoginRotatesSession(t *testing.T) {
 	// The provider approves and sends the browser back to the gateway.
 	noFollow := &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noFollow.Get(toIdP)
+	resp, err := noFollow.Get(toIdP)
 	if err != nil {
 		t.Fatal(err)
 	}

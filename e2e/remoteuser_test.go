@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -27,38 +25,10 @@ const remoteUserHeader = "X-Remote-User"
 // rotation: the planted id must stay anonymous and the new one be alice.
 func TestRemoteUserLoginRotatesSession(t *testing.T) {
 	t0 := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := harness.Bootstrap(ctx, harness.Options{Venv: os.Getenv("SUPERSET_VENV"), Log: os.Stderr, RemoteUserHeader: remoteUserHeader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	c, err := s.Start(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(c.Logs())
-		}
-		c.Stop()
-	})
+	s, c := ownSuperset(t, harness.Options{RemoteUserHeader: remoteUserHeader})
 	// The sign-on proxy is 127.0.0.1; clients reaching the gateway any
 	// other way (127.0.0.2 here) must not get the header through.
-	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: buildGateway(t), Superset: s, Upstreams: []string{c.Target.BaseURL}, DataDir: t.TempDir(),
-		Extra: []string{"trusted_proxies: [127.0.0.1/32]", "trusted_headers: [" + remoteUserHeader + "]"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.Stop()
-		if t.Failed() {
-			t.Log(g.LogTail())
-		}
-	})
+	g := gatewayFor(t, s, []string{c.Target.BaseURL}, "trusted_proxies: [127.0.0.1/32]", "trusted_headers: ["+remoteUserHeader+"]")
 	t.Logf("REMOTE_USER Superset + gateway up in %s", time.Since(t0).Round(time.Millisecond))
 
 	// Without the header FAB refuses the login (flash + redirect): that
