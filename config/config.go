@@ -18,39 +18,39 @@ import "time"
 // operator's reference and must list every key here.
 type Config struct {
 	// Listen is the address the gateway serves on (host:port).
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen" reload:"restart"`
 	// PublicURL is the origin users reach the gateway at. https:// turns on
 	// Secure + __Host- cookies and HSTS. Default: http://<listen>.
-	PublicURL string `yaml:"public_url"`
-	TLS       TLS    `yaml:"tls"`
+	PublicURL string `yaml:"public_url" reload:"restart"`
+	TLS       TLS    `yaml:"tls" reload:"restart"`
 	// TrustedProxies are CIDRs (or single addresses) whose X-Forwarded-* and
 	// X-Request-ID headers are honoured; from anyone else they are replaced.
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	TrustedProxies []string `yaml:"trusted_proxies" reload:"apply"`
 	// TrustedHeaders are request headers only trusted proxies may set
 	// (a sign-on proxy's user header for Superset's REMOTE_USER); from
 	// anyone else they are removed before Superset sees the request.
-	TrustedHeaders []string `yaml:"trusted_headers"`
+	TrustedHeaders []string `yaml:"trusted_headers" reload:"apply"`
 	// Upstreams are the Superset nodes' base URLs (http or https).
-	Upstreams []string `yaml:"upstreams"`
+	Upstreams []string `yaml:"upstreams" reload:"apply"`
 	// Balance is "round_robin" or "least_conn".
-	Balance     string      `yaml:"balance"`
-	HealthCheck HealthCheck `yaml:"health_check"`
-	Passive     Passive     `yaml:"passive"`
-	Superset    Superset    `yaml:"superset"`
-	Store       Store       `yaml:"store"`
-	Session     Session     `yaml:"session"`
+	Balance     string      `yaml:"balance" reload:"apply"`
+	HealthCheck HealthCheck `yaml:"health_check" reload:"apply"`
+	Passive     Passive     `yaml:"passive" reload:"apply"`
+	Superset    Superset    `yaml:"superset" reload:"restart"`
+	Store       Store       `yaml:"store" reload:"restart"`
+	Session     Session     `yaml:"session" reload:"restart"`
 	// AccessTokens configures the scoped access tokens (/-/tokens and
 	// `Authorization: Bearer sgw_…`).
-	AccessTokens AccessTokens `yaml:"access_tokens"`
+	AccessTokens AccessTokens `yaml:"access_tokens" reload:"restart"`
 	// ReconcileInterval is how often the reconciler lists Superset's users;
 	// 0 turns it off.
-	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
-	Admin             Admin         `yaml:"admin"`
-	Metrics           Metrics       `yaml:"metrics"`
-	Audit             Audit         `yaml:"audit"`
-	Limits            Limits        `yaml:"limits"`
-	Headers           Headers       `yaml:"headers"`
-	Log               Log           `yaml:"log"`
+	ReconcileInterval time.Duration `yaml:"reconcile_interval" reload:"restart"`
+	Admin             Admin         `yaml:"admin" reload:"restart"`
+	Metrics           Metrics       `yaml:"metrics" reload:"restart"`
+	Audit             Audit         `yaml:"audit" reload:"restart"`
+	Limits            Limits        `yaml:"limits" reload:"restart"`
+	Headers           Headers       `yaml:"headers" reload:"apply"`
+	Log               Log           `yaml:"log" reload:"restart"`
 }
 
 // TLS configures TLS termination. Both files empty means plain HTTP.
@@ -241,7 +241,7 @@ type Limits struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	// UpstreamTimeout bounds the wait for an upstream's response headers
 	// (504 beyond).
-	UpstreamTimeout time.Duration `yaml:"upstream_timeout"`
+	UpstreamTimeout time.Duration `yaml:"upstream_timeout" reload:"apply"`
 	// ShutdownGrace is how long in-flight requests may drain on SIGTERM.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
-	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 )
@@ -69,7 +69,7 @@ func tokenYAML(t *testing.T, upstream, data, extra string) string {
 
 // stop ends a gateway started by startGateway and waits for it (its
 // store's file lock is released), leaving the exit code for the cleanup.
-func (g *gateway) stop(t *testing.T) {
+func (g *runningGateway) stop(t *testing.T) {
 	t.Helper()
 	g.cancel()
 	select {
@@ -143,7 +143,7 @@ func TestAccessTokenPepperFile(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	fileA := writeFile(t, dir, "pepper-a", pepperA+"\n")
 	fileB := writeFile(t, dir, "pepper-b", pepperB+"\n")
-	start := func(pepperFile string) *gateway {
+	start := func(pepperFile string) *runningGateway {
 		t.Helper()
 		return startGateway(t, dir, tokenYAML(t, be.url, data, "access_tokens: {pepper_file: "+pepperFile+"}\n"), nil)
 	}
@@ -209,7 +209,7 @@ func TestAccessTokenPepperDerivedByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := bolt.Open(filepath.Join(data, boltFileName), bolt.Options{})
+	st, err := bolt.Open(filepath.Join(data, gateway.BoltFileName), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,32 +362,5 @@ func TestAccessTokensConfigRefused(t *testing.T) {
 	}
 }
 
-// TestAccessTokensKeysNeedARestart: a reload that changes any
-// access_tokens key reports it (the manager, page and guard are built once).
-func TestAccessTokensKeysNeedARestart(t *testing.T) {
-	base, err := config.Parse(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, env := range map[string]string{
-		"access_tokens.enabled":      "SG_ACCESS_TOKENS_ENABLED=false",
-		"access_tokens.max_ttl":      "SG_ACCESS_TOKENS_MAX_TTL=720h",
-		"access_tokens.ttl_choices":  "SG_ACCESS_TOKENS_TTL_CHOICES=1h,24h",
-		"access_tokens.max_per_user": "SG_ACCESS_TOKENS_MAX_PER_USER=5",
-		"access_tokens.max_cidrs":    "SG_ACCESS_TOKENS_MAX_CIDRS=2",
-		"access_tokens.pepper_file":  "SG_ACCESS_TOKENS_PEPPER_FILE=/run/secrets/pepper",
-	} {
-		next, err := config.Parse(nil, []string{env})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := restartOnlyChanges(base, next)
-		want := []string{key}
-		if key == "access_tokens.max_ttl" {
-			want = append(want, "access_tokens.ttl_choices") // derived from max_ttl
-		}
-		if strings.Join(got, ",") != strings.Join(want, ",") {
-			t.Errorf("%s: restart-only changes %v, want %v", env, got, want)
-		}
-	}
-}
+// fakeSecret is the fake Superset's SECRET_KEY in these tests.
+const fakeSecret = "fake-superset-secret-key-for-service-tests-0123456789"

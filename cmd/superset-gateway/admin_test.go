@@ -22,7 +22,7 @@ import (
 // adminGateway runs the real serve in front of the fake Superset with one
 // admin token configured and the service user set, and returns it with the
 // token.
-func adminGateway(t *testing.T) (*gateway, string) {
+func adminGateway(t *testing.T) (*runningGateway, string) {
 	t.Helper()
 	dir := t.TempDir()
 	fake := fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret})

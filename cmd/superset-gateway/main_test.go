@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"net"
 	"os"
 	"path/filepath"
@@ -239,73 +240,6 @@ func TestAdminTokensChecks(t *testing.T) {
 	}
 }
 
-func TestEnsureCookieKeysGeneratesOnceAndReuses(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	j := &judge{}
-	k1, p, created, err := ensureCookieKeys(dir, j)
-	if err != nil || !created {
-		t.Fatalf("first start: created=%v err=%v", created, err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
-	}
-	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
-		t.Fatalf("data_dir mode %v, want 0700", di.Mode().Perm())
-	}
-	if len(k1) != 1 || len(k1[0].Hash) != 64 || len(k1[0].Block) != 32 {
-		t.Fatalf("keys %d, hash %d bytes, block %d bytes", len(k1), len(k1[0].Hash), len(k1[0].Block))
-	}
-	k2, _, created, err := ensureCookieKeys(dir, j)
-	if err != nil || created {
-		t.Fatalf("second start: created=%v err=%v", created, err)
-	}
-	if !bytes.Equal(k1[0].Hash, k2[0].Hash) || !bytes.Equal(k1[0].Block, k2[0].Block) {
-		t.Fatal("keys changed across starts: every session would be lost")
-	}
-	// Another directory gets other keys.
-	k3, _, _, err := ensureCookieKeys(t.TempDir(), j)
-	if err != nil || bytes.Equal(k1[0].Hash, k3[0].Hash) {
-		t.Fatalf("keys not random: %v", err)
-	}
-	// A generated file replaced by a weak one is refused.
-	os.WriteFile(p, []byte(cookieKeyLine(bytes.Repeat([]byte("a"), 64), bytes.Repeat([]byte("b"), 32))), 0o600)
-	if _, _, _, err := ensureCookieKeys(dir, j); err == nil || !strings.Contains(err.Error(), "has too little entropy") {
-		t.Fatalf("weak generated file: %v", err)
-	}
-}
-
-func TestEnsureCookieKeysConcurrentStartsAgree(t *testing.T) {
-	dir := t.TempDir()
-	const n = 8
-	keys := make([][]cookieKeyPair, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k, _, _, err := ensureCookieKeys(dir, &judge{})
-			if err != nil {
-				t.Error(err)
-			}
-			keys[i] = k
-		}()
-	}
-	wg.Wait()
-	for i := 1; i < n; i++ {
-		if keys[i] == nil || !bytes.Equal(keys[i][0].Hash, keys[0][0].Hash) {
-			t.Fatal("concurrent first starts produced different keys")
-		}
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Fatalf("temporary files left behind: %v", ents)
-	}
-}
-
 func TestRedisUnreachableIsAnErrorWithoutFallback(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
@@ -331,7 +265,7 @@ func TestRedisUnreachableIsAnErrorWithoutFallback(t *testing.T) {
 			t.Errorf("a stderr line is neither a JSON record nor the final error: %q", l)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", boltFileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "data", gateway.BoltFileName)); err == nil {
 		t.Fatal("an embedded store was created as a fallback")
 	}
 	// A malformed URL is a config error.
@@ -370,31 +304,6 @@ func TestCheckConfigDryRunsTLS(t *testing.T) {
 	if code, out, errOut := runCmd(t, context.Background(), nil, "check-config", "--config", p); code != exitOK || out != "OK\n" {
 		t.Fatalf("exit %d %q %q", code, out, errOut)
 	}
-}
-
-// FuzzParseKeyFiles feeds arbitrary content to the cookie-keys and
-// admin-tokens parsers: no panic, and no error ever echoes a field of the
-// file (which would print key material).
-func FuzzParseKeyFiles(f *testing.F) {
-	f.Add([]byte(cookieKeyLine([]byte(strongSecret+"Xq9"), []byte(strongSecret[:32]))))
-	f.Add([]byte("ci " + strings.Repeat("ab", 32) + "\n# c\n\n"))
-	f.Add([]byte("a b c\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, parse := range []func() error{
-			func() error { _, err := parseCookieKeys("k", data, &judge{}); return err },
-			func() error { _, err := parseAdminTokens("k", data, &judge{}); return err },
-		} {
-			err := parse()
-			if err == nil {
-				continue
-			}
-			for _, field := range strings.Fields(string(data)) {
-				if len(field) >= 12 && strings.Contains(err.Error(), field) {
-					t.Fatalf("error %q echoes %q", err, field)
-				}
-			}
-		}
-	})
 }
 
 // supersetYAML is the superset section every runnable config needs: a

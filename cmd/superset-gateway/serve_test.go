@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"io"
 	"net"
 	"net/http"
@@ -20,8 +22,8 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
 
-// gateway is a serve run started by startGateway.
-type gateway struct {
+// runningGateway is a serve run started by startGateway.
+type runningGateway struct {
 	base   string // http://127.0.0.1:port
 	cfg    string // config file path
 	stderr *syncBuffer
@@ -32,9 +34,9 @@ type gateway struct {
 
 // startGateway runs `serve --config <yaml>` in the background and waits
 // until /-/healthz answers.
-func startGateway(t *testing.T, dir, yaml string, env []string) *gateway {
+func startGateway(t *testing.T, dir, yaml string, env []string) *runningGateway {
 	t.Helper()
-	g := &gateway{cfg: writeFile(t, dir, "gw.yaml", yaml), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan int, 1)}
+	g := &runningGateway{cfg: writeFile(t, dir, "gw.yaml", yaml), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan int, 1)}
 	var c struct{ Listen string }
 	for _, line := range strings.Split(yaml, "\n") {
 		if v, ok := strings.CutPrefix(line, "listen: "); ok {
@@ -134,7 +136,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	var env struct {
 		Ready   bool
-		Details readyDetails
+		Details gateway.ReadyDetails
 	}
 	if err := json.Unmarshal([]byte(body), &env); err != nil {
 		t.Fatalf("readyz body %q: %v", body, err)
@@ -266,12 +268,12 @@ func TestCookieKeysReusedAcrossRuns(t *testing.T) {
 	g.cancel()
 	<-g.done
 	g.done <- 0
-	first, err := os.ReadFile(filepath.Join(data, cookieKeysFileName))
+	first, err := os.ReadFile(filepath.Join(data, config.CookieKeysFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g2 := startGateway(t, dir, y, nil)
-	second, _ := os.ReadFile(filepath.Join(data, cookieKeysFileName))
+	second, _ := os.ReadFile(filepath.Join(data, config.CookieKeysFileName))
 	if string(first) != string(second) {
 		t.Fatal("cookie keys regenerated on the second start")
 	}
@@ -338,17 +340,30 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("health series after the reload (a %s, b %s):\n%s", a.URL, b.URL, grepLines(exp, "upstream_healthy"))
 	}
 
-	// A key that needs a restart is reported, the rest applied.
-	if err := os.WriteFile(g.cfg, []byte(baseYAML(t, listen, metricsAddr, a.URL, filepath.Join(dir, "other"))), 0o600); err != nil {
+	// Keys that need a restart are each reported and keep their running
+	// value; the rest is applied. limits.max_body_bytes is one (the
+	// guest-token form reader is built once): a 100-byte body still
+	// passes although the new file says 10.
+	if err := os.WriteFile(g.cfg, []byte(strings.Replace(baseYAML(t, listen, metricsAddr, a.URL, filepath.Join(dir, "other")), "limits: {shutdown_grace: 2s}", "limits: {shutdown_grace: 2s, max_body_bytes: 10}", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup()
 	waitLog("configuration reloaded", 2)
-	if !strings.Contains(g.stderr.String(), `"key":"store.data_dir"`) {
-		t.Fatalf("restart-only change not reported: %s", g.stderr.String())
+	for _, k := range []string{"store.data_dir", "limits.max_body_bytes"} {
+		if !strings.Contains(g.stderr.String(), `"key":"`+k+`"`) {
+			t.Fatalf("restart-only change of %s not reported: %s", k, g.stderr.String())
+		}
 	}
 	if _, body := get(t, g.base+"/x"); body != "node-a GET /x" {
 		t.Fatalf("after the third reload: %q", body)
+	}
+	resp, err := http.Post(g.base+"/x", "application/octet-stream", strings.NewReader(strings.Repeat("b", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a restart-only limit was applied by a reload: POST of 100 bytes got %d", resp.StatusCode)
 	}
 }
 
@@ -397,7 +412,7 @@ func TestServeWithRedis(t *testing.T) {
 	if strings.Contains(g.stderr.String(), "redis-pw-for-test") {
 		t.Fatal("the Redis password was logged")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "data", boltFileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "data", gateway.BoltFileName)); err == nil {
 		t.Fatal("the embedded store was opened although Redis is configured")
 	}
 	// Redis going away makes the gateway unready, not dead.

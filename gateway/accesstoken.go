@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 // With access_tokens.enabled false only the manager is built, for the
 // admin routes: no page and no guard, so buildState refuses every
 // `Bearer sgw_…` (refuseAccessTokens).
-func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys []cookieKeyPair, reg prometheus.Registerer) error {
+func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys []config.CookieKeyPair, reg prometheus.Registerer) error {
 	if len(keys) == 0 {
 		return errors.New("access tokens: no cookie keys")
 	}

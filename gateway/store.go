@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -17,15 +17,15 @@ import (
 	"github.com/superset-gateway/superset-gateway/store/redis"
 )
 
-// boltFileName is the embedded store's file inside data_dir.
-const boltFileName = "gateway.db"
+// BoltFileName is the embedded store's file inside data_dir.
+const BoltFileName = "gateway.db"
 
 // openStore opens the configured backend. When store.redis_url is set and
 // Redis cannot be reached, it fails: falling back to the embedded store
 // would split state between replicas and silently forget revocations.
 func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (store.Store, error) {
 	if cfg.Store.RedisURL == "" {
-		return openEmbedded(filepath.Join(cfg.Store.DataDir, boltFileName), m, log)
+		return openEmbedded(filepath.Join(cfg.Store.DataDir, BoltFileName), m, log)
 	}
 	// go-redis reports pool trouble (failed dials) through its own
 	// process-wide logger, which writes plain text to stderr; route it

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -140,7 +140,7 @@ func (p *process) epochCaller(r *http.Request) epoch.Caller {
 // buildAdmin is the admin API (/-/admin/api/v1/…): admin tokens from
 // admin.tokens_file, or a Superset session or JWT whose user holds a role
 // in admin.roles; plus the guest-token revocation routes.
-func (p *process) buildAdmin(cfg *config.Config, tokens []admin.Token) (*admin.Handler, error) {
+func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*admin.Handler, error) {
 	rc, err := admin.NewMeRolesChecker(admin.MeRolesOptions{
 		Client:      newServiceClient(currentPool{&p.pool}),
 		Credentials: p.adminCredentials,
@@ -149,7 +149,7 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []admin.Token) (*admin.H
 		return nil, err
 	}
 	return admin.New(admin.Options{
-		Tokens:      tokens,
+		Tokens:      adminTokensOf(tokens),
 		Roles:       cfg.Admin.Roles,
 		RoleChecker: rc,
 		Epochs:      p.epochs,
@@ -193,7 +193,7 @@ func (p *process) adminCredentials(r *http.Request) (client.Auth, error) {
 
 // status answers GET /-/admin/api/v1/status.
 func (p *process) status(ctx context.Context) any {
-	version, revision := buildVersion()
+	version, revision := p.version, p.revision
 	out := map[string]any{
 		"version": version, "revision": revision,
 		"store": map[string]any{
@@ -310,7 +310,7 @@ func guestTokenError(err error) error {
 
 // adminTokensOf turns the validated admin.tokens_file entries into the
 // admin package's form.
-func adminTokensOf(ts []adminToken) []admin.Token {
+func adminTokensOf(ts []config.AdminToken) []admin.Token {
 	out := make([]admin.Token, len(ts))
 	for i, t := range ts {
 		out[i] = admin.Token{Name: t.Name, SHA256: hex.EncodeToString(t.SHA256[:])}

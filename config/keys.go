@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bufio"
@@ -14,68 +14,77 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/superset-gateway/superset-gateway/accesstoken"
-	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/policy"
-	"github.com/superset-gateway/superset-gateway/store/redis"
 )
+
+// InvalidError marks an error as the operator's configuration at fault
+// (a bad key, a weak secret, a malformed keys file): the command exits 2
+// with its one line, rather than 1 as for a runtime failure.
+type InvalidError struct{ Err error }
+
+func (e InvalidError) Error() string { return e.Err.Error() }
+func (e InvalidError) Unwrap() error { return e.Err }
 
 // Sizes of generated cookie keys: a 64-byte HMAC-SHA256 hash key (the size
 // securecookie recommends) and a 32-byte AES-256 encryption key.
 const (
 	cookieHashKeyBytes  = 64
 	cookieBlockKeyBytes = 32
-	cookieKeysFileName  = "cookie-keys"
+	CookieKeysFileName  = "cookie-keys"
 )
 
-// cookieKeyPair is one generation of gateway cookie keys.
-type cookieKeyPair struct {
+// CookieKeyPair is one generation of gateway cookie keys.
+type CookieKeyPair struct {
 	Hash  []byte
 	Block []byte
 }
 
-// adminToken is one admin API token as configured: a name and the SHA-256
+// AdminToken is one admin API token as configured: a name and the SHA-256
 // of the token (the token itself is never stored).
-type adminToken struct {
+type AdminToken struct {
 	Name   string
 	SHA256 [sha256.Size]byte
 }
 
-// loaded is a validated config plus the secrets parsed out of it.
-type loaded struct {
-	cfg *config.Config
-	// cookieKeys is nil when session.cookie_keys_file is empty: serve then
-	// generates or reuses <data_dir>/cookie-keys.
-	cookieKeys  []cookieKeyPair
-	adminTokens []adminToken
-	// warnings are logged by serve once the logger exists.
-	warnings []string
-	// judge holds the strength policy, for the cookie keys serve may
-	// generate or reuse later.
+// Checked is a validated config plus the secrets parsed out of it.
+type Checked struct {
+	Config *Config
+	// CookieKeys is nil when session.cookie_keys_file is empty: the
+	// gateway then generates or reuses <data_dir>/cookie-keys
+	// (EnsureCookieKeys).
+	CookieKeys  []CookieKeyPair
+	AdminTokens []AdminToken
+	// Warnings are for the log once it exists (weak secrets accepted
+	// under superset.allow_weak_secrets).
+	Warnings []string
+	// judge holds the strength policy, for the cookie keys the gateway
+	// may generate or reuse later.
 	judge *judge
 }
 
-// loadConfig loads and validates the config and judges every secret in it.
-// Every error is a usageError (exit 2).
-func loadConfig(path string, env []string) (*loaded, error) {
-	cfg, err := config.Load(path, env)
+// LoadChecked loads and validates the config and judges every secret in it.
+// minPepper is the shortest access-token pepper accepted even under
+// superset.allow_weak_secrets (the token manager cannot be built with a
+// shorter one); extra, when set, runs first on the loaded config, for the
+// checks that need libraries config does not import (a Redis URL). Every
+// error is an InvalidError.
+func LoadChecked(path string, env []string, minPepper int, extra func(*Config) error) (*Checked, error) {
+	cfg, err := Load(path, env)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, InvalidError{err}
 	}
-	// A Redis URL that does not parse is a config mistake (exit 2), caught
-	// here so that check-config reports it too.
-	if cfg.Store.RedisURL != "" {
-		if _, err := redis.ParseURL(cfg.Store.RedisURL); err != nil {
-			return nil, usageError{fmt.Errorf("config: store.redis_url: %w", err)}
+	if extra != nil {
+		if err := extra(cfg); err != nil {
+			return nil, InvalidError{err}
 		}
 	}
-	l := &loaded{cfg: cfg}
+	l := &Checked{Config: cfg}
 	j := &judge{allowWeak: cfg.Superset.AllowWeakSecrets}
 	l.judge = j
 	if j.allowWeak {
 		j.warnings = append(j.warnings, "superset.allow_weak_secrets is true: weak or default secrets are accepted; never use this in production")
 	}
-	defer func() { l.warnings = j.warnings }()
+	defer func() { l.Warnings = j.warnings }()
 	check := j.check
 	s := cfg.Superset
 	if s.SecretKeyFile != "" {
@@ -94,17 +103,17 @@ func loadConfig(path string, env []string) (*loaded, error) {
 		}
 	}
 	if cfg.Session.CookieKeysFile != "" {
-		if l.cookieKeys, err = parseCookieKeys("session.cookie_keys_file", cfg.Session.CookieKeys, j); err != nil {
+		if l.CookieKeys, err = parseCookieKeys("session.cookie_keys_file", cfg.Session.CookieKeys, j); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Admin.TokensFile != "" {
-		if l.adminTokens, err = parseAdminTokens("admin.tokens_file", cfg.Admin.Tokens, j); err != nil {
+		if l.AdminTokens, err = parseAdminTokens("admin.tokens_file", cfg.Admin.Tokens, j); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.AccessTokens.PepperFile != "" {
-		if err := checkPepper("access_tokens.pepper_file", cfg.AccessTokens.Pepper, j); err != nil {
+		if err := checkPepper("access_tokens.pepper_file", cfg.AccessTokens.Pepper, minPepper, j); err != nil {
 			return nil, err
 		}
 	}
@@ -113,7 +122,7 @@ func loadConfig(path string, env []string) (*loaded, error) {
 		// reported first. The session vault reads who logged in from
 		// Superset's signed session cookie; without the key it cannot
 		// rotate sessions.
-		return nil, usageError{errors.New("config: superset.secret_key_file: required: the gateway verifies Superset's session cookie with Superset's SECRET_KEY")}
+		return nil, InvalidError{errors.New("config: superset.secret_key_file: required: the gateway verifies Superset's session cookie with Superset's SECRET_KEY")}
 	}
 	return l, nil
 }
@@ -134,7 +143,7 @@ func (j *judge) check(key string, v []byte) error {
 		return nil
 	}
 	if len(v) == 0 {
-		return usageError{fmt.Errorf("config: %s", d.Reason)}
+		return InvalidError{fmt.Errorf("config: %s", d.Reason)}
 	}
 	return j.weak(d.Reason)
 }
@@ -145,18 +154,18 @@ func (j *judge) weak(reason string) error {
 		j.warnings = append(j.warnings, "weak secret accepted (superset.allow_weak_secrets): "+reason)
 		return nil
 	}
-	return usageError{fmt.Errorf("config: %s (superset.allow_weak_secrets: true accepts it, for throw-away test setups only)", reason)}
+	return InvalidError{fmt.Errorf("config: %s (superset.allow_weak_secrets: true accepts it, for throw-away test setups only)", reason)}
 }
 
 // checkPepper judges the access-token pepper like every other secret, and
-// then refuses one shorter than accesstoken.MinPepperLen even under
-// superset.allow_weak_secrets: the token manager cannot be built with it.
-func checkPepper(key string, v []byte, j *judge) error {
+// then refuses one shorter than min even under superset.allow_weak_secrets:
+// the token manager cannot be built with it.
+func checkPepper(key string, v []byte, min int, j *judge) error {
 	if err := j.check(key, v); err != nil {
 		return err
 	}
-	if len(v) < accesstoken.MinPepperLen {
-		return usageError{fmt.Errorf("config: %s: %s (superset.allow_weak_secrets does not lift this)", key, policy.SecretTooShort(accesstoken.MinPepperLen))}
+	if len(v) < min {
+		return InvalidError{fmt.Errorf("config: %s: %s (superset.allow_weak_secrets does not lift this)", key, policy.SecretTooShort(min))}
 	}
 	return nil
 }
@@ -166,8 +175,8 @@ func checkPepper(key string, v []byte, j *judge) error {
 // lines starting with # are ignored. Hash keys must pass the strength check;
 // encryption keys must be exactly 32 bytes (AES-256) and pass it too.
 // Errors name the key and line, never the key material.
-func parseCookieKeys(key string, data []byte, j *judge) ([]cookieKeyPair, error) {
-	var out []cookieKeyPair
+func parseCookieKeys(key string, data []byte, j *judge) ([]CookieKeyPair, error) {
+	var out []CookieKeyPair
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	for sc.Scan() {
@@ -179,15 +188,15 @@ func parseCookieKeys(key string, data []byte, j *judge) ([]cookieKeyPair, error)
 		where := fmt.Sprintf("%s line %d", key, line)
 		fields := strings.Fields(text)
 		if len(fields) != 2 {
-			return nil, usageError{fmt.Errorf("config: %s: want \"<hash key> <encryption key>\" in base64", where)}
+			return nil, InvalidError{fmt.Errorf("config: %s: want \"<hash key> <encryption key>\" in base64", where)}
 		}
 		hash, err1 := base64.StdEncoding.DecodeString(fields[0])
 		block, err2 := base64.StdEncoding.DecodeString(fields[1])
 		if err1 != nil || err2 != nil {
-			return nil, usageError{fmt.Errorf("config: %s: keys must be standard base64", where)}
+			return nil, InvalidError{fmt.Errorf("config: %s: keys must be standard base64", where)}
 		}
 		if len(block) != cookieBlockKeyBytes {
-			return nil, usageError{fmt.Errorf("config: %s: the encryption key must be %d bytes, got %d", where, cookieBlockKeyBytes, len(block))}
+			return nil, InvalidError{fmt.Errorf("config: %s: the encryption key must be %d bytes, got %d", where, cookieBlockKeyBytes, len(block))}
 		}
 		if err := j.check(where+" hash key", hash); err != nil {
 			return nil, err
@@ -195,13 +204,13 @@ func parseCookieKeys(key string, data []byte, j *judge) ([]cookieKeyPair, error)
 		if err := j.check(where+" encryption key", block); err != nil {
 			return nil, err
 		}
-		out = append(out, cookieKeyPair{Hash: hash, Block: block})
+		out = append(out, CookieKeyPair{Hash: hash, Block: block})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, usageError{fmt.Errorf("config: %s: %w", key, err)}
+		return nil, InvalidError{fmt.Errorf("config: %s: %w", key, err)}
 	}
 	if len(out) == 0 {
-		return nil, usageError{fmt.Errorf("config: %s: holds no keys", key)}
+		return nil, InvalidError{fmt.Errorf("config: %s: holds no keys", key)}
 	}
 	return out, nil
 }
@@ -215,12 +224,12 @@ func weakTokens() []string {
 // parseAdminTokens reads "<name> <sha256-hex>" lines (# comments and blank
 // lines ignored). A hash of a well-known weak token, or one that is not
 // 64 hex digits, is refused; so is a name given twice.
-func parseAdminTokens(key string, data []byte, j *judge) ([]adminToken, error) {
+func parseAdminTokens(key string, data []byte, j *judge) ([]AdminToken, error) {
 	weak := map[[sha256.Size]byte]bool{}
 	for _, w := range weakTokens() {
 		weak[sha256.Sum256([]byte(w))] = true
 	}
-	var out []adminToken
+	var out []AdminToken
 	names := map[string]int{} // name → line
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
@@ -233,20 +242,20 @@ func parseAdminTokens(key string, data []byte, j *judge) ([]adminToken, error) {
 		where := fmt.Sprintf("%s line %d", key, line)
 		fields := strings.Fields(text)
 		if len(fields) != 2 {
-			return nil, usageError{fmt.Errorf("config: %s: want \"<name> <sha256 hex of the token>\"", where)}
+			return nil, InvalidError{fmt.Errorf("config: %s: want \"<name> <sha256 hex of the token>\"", where)}
 		}
 		// Errors name the line, never a field: an operator who swapped
 		// the columns or pasted the token itself must not see it logged.
 		name := fields[0]
 		if first, dup := names[name]; dup {
-			return nil, usageError{fmt.Errorf("config: %s: the name of line %d is given again", where, first)}
+			return nil, InvalidError{fmt.Errorf("config: %s: the name of line %d is given again", where, first)}
 		}
 		names[name] = line
 		raw, err := hex.DecodeString(fields[1])
 		if err != nil || len(raw) != sha256.Size {
-			return nil, usageError{fmt.Errorf("config: %s: the hash must be 64 hex digits (sha256sum of the token)", where)}
+			return nil, InvalidError{fmt.Errorf("config: %s: the hash must be 64 hex digits (sha256sum of the token)", where)}
 		}
-		var t adminToken
+		var t AdminToken
 		t.Name = name
 		copy(t.SHA256[:], raw)
 		if weak[t.SHA256] {
@@ -261,20 +270,22 @@ func parseAdminTokens(key string, data []byte, j *judge) ([]adminToken, error) {
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, usageError{fmt.Errorf("config: %s: %w", key, err)}
+		return nil, InvalidError{fmt.Errorf("config: %s: %w", key, err)}
 	}
 	return out, nil
 }
 
-// ensureCookieKeys returns the keys in <dataDir>/cookie-keys, creating the
+// EnsureCookieKeys returns the keys in <dataDir>/cookie-keys, creating the
 // file with fresh random keys (mode 0600) when it does not exist. Creation
 // is atomic and never replaces an existing file, so two gateways starting
 // on the same data_dir agree on one set of keys. A generated file that was
 // since edited is held to the same checks as a configured one. created
 // reports a first start.
-func ensureCookieKeys(dataDir string, j *judge) (keys []cookieKeyPair, path string, created bool, err error) {
-	path = filepath.Join(dataDir, cookieKeysFileName)
-	data, err := config.ReadSecretFile(path)
+func (c *Checked) EnsureCookieKeys() (keys []CookieKeyPair, path string, created bool, err error) {
+	dataDir, j := c.Config.Store.DataDir, c.judge
+	defer func() { c.Warnings = j.warnings }()
+	path = filepath.Join(dataDir, CookieKeysFileName)
+	data, err := ReadSecretFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, path, false, fmt.Errorf("cookie keys: %w", err)
@@ -283,7 +294,7 @@ func ensureCookieKeys(dataDir string, j *judge) (keys []cookieKeyPair, path stri
 		if err != nil {
 			return nil, path, false, err
 		}
-		data, err = config.ReadSecretFile(path)
+		data, err = ReadSecretFile(path)
 	}
 	if err != nil {
 		return nil, path, false, fmt.Errorf("cookie keys: %w", err)
