@@ -13,5 +13,5 @@ type Decision struct {
 	// Reason says why, in a stable form that tests assert and logs and
 	// metrics can carry; empty when Allow is true and nothing is worth
 	// saying. It never contains the checked value itself (a secret, a token).
-	Reason string
+	Reason Reason
 }

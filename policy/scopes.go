@@ -19,20 +19,6 @@ const (
 	ScopeAPIRead        = "api:read"
 )
 
-// Reasons of Allow besides the granting scope's name (on allow) and
-// ReasonMissingScopePrefix + scope (on refusal).
-const (
-	// ReasonNotAPI: the path is not under /api/; browser pages are never
-	// reachable with an access token, whatever its scopes.
-	ReasonNotAPI = "not_api"
-	// ReasonNoScope: no scope grants this route (a write outside SQL Lab,
-	// for instance); the token cannot be given the right.
-	ReasonNoScope = "no_scope"
-	// ReasonMissingScopePrefix is followed by the scope that would allow
-	// the route: "missing_scope:charts:read".
-	ReasonMissingScopePrefix = "missing_scope:"
-)
-
 // Scopes returns every scope, in the order a page shows them.
 func Scopes() []string {
 	return []string{ScopeMetadataRead, ScopeDashboardsRead, ScopeChartsRead, ScopeChartDataRead,
@@ -68,8 +54,8 @@ func ScopeDescription(s string) string {
 
 // MissingScope returns the scope named by a refusal reason of Allow, or ""
 // when the reason names none.
-func MissingScope(reason string) string {
-	s, ok := strings.CutPrefix(reason, ReasonMissingScopePrefix)
+func MissingScope(reason Reason) string {
+	s, ok := strings.CutPrefix(string(reason), string(ReasonMissingScopePrefix))
 	if !ok {
 		return ""
 	}
@@ -165,7 +151,7 @@ func (s *ScopeRules) Allow(scopes []string, method, path string) Decision {
 			continue
 		}
 		if slices.Contains(scopes, r.scope) {
-			return Decision{Allow: true, Reason: r.scope}
+			return Decision{Allow: true, Reason: Reason(r.scope)}
 		}
 		if missing == "" {
 			missing = r.scope
@@ -174,7 +160,7 @@ func (s *ScopeRules) Allow(scopes []string, method, path string) Decision {
 	if missing == "" {
 		return Decision{Reason: ReasonNoScope}
 	}
-	return Decision{Reason: ReasonMissingScopePrefix + missing}
+	return Decision{Reason: MissingScopeReason(missing)}
 }
 
 func methodIn(m, list string) bool {

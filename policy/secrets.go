@@ -53,17 +53,17 @@ func placeholderMarkers() [][]byte {
 }
 
 // CheckSecret decides whether value is strong enough to serve as the secret
-// called name (a config key, used only in the Reason). It refuses, in this
+// called name (a config key, used only in the Problem). It refuses, in this
 // order: an empty value, a known published default or placeholder, a value
 // shorter than min bytes (DefaultMinSecretBytes when min <= 0), and a value
 // with visibly low entropy. It cannot prove a secret random; it catches the
-// mistakes operators actually make. The Reason never contains the value.
-func CheckSecret(name string, value []byte, min int) Decision {
+// mistakes operators actually make. The Problem never contains the value.
+func CheckSecret(name string, value []byte, min int) SecretVerdict {
 	if min <= 0 {
 		min = DefaultMinSecretBytes
 	}
-	refuse := func(problem string) Decision {
-		return Decision{Allow: false, Reason: name + ": " + problem}
+	refuse := func(problem string) SecretVerdict {
+		return SecretVerdict{Problem: name + ": " + problem}
 	}
 	if len(value) == 0 {
 		return refuse(SecretEmpty)
@@ -85,7 +85,7 @@ func CheckSecret(name string, value []byte, min int) Decision {
 	if lowEntropy(value) {
 		return refuse(SecretLowEntropy)
 	}
-	return Decision{Allow: true}
+	return SecretVerdict{OK: true}
 }
 
 // lowEntropy reports values whose length overstates their strength: few
@@ -140,4 +140,11 @@ func period(v []byte) int {
 		return 0
 	}
 	return len(v) - fail[len(v)-1]
+}
+
+// SecretVerdict is CheckSecret's answer. It is not a request Decision: its
+// Problem is a sentence for the operator, naming the key and what is wrong.
+type SecretVerdict struct {
+	OK      bool
+	Problem string
 }

@@ -43,27 +43,28 @@ func TestCheckSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			d := CheckSecret(name, tt.value, tt.min)
-			if d.Allow != tt.allow {
-				t.Fatalf("Allow = %v, want %v (reason %q)", d.Allow, tt.allow, d.Reason)
+			if d.OK != tt.allow {
+				t.Fatalf("Allow = %v, want %v (reason %q)", d.OK, tt.allow, d.Problem)
 			}
 			want := ""
 			if tt.why != "" {
 				want = name + ": " + tt.why
 			}
-			if d.Reason != want {
-				t.Fatalf("Reason = %q, want %q", d.Reason, want)
+			if d.Problem != want {
+				t.Fatalf("Reason = %q, want %q", d.Problem, want)
 			}
-			if len(tt.value) > 0 && strings.Contains(d.Reason, string(tt.value)) {
-				t.Fatalf("Reason %q echoes the secret", d.Reason)
+			if len(tt.value) > 0 && strings.Contains(d.Problem, string(tt.value)) {
+				t.Fatalf("Reason %q echoes the secret", d.Problem)
 			}
 		})
 	}
 }
 
-func TestCheckSecretZeroDecisionRefuses(t *testing.T) {
+func TestZeroVerdictsRefuse(t *testing.T) {
 	var d Decision
-	if d.Allow {
-		t.Fatal("zero Decision allows")
+	var v SecretVerdict
+	if d.Allow || v.OK {
+		t.Fatal("a zero Decision or SecretVerdict allows")
 	}
 }
 
@@ -75,13 +76,13 @@ func FuzzCheckSecret(f *testing.F) {
 	f.Add([]byte(""), -1)
 	f.Fuzz(func(t *testing.T, v []byte, min int) {
 		d := CheckSecret("k", v, min)
-		if d.Allow && d.Reason != "" {
-			t.Fatalf("allowed with reason %q", d.Reason)
+		if d.OK && d.Problem != "" {
+			t.Fatalf("allowed with reason %q", d.Problem)
 		}
-		if !d.Allow && !strings.HasPrefix(d.Reason, "k: ") {
-			t.Fatalf("refused with reason %q", d.Reason)
+		if !d.OK && !strings.HasPrefix(d.Problem, "k: ") {
+			t.Fatalf("refused with reason %q", d.Problem)
 		}
-		if d.Allow && (len(v) == 0 || period(v) <= len(v)/2) {
+		if d.OK && (len(v) == 0 || period(v) <= len(v)/2) {
 			t.Fatalf("allowed a repeated or empty value %q", v)
 		}
 	})
