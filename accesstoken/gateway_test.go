@@ -173,7 +173,7 @@ func TestRefusals(t *testing.T) {
 		outside := g.create(alice, []string{policy.ScopeAPIRead}, day, "10.0.0.0/8", "2001:db8::/32")
 		inside := g.create(alice, []string{policy.ScopeAPIRead}, day, "127.0.0.0/8")
 
-		check := func(name, tok string, status int, reason string) {
+		check := func(name, tok string, status int, reason policy.Reason) {
 			t.Helper()
 			before := len(e.ss.requests(""))
 			r := g.withToken("GET", "/api/v1/me/", tok)
@@ -183,15 +183,15 @@ func TestRefusals(t *testing.T) {
 			if status != http.StatusOK && len(e.ss.requests("")) != before {
 				t.Errorf("%s: refused request reached Superset", name)
 			}
-			if reason != "" && len(e.aud.find("access_token.refused", reason)) == 0 {
+			if reason != "" && len(e.aud.find("access_token.refused", string(reason))) == 0 {
 				t.Errorf("%s: no audit event with reason %s", name, reason)
 			}
 		}
-		check("malformed", "sgw_nope", http.StatusUnauthorized, accesstoken.ReasonMalformed)
-		check("bad checksum", flipped, http.StatusUnauthorized, accesstoken.ReasonBadChecksum)
-		check("wrong secret", wrongSecret, http.StatusUnauthorized, accesstoken.ReasonBadSecret)
-		check("unknown id", unknown, http.StatusUnauthorized, accesstoken.ReasonUnknown)
-		check("outside CIDR", outside, http.StatusForbidden, accesstoken.ReasonCIDR)
+		check("malformed", "sgw_nope", http.StatusUnauthorized, policy.ReasonMalformed)
+		check("bad checksum", flipped, http.StatusUnauthorized, policy.ReasonBadChecksum)
+		check("wrong secret", wrongSecret, http.StatusUnauthorized, policy.ReasonBadSecret)
+		check("unknown id", unknown, http.StatusUnauthorized, policy.ReasonUnknownToken)
+		check("outside CIDR", outside, http.StatusForbidden, policy.ReasonCIDR)
 		check("inside CIDR", inside, http.StatusOK, "")
 		check("good", good, http.StatusOK, "")
 
@@ -213,7 +213,7 @@ func TestRefusals(t *testing.T) {
 		if _, err := g.epochs.Stamp(ctx, alice.ID, epoch.Reason{Trigger: epoch.TriggerUserDisabled}); err != nil {
 			t.Fatal(err)
 		}
-		check("owner epoch", good, http.StatusUnauthorized, epoch.ReasonUserEpoch)
+		check("owner epoch", good, http.StatusUnauthorized, policy.ReasonRevokedUser)
 		e.clk.Advance(time.Millisecond)
 		fresh := g.create(alice, []string{policy.ScopeAPIRead}, day)
 		check("after epoch", fresh, http.StatusOK, "")
@@ -222,13 +222,13 @@ func TestRefusals(t *testing.T) {
 		short := g.create(bob, []string{policy.ScopeAPIRead}, time.Hour)
 		check("before expiry", short, http.StatusOK, "")
 		e.clk.Advance(time.Hour)
-		check("expired", short, http.StatusUnauthorized, accesstoken.ReasonExpired)
+		check("expired", short, http.StatusUnauthorized, policy.ReasonExpired)
 
 		// Revoked.
 		if err := g.m.Revoke(ctx, mustID(t, fresh), "user:"+alice.ID); err != nil {
 			t.Fatal(err)
 		}
-		check("revoked", fresh, http.StatusUnauthorized, accesstoken.ReasonRevoked)
+		check("revoked", fresh, http.StatusUnauthorized, policy.ReasonTokenRevoked)
 		if evs := e.aud.find("access_token.revoked", ""); len(evs) != 1 || evs[0].Actor != "user:2" {
 			t.Errorf("revoke audit events = %+v", evs)
 		}
@@ -258,7 +258,7 @@ func TestRevocationReachesOtherReplica(t *testing.T) {
 	b := e.gateway(gwOpts{store: e.redisClient()})
 	c := e.gateway(gwOpts{store: e.redisClient(), noStart: true, cacheTTL: 30 * time.Second})
 	tok := a.create(alice, []string{policy.ScopeAPIRead}, day)
-	for _, g := range []*gateway{a, b, c} {
+	for _, g := range []*tgw{a, b, c} {
 		if r := g.withToken("GET", "/api/v1/me/", tok); r.StatusCode != http.StatusOK {
 			t.Fatalf("before revoke: %d", r.StatusCode)
 		}
@@ -355,7 +355,7 @@ func TestSealKeyRotation(t *testing.T) {
 		}
 		return b
 	}
-	execute := func(g *gateway) {
+	execute := func(g *tgw) {
 		t.Helper()
 		if r := g.withToken("POST", "/api/v1/sqllab/execute/", tok); r.StatusCode != http.StatusOK {
 			t.Fatalf("execute = %d %s", r.StatusCode, r.body)

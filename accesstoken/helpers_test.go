@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway"
+
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
@@ -32,7 +34,8 @@ import (
 )
 
 var _ accesstoken.Observer = (*metrics.AccessTokens)(nil)
-var _ accesstoken.EpochChecker = (*epoch.Epochs)(nil)
+var _ gateway.EpochChecker = (*epoch.Epochs)(nil)
+var _ gateway.TokenStage = (*accesstoken.Guard)(nil)
 var _ accesstoken.Auditor = (*audit.Logger)(nil)
 
 const secretKey = "test-superset-secret-key-0123456789abcdef"
@@ -247,9 +250,9 @@ func (c *counter) get(k string) int {
 	return c.m[k]
 }
 
-// gateway is a real proxy.Gateway with the vault and the token guard in
+// tgw is a real proxy.Gateway with the vault and the token guard in
 // front of the fake Superset, wired as cmd wires them.
-type gateway struct {
+type tgw struct {
 	t      *testing.T
 	e      *env
 	m      *accesstoken.Manager
@@ -268,7 +271,7 @@ type gwOpts struct {
 	policy   accesstoken.Policy
 }
 
-func (e *env) gateway(o gwOpts) *gateway {
+func (e *env) gateway(o gwOpts) *tgw {
 	t := e.t
 	t.Helper()
 	st := o.store
@@ -283,7 +286,7 @@ func (e *env) gateway(o gwOpts) *gateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	g := &gateway{t: t, e: e, obs: &counter{}}
+	g := &tgw{t: t, e: e, obs: &counter{}}
 	var err error
 	g.epochs, err = epoch.New(epoch.Options{Store: st, CacheTTL: -1, Now: e.clk.Now})
 	if err != nil {
@@ -304,9 +307,9 @@ func (e *env) gateway(o gwOpts) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.CloseIdleConnections)
-	g.guard, err = accesstoken.NewGuard(accesstoken.GuardOptions{Manager: g.m, Epochs: g.epochs, JWTSecret: []byte(secretKey),
+	g.guard, err = accesstoken.NewGuard(accesstoken.GuardOptions{Manager: g.m, JWTSecret: []byte(secretKey),
 		Upstream: pool, SealKeys: o.sealKeys, ClientIP: proxy.ClientIP, RequestID: proxy.RequestID, Now: e.clk.Now,
-		Observer: g.obs, Auditor: e.aud})
+		Observer: g.obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +318,6 @@ func (e *env) gateway(o gwOpts) *gateway {
 		WhoAmI: session.WhoAmIVia(pool, e.clk.Now), IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
 		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, ClientIP: proxy.ClientIP, RequestID: proxy.RequestID,
 		Now: e.clk.Now, Epochs: g.epochs,
-		IsGuest: func(r *http.Request) bool { _, ok := accesstoken.FromContext(r.Context()); return ok },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -327,14 +329,18 @@ func (e *env) gateway(o gwOpts) *gateway {
 	mux := http.NewServeMux()
 	mux.Handle(accesstoken.PagePath, page)
 	mux.Handle(accesstoken.PagePath+"/", page)
+	// The gateway's own request path, with the session and token stages.
+	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: g.vault, Tokens: g.guard, Epochs: g.epochs, Now: e.clk.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Auditor: e.aud,
+			RequestInfo: func(r *http.Request) (string, string) { return proxy.RequestID(r), proxy.ClientIP(r).String() }})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw, err := proxy.New(proxy.Options{
-		Upstream:   pool,
-		Middleware: []func(http.Handler) http.Handler{g.guard.Middleware, g.vault.Middleware, g.guard.UpstreamCookie},
-		ModifyResponse: func(resp *http.Response) error {
-			_ = g.guard.ModifyResponse(resp)
-			return g.vault.ModifyResponse(resp)
-		},
-		Internal: mux,
+		Upstream:       pool,
+		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
+		ModifyResponse: pl.ModifyResponse,
+		Internal:       mux,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +399,7 @@ func (r reply) msg() string {
 
 // do sends one request, never following redirects; hdr are name/value
 // pairs. A Superset cookie reaching the client fails the test.
-func (g *gateway) do(method, path string, body io.Reader, hdr ...string) reply {
+func (g *tgw) do(method, path string, body io.Reader, hdr ...string) reply {
 	g.t.Helper()
 	req, err := http.NewRequest(method, g.front.URL+path, body)
 	if err != nil {
@@ -418,7 +424,7 @@ func (g *gateway) do(method, path string, body io.Reader, hdr ...string) reply {
 }
 
 // withToken sends a request with Authorization: Bearer token.
-func (g *gateway) withToken(method, path, token string, hdr ...string) reply {
+func (g *tgw) withToken(method, path, token string, hdr ...string) reply {
 	g.t.Helper()
 	var body io.Reader
 	if method == http.MethodPost || method == http.MethodPut {
@@ -432,7 +438,7 @@ var csrfRE = regexp.MustCompile(`id="csrf_token" value="([^"]+)"`)
 
 // signIn logs user in through the gateway and returns the Cookie header
 // value of the gateway session.
-func (g *gateway) signIn(user, password string) string {
+func (g *tgw) signIn(user, password string) string {
 	g.t.Helper()
 	r := g.do("GET", "/login/", nil)
 	var cookie string
@@ -459,7 +465,7 @@ func (g *gateway) signIn(user, password string) string {
 }
 
 // create makes a token directly through the Manager.
-func (g *gateway) create(owner accesstoken.Owner, scopes []string, ttl time.Duration, cidrs ...string) string {
+func (g *tgw) create(owner accesstoken.Owner, scopes []string, ttl time.Duration, cidrs ...string) string {
 	g.t.Helper()
 	tok, _, err := g.m.Create(context.Background(), owner, "test token", scopes, ttl, cidrs)
 	if err != nil {

@@ -6,24 +6,9 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 )
 
-// Outcomes and refusal reasons of a token request. They are metric labels
-// and audit reasons; policy.Allow's reasons (missing_scope:…, not_api,
-// no_scope) and the epoch package's (revoked_user, revoked_global,
-// bad_subject) are used as they are.
-const (
-	OutcomeAllowed = "allowed"
-
-	ReasonMalformed        = "malformed"
-	ReasonBadChecksum      = "bad_checksum"
-	ReasonBadHeader        = "bad_authorization_header"
-	ReasonUnknown          = "unknown"
-	ReasonBadSecret        = "bad_secret"
-	ReasonRevoked          = "revoked"
-	ReasonExpired          = "expired"
-	ReasonCIDR             = "cidr"
-	ReasonStoreUnavailable = "store_unavailable"
-	ReasonUpstream         = "upstream_credentials"
-)
+// OutcomeAllowed is the outcome label of an allowed token request; a
+// refused one is labelled with its policy.Reason.
+const OutcomeAllowed = "allowed"
 
 // ScopeNone is the scope label of a request refused before its scope was
 // known.

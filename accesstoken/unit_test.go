@@ -101,18 +101,6 @@ func TestNeedsCSRF(t *testing.T) {
 	}
 }
 
-func TestStatusFor(t *testing.T) {
-	for reason, want := range map[string]int{
-		ReasonMalformed: 401, ReasonBadChecksum: 401, ReasonUnknown: 401, ReasonBadSecret: 401, ReasonRevoked: 401,
-		ReasonExpired: 401, "revoked_user": 401, ReasonCIDR: 403, "missing_scope:charts:read": 403, "not_api": 403,
-		"no_scope": 403, ReasonStoreUnavailable: 503, ReasonUpstream: 502,
-	} {
-		if got, _ := StatusFor(reason); got != want {
-			t.Errorf("StatusFor(%s) = %d, want %d", reason, got, want)
-		}
-	}
-}
-
 func TestTokenFrom(t *testing.T) {
 	tok, _, _, _ := Generate(nil)
 	for _, c := range []struct {

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
@@ -194,8 +195,12 @@ func (g *Guard) ModifyResponse(resp *http.Response) error {
 	if req == nil || resp.StatusCode != http.StatusBadRequest || resp.Body == nil {
 		return nil
 	}
-	st, ok := req.Context().Value(ctxKey{}).(*reqState)
-	if !ok || st == nil || st.cookie == "" {
+	x := principal.ExchangeFrom(req.Context())
+	if x == nil {
+		return nil
+	}
+	st, _ := x.TokenState.(*tokenState)
+	if st == nil || st.cookie == "" {
 		return nil
 	}
 	head, err := io.ReadAll(io.LimitReader(resp.Body, 8<<10))

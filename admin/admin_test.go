@@ -86,7 +86,7 @@ func newEnv(t *testing.T, sess admin.Sessions, routes ...admin.Route) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: e.ep, Now: clk})
+	guard, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Now: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +99,14 @@ func newEnv(t *testing.T, sess admin.Sessions, routes ...admin.Route) *env {
 			if err != nil || !ok {
 				return client.Auth{}, admin.ErrNoCredential
 			}
-			_, d, err := guard.Check(r.Context(), tok, apijwt.Access)
+			c, d, err := guard.Verify(r.Context(), tok, apijwt.Access)
 			if err != nil {
 				return client.Auth{}, err
+			}
+			if d.Allow {
+				if d, err = e.ep.IssuedAfter(r.Context(), c.Subject, c.IssuedAt, time.Second); err != nil {
+					return client.Auth{}, err
+				}
 			}
 			if !d.Allow {
 				return client.Auth{}, fmt.Errorf("%w: %s", admin.ErrNoCredential, d.Reason)

@@ -139,13 +139,13 @@ type judge struct {
 // only hide a mistake.
 func (j *judge) check(key string, v []byte) error {
 	d := policy.CheckSecret(key, v, policy.DefaultMinSecretBytes)
-	if d.Allow {
+	if d.OK {
 		return nil
 	}
 	if len(v) == 0 {
-		return InvalidError{fmt.Errorf("config: %s", d.Reason)}
+		return InvalidError{fmt.Errorf("config: %s", d.Problem)}
 	}
-	return j.weak(d.Reason)
+	return j.weak(d.Problem)
 }
 
 // weak refuses for reason unless the opt-out is set.

@@ -43,16 +43,6 @@ const (
 	TriggerStoreWiped      = "store_wiped"
 )
 
-// Decision reasons of IssuedAfter.
-const (
-	// ReasonUserEpoch: issued at or before the user's epoch.
-	ReasonUserEpoch = "revoked_user"
-	// ReasonGlobalEpoch: issued at or before the global epoch.
-	ReasonGlobalEpoch = "revoked_global"
-	// ReasonBadSubject: the user id cannot be a Superset user id.
-	ReasonBadSubject = "bad_subject"
-)
-
 // Sentinel errors.
 var (
 	// ErrUnavailable means the store could not answer or did not accept a
@@ -300,8 +290,8 @@ func (e *Epochs) emit(ctx context.Context, ev audit.Event) {
 // granularity is the resolution of issued (time.Second for a JWT "iat",
 // time.Millisecond or 0 for a session's login_at): issued is first
 // truncated to it, so a credential issued in the epoch's own second is
-// refused, since it may predate the stamp. Refusals carry ReasonUserEpoch,
-// ReasonGlobalEpoch or ReasonBadSubject. A store failure returns an error
+// refused, since it may predate the stamp. Refusals carry policy.ReasonRevokedUser,
+// policy.ReasonRevokedGlobal or policy.ReasonBadSubject. A store failure returns an error
 // wrapping ErrUnavailable and store.ErrUnavailable (answer 503, keep the
 // credential); a cached answer is served only within the cache TTL. Once
 // this process has seen the global epoch, finding it gone (when reading it,
@@ -310,7 +300,7 @@ func (e *Epochs) emit(ctx context.Context, ev audit.Event) {
 // (TriggerStoreWiped) before the answer, so nothing revoked comes back.
 func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error) {
 	if !ValidUserID(userID) {
-		return policy.Decision{Reason: ReasonBadSubject}, nil
+		return policy.Decision{Reason: policy.ReasonBadSubject}, nil
 	}
 	ms := issued.UnixMilli()
 	if g := granularity.Milliseconds(); g > 1 {
@@ -323,14 +313,14 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 		return policy.Decision{}, err
 	}
 	if gok && ms <= g {
-		return policy.Decision{Reason: ReasonGlobalEpoch}, nil
+		return policy.Decision{Reason: policy.ReasonRevokedGlobal}, nil
 	}
 	u, uok, err := e.lookup(ctx, userID, nowNS)
 	if err != nil {
 		return policy.Decision{}, err
 	}
 	if uok && ms <= u {
-		return policy.Decision{Reason: ReasonUserEpoch}, nil
+		return policy.Decision{Reason: policy.ReasonRevokedUser}, nil
 	}
 	if e.wipes.Load() != wipes {
 		// The user's lookup found the store wiped and stamped the global
@@ -339,7 +329,7 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 			return policy.Decision{}, err
 		}
 		if gok && ms <= g {
-			return policy.Decision{Reason: ReasonGlobalEpoch}, nil
+			return policy.Decision{Reason: policy.ReasonRevokedGlobal}, nil
 		}
 	}
 	return policy.Decision{Allow: true}, nil

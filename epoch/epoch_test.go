@@ -10,6 +10,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -31,17 +32,17 @@ func TestIssuedAfter(t *testing.T) {
 			issued time.Time
 			gran   time.Duration
 			allow  bool
-			reason string
+			reason policy.Reason
 		}{
-			{"jwt of an earlier second", "7", sec.Add(-time.Second), time.Second, false, epoch.ReasonUserEpoch},
-			{"jwt of the epoch's own second", "7", sec, time.Second, false, epoch.ReasonUserEpoch},
-			{"jwt of the epoch's second, unrounded", "7", stampAt.Add(500 * time.Millisecond), time.Second, false, epoch.ReasonUserEpoch},
+			{"jwt of an earlier second", "7", sec.Add(-time.Second), time.Second, false, policy.ReasonRevokedUser},
+			{"jwt of the epoch's own second", "7", sec, time.Second, false, policy.ReasonRevokedUser},
+			{"jwt of the epoch's second, unrounded", "7", stampAt.Add(500 * time.Millisecond), time.Second, false, policy.ReasonRevokedUser},
 			{"jwt of the next second", "7", sec.Add(time.Second), time.Second, true, ""},
-			{"session at the epoch", "7", stampAt, time.Millisecond, false, epoch.ReasonUserEpoch},
+			{"session at the epoch", "7", stampAt, time.Millisecond, false, policy.ReasonRevokedUser},
 			{"session 1ms after", "7", stampAt.Add(time.Millisecond), 0, true, ""},
 			{"another user", "8", sec.Add(-time.Hour), time.Second, true, ""},
-			{"bad subject", "7:x", sec.Add(time.Hour), time.Second, false, epoch.ReasonBadSubject},
-			{"empty subject", "", sec.Add(time.Hour), time.Second, false, epoch.ReasonBadSubject},
+			{"bad subject", "7:x", sec.Add(time.Hour), time.Second, false, policy.ReasonBadSubject},
+			{"empty subject", "", sec.Add(time.Hour), time.Second, false, policy.ReasonBadSubject},
 		} {
 			d, err := e.IssuedAfter(bg, c.user, c.issued, c.gran)
 			if err != nil || d.Allow != c.allow || d.Reason != c.reason {
@@ -54,7 +55,7 @@ func TestIssuedAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, err := e.IssuedAfter(bg, "8", clk.Now().Add(-time.Second), time.Second)
-		if err != nil || d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+		if err != nil || d.Allow || d.Reason != policy.ReasonRevokedGlobal {
 			t.Fatalf("after global stamp: %+v %v", d, err)
 		}
 		rs, err := e.Revocations(bg, 0)
@@ -207,7 +208,7 @@ func TestWipedStoreStampsGlobal(t *testing.T) {
 	if _, err := e.OnFreshGeneration(bg); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := e.IssuedAfter(bg, "3", issued, time.Second); d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+	if d, _ := e.IssuedAfter(bg, "3", issued, time.Second); d.Allow || d.Reason != policy.ReasonRevokedGlobal {
 		t.Fatalf("credential from before the wipe: %+v", d)
 	}
 	if obs.get(epoch.TriggerStoreWiped) != 1 {
@@ -249,7 +250,7 @@ func TestWipeWhileRunningStampsGlobal(t *testing.T) {
 		}
 		clk.Advance(2 * time.Second)
 		d, err := e.IssuedAfter(bg, "3", issued, time.Second)
-		if err != nil || d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+		if err != nil || d.Allow || d.Reason != policy.ReasonRevokedGlobal {
 			t.Fatalf("revoked credential after the wipe: %+v %v, want refused by the global epoch", d, err)
 		}
 		if obs.get(epoch.TriggerStoreWiped) != 2 {
@@ -300,7 +301,7 @@ func TestWipeSeenThroughAUserLookup(t *testing.T) {
 		// t+1.3s: the global is still cached (pre-wipe), user 7's is not.
 		clk.Advance(200 * time.Millisecond)
 		d, err := e.IssuedAfter(bg, "7", issued, time.Second)
-		if err != nil || d.Allow || d.Reason != epoch.ReasonGlobalEpoch {
+		if err != nil || d.Allow || d.Reason != policy.ReasonRevokedGlobal {
 			t.Fatalf("revoked credential right after the wipe: %+v %v, want refused by the re-stamped global epoch", d, err)
 		}
 		if obs.get(epoch.TriggerStoreWiped) != 2 {

@@ -16,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/session"
+
+	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/principal"
+
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
@@ -172,7 +177,7 @@ type stack struct {
 	self   []int64
 }
 
-func newStack(t *testing.T, st epoch.Store, clk *clock) *stack {
+func newStack(t *testing.T, st store.Store, clk *clock) *stack {
 	t.Helper()
 	sn := &seen{}
 	fake := fakesuperset.New(fakesuperset.Options{SecretKey: secretKey, Now: clk.Now, Observe: sn.observe})
@@ -182,7 +187,7 @@ func newStack(t *testing.T, st epoch.Store, clk *clock) *stack {
 }
 
 // newStackOn is another gateway replica in front of an existing Superset.
-func newStackOn(t *testing.T, st epoch.Store, clk *clock, fake *fakesuperset.Fake, supersetURL string, sn *seen) *stack {
+func newStackOn(t *testing.T, st store.Store, clk *clock, fake *fakesuperset.Fake, supersetURL string, sn *seen) *stack {
 	t.Helper()
 	s := &stack{t: t, clk: clk, seen: sn, obs: &stamps{}, aud: &events{}, fake: fake, url: supersetURL}
 	s.ep = newEpochs(t, st, clk, epoch.Options{CacheTTL: time.Minute, Observer: s.obs, Auditor: s.aud})
@@ -191,16 +196,12 @@ func newStackOn(t *testing.T, st epoch.Store, clk *clock, fake *fakesuperset.Fak
 	if err := s.ep.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	guard, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: s.ep, Now: clk.Now})
+	guard, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook, err := epoch.NewHook(epoch.HookOptions{Epochs: s.ep, Caller: func(r *http.Request) epoch.Caller {
-		c := epoch.Caller{RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String()}
-		if cl, ok := jwtguard.ClaimsFrom(r.Context()); ok {
-			c.UserID = cl.Subject
-		}
-		return c
+	hook, err := epoch.NewHook(epoch.HookOptions{Epochs: s.ep, RequestInfo: func(r *http.Request) (string, string) {
+		return proxy.RequestID(r), proxy.ClientIP(r).String()
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -210,21 +211,23 @@ func newStackOn(t *testing.T, st epoch.Store, clk *clock, fake *fakesuperset.Fak
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.CloseIdleConnections)
+	vault, err := session.New(session.Options{Store: st, Keys: testKeys(), SupersetSecretKey: secretKey,
+		WhoAmI: session.WhoAmIVia(pool, clk.Now), IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
+		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, Now: clk.Now, Epochs: s.ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's own request path: the JWT stage, the stamp hook and
+	// the session vault.
+	pl, err := gateway.NewPipeline(gateway.Parts{JWT: guard, Stamp: hook, Epochs: s.ep, Sessions: selfRecorder{vault, s},
+		Now: clk.Now, Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw, err := proxy.New(proxy.Options{
-		Upstream:   pool,
-		Middleware: []func(http.Handler) http.Handler{guard.Middleware, hook.Capture},
-		ModifyResponse: func(resp *http.Response) error {
-			if err := hook.StampResponse(resp); err != nil {
-				return err
-			}
-			// Where the session vault's hook would run.
-			if v, ok := epoch.SelfStamped(resp.Request.Context()); ok {
-				s.selfMu.Lock()
-				s.self = append(s.self, v)
-				s.selfMu.Unlock()
-			}
-			return nil
-		},
+		Upstream:       pool,
+		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
+		ModifyResponse: pl.ModifyResponse,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +235,34 @@ func newStackOn(t *testing.T, st epoch.Store, clk *clock, fake *fakesuperset.Fak
 	s.front = httptest.NewServer(gw)
 	t.Cleanup(s.front.Close)
 	return s
+}
+
+// selfRecorder is the session vault, recording the Exchange.SelfStamped
+// its response hook sees: the stamp hook must have run before it.
+type selfRecorder struct {
+	*session.Vault
+	s *stack
+}
+
+func (r selfRecorder) ModifyResponse(resp *http.Response) error {
+	if x := principal.ExchangeFrom(resp.Request.Context()); x != nil && x.SelfStamped != 0 {
+		r.s.selfMu.Lock()
+		r.s.self = append(r.s.self, x.SelfStamped)
+		r.s.selfMu.Unlock()
+	}
+	return r.Vault.ModifyResponse(resp)
+}
+
+// testKeys is one generation of gateway cookie keys.
+func testKeys() []session.KeyPair {
+	h, k := make([]byte, 64), make([]byte, 32)
+	for i := range h {
+		h[i] = byte(7 + i)
+	}
+	for i := range k {
+		k[i] = byte(3 * i)
+	}
+	return []session.KeyPair{{Hash: h, Block: k}}
 }
 
 type reply struct {
@@ -294,7 +325,7 @@ func (s *stack) userEpoch(id string) int64 {
 
 // flakyStore fails MaxInt64 (stamps) or GetInt64 (checks) on demand.
 type flakyStore struct {
-	epoch.Store
+	store.Store
 	failMax, failGet atomic.Bool
 }
 

@@ -11,36 +11,27 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/superset"
 )
-
-// Caller says who made a request: the Superset user id Superset will act as
-// (the session's user when the request carries a signed-in session, else
-// the verified JWT "sub"; "" when anonymous), and the request id and client
-// IP the proxy decided on.
-type Caller struct {
-	UserID    string
-	RequestID string
-	IP        string
-}
 
 // Stamper is what the hook and the reconciler need from *Epochs.
 type Stamper interface {
 	Stamp(ctx context.Context, userID string, why Reason) (int64, error)
 }
 
-// HookOptions configure NewHook. Epochs and Caller are required.
+// HookOptions configure NewHook. Epochs is required.
 type HookOptions struct {
 	Epochs Stamper
-	// Caller identifies the request's principal (see Caller). It sees the
-	// upstream-bound request in StampResponse (same context as the inbound
-	// one).
-	Caller func(*http.Request) Caller
+	// RequestInfo gives the request id and client address for the stamp's
+	// audit event; nil leaves them empty. Who acted is the request's
+	// principal (principal.Exchange).
+	RequestInfo func(*http.Request) (requestID, ip string)
 	// MaxBody bounds the request body Capture reads to decide; 0 means
 	// 64 KiB. A longer (or unparsable) body is passed on intact and, if
 	// Superset accepts it, stamped as if it disabled the user: the gateway
@@ -56,13 +47,13 @@ type HookOptions struct {
 	Logger *zap.Logger
 }
 
-// Hook stamps epochs from Superset's own user-administration traffic. Wire
-// Capture as a proxy middleware (inside authentication, so that refused
-// requests are not read) and StampResponse first in the proxy's
-// ModifyResponse chain, before the session vault's hook.
+// Hook stamps epochs from Superset's own user-administration traffic. The
+// gateway calls Capture after authentication (refused requests are not
+// read) and StampResponse first among the response hooks, before the
+// session vault's, which reads Exchange.SelfStamped.
 type Hook struct {
 	ep         Stamper
-	caller     func(*http.Request) Caller
+	info       func(*http.Request) (string, string)
 	maxBody    int64
 	timeout    time.Duration
 	retryAfter string
@@ -71,56 +62,29 @@ type Hook struct {
 
 // NewHook checks opts and returns a Hook.
 func NewHook(o HookOptions) (*Hook, error) {
-	if o.Epochs == nil || o.Caller == nil {
-		return nil, fmt.Errorf("%w: HookOptions.Epochs and Caller are required", ErrConfig)
+	if o.Epochs == nil {
+		return nil, fmt.Errorf("%w: HookOptions.Epochs is required", ErrConfig)
 	}
-	h := &Hook{ep: o.Epochs, caller: o.Caller, maxBody: o.MaxBody, timeout: o.StampTimeout, log: o.Logger}
+	h := &Hook{ep: o.Epochs, info: o.RequestInfo, maxBody: o.MaxBody, timeout: o.StampTimeout, log: o.Logger}
 	if h.maxBody <= 0 {
 		h.maxBody = 64 << 10
 	}
 	if h.timeout <= 0 {
 		h.timeout = 5 * time.Second
 	}
-	ra := o.RetryAfter
-	if ra <= 0 {
-		ra = 5 * time.Second
-	}
-	h.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	h.retryAfter = policy.RetryAfter(o.RetryAfter)
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
 	return h, nil
 }
 
-// captured is what Capture learnt from a user-administration request. It
-// travels in the request context to StampResponse and, for the caller's own
-// password change, on to the session layer.
+// captured is what Capture learnt from a user-administration request,
+// kept in principal.Exchange.StampState for StampResponse.
 type captured struct {
 	parsed   bool // the body was read whole and understood
 	disable  bool // "active" present and not true
 	password bool // a password was set
-	// self is the epoch stamped for the caller's own password change
-	// (PUT /api/v1/me/, /resetmypassword/form), 0 if none.
-	self atomic.Int64
-}
-
-type capturedKey struct{}
-
-// SelfStamped reports whether the request whose context this is changed the
-// caller's own password and so stamped the caller's epoch, and to what
-// (Unix ms). The session layer calls it in its response hook (which runs
-// after StampResponse) and, when ok, re-issues the caller's current session
-// under a new id with login_at strictly after epoch (e.g.
-// max(now, epoch+1ms)), so that this session survives while every other
-// credential of the user dies. Without Capture in the middleware chain it
-// is never ok, and the caller's session dies with the others.
-func SelfStamped(ctx context.Context) (epoch int64, ok bool) {
-	c, _ := ctx.Value(capturedKey{}).(*captured)
-	if c == nil {
-		return 0, false
-	}
-	v := c.self.Load()
-	return v, v != 0
 }
 
 // Capture is the request-path half: for the user-administration routes
@@ -130,39 +94,32 @@ func SelfStamped(ctx context.Context) (epoch int64, ok bool) {
 // bytes read, then the rest of the original stream). Other requests pass
 // untouched.
 //
-// It also refuses (400) user-administration requests whose target id is
-// not a canonical decimal ("03", "3.0", "+3", a repeated pk=): Superset's
-// database may well resolve them to user 3, but the gateway would stamp the
-// wrong key or none.
-func (h *Hook) Capture(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if oddTarget(r.Method, r.URL) {
-			b := []byte(`{"message":"The user id must be a plain decimal number."}` + "\n")
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write(b)
-			return
-		}
-		_, kind := superset.UserAdminActionURL(r.Method, r.URL)
-		if kind == superset.UserAdminNone {
-			next.ServeHTTP(w, r)
-			return
-		}
-		c := &captured{}
-		switch kind {
-		case superset.UserUpdate, superset.MeUpdate, superset.LegacyUserEdit:
-			b, whole := h.readBody(r)
-			if whole {
-				if kind == superset.LegacyUserEdit {
-					c.parsed, c.disable = parseEditForm(r.Header.Get("Content-Type"), b)
-				} else {
-					c.parsed, c.disable, c.password = parseUserJSON(b)
-				}
+// It refuses (policy.ReasonBadUserID) user-administration requests whose
+// target id is not a canonical decimal ("03", "3.0", "+3", a repeated
+// pk=): Superset's database may well resolve them to user 3, but the
+// gateway would stamp the wrong key or none.
+func (h *Hook) Capture(r *http.Request, x *principal.Exchange) policy.Decision {
+	if oddTarget(r.Method, r.URL) {
+		return policy.Decision{Reason: policy.ReasonBadUserID}
+	}
+	_, kind := superset.UserAdminActionURL(r.Method, r.URL)
+	if kind == superset.UserAdminNone {
+		return policy.Decision{Allow: true}
+	}
+	c := &captured{}
+	switch kind {
+	case superset.UserUpdate, superset.MeUpdate, superset.LegacyUserEdit:
+		b, whole := h.readBody(r)
+		if whole {
+			if kind == superset.LegacyUserEdit {
+				c.parsed, c.disable = parseEditForm(r.Header.Get("Content-Type"), b)
+			} else {
+				c.parsed, c.disable, c.password = parseUserJSON(b)
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), capturedKey{}, c)))
-	})
+	}
+	x.StampState = c
+	return policy.Decision{Allow: true}
 }
 
 // canonicalID reports whether s is a decimal id as Superset prints one.
@@ -306,9 +263,13 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 	if kind == superset.UserAdminNone || !(succeeded(kind, resp) || uncertain(kind, resp)) {
 		return nil
 	}
-	c, _ := req.Context().Value(capturedKey{}).(*captured)
+	x := principal.ExchangeFrom(req.Context())
+	if x == nil {
+		x = &principal.Exchange{}
+	}
+	c, _ := x.StampState.(*captured)
 	if c == nil {
-		c = &captured{} // Capture not wired: nothing parsed, fail closed
+		c = &captured{} // not captured: nothing parsed, fail closed
 	}
 	trigger, self := "", false
 	switch kind {
@@ -337,9 +298,13 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 	if trigger == "" {
 		return nil
 	}
-	who := h.caller(req)
+	who := x.Principal.UserID
+	rid, ip := "", ""
+	if h.info != nil {
+		rid, ip = h.info(req)
+	}
 	if self {
-		pk = who.UserID
+		pk = who
 		if kind == superset.MeUpdate {
 			// Superset answers with the user it acted on: authoritative,
 			// whatever credentials the request carried.
@@ -348,10 +313,10 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 			}
 		}
 	}
-	why := Reason{Trigger: trigger, Actor: actorOf(who.UserID), RequestID: who.RequestID, IP: who.IP}
+	why := Reason{Trigger: trigger, Actor: actorOf(who), RequestID: rid, IP: ip}
 	if pk == "" {
-		h.log.Error("epoch: a password change succeeded upstream but its user is unknown; wire HookOptions.Caller",
-			zap.String("request_id", who.RequestID), zap.String("kind", kind.String()))
+		h.log.Error("epoch: a password change succeeded upstream but its user is unknown",
+			zap.String("request_id", rid), zap.String("kind", kind.String()))
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), h.timeout)
@@ -359,12 +324,15 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 	v, err := h.ep.Stamp(ctx, pk, why)
 	if err != nil {
 		h.log.Error("epoch: stamp after a user change failed; answering 503",
-			zap.String("request_id", who.RequestID), zap.String("kind", kind.String()), zap.Error(err))
+			zap.String("request_id", rid), zap.String("kind", kind.String()), zap.Error(err))
 		h.replace(resp)
 		return nil
 	}
 	if self {
-		c.self.Store(v)
+		// The session vault's hook runs next and re-issues the caller's
+		// session with a login time after v, so it survives its own
+		// password change while every other credential dies.
+		x.SelfStamped = v
 	}
 	return nil
 }

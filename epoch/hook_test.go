@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 )
 
 // recStamper records stamps.
@@ -31,12 +33,12 @@ func (r *recStamper) Stamp(_ context.Context, userID string, why epoch.Reason) (
 func runHook(t *testing.T, method, target, contentType, body string, status int, location string) ([]string, bool) {
 	t.Helper()
 	rs := &recStamper{}
-	h, err := epoch.NewHook(epoch.HookOptions{Epochs: rs, MaxBody: 64,
-		Caller: func(*http.Request) epoch.Caller { return epoch.Caller{UserID: "5"} }})
+	h, err := epoch.NewHook(epoch.HookOptions{Epochs: rs, MaxBody: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var self bool
+	x := &principal.Exchange{Principal: principal.Principal{Kind: principal.Session, UserID: "5"}}
 	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, _ := io.ReadAll(r.Body)
 		if string(got) != body {
@@ -49,13 +51,16 @@ func runHook(t *testing.T, method, target, contentType, body string, status int,
 		if err := h.StampResponse(resp); err != nil {
 			t.Fatal(err)
 		}
-		_, self = epoch.SelfStamped(r.Context())
+		self = x.SelfStamped != 0
 	})
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	h.Capture(upstream).ServeHTTP(httptest.NewRecorder(), req)
+	if d := h.Capture(req, x); !d.Allow {
+		t.Fatalf("Capture refused: %s", d.Reason)
+	}
+	upstream.ServeHTTP(httptest.NewRecorder(), req.WithContext(principal.WithExchange(req.Context(), x)))
 	return rs.got, self
 }
 
@@ -121,7 +126,7 @@ func TestHookRoutes(t *testing.T) {
 // Ids Superset's database might coerce to another user's are refused
 // before they reach Superset.
 func TestCaptureRefusesOddUserIDs(t *testing.T) {
-	h, err := epoch.NewHook(epoch.HookOptions{Epochs: &recStamper{}, Caller: func(*http.Request) epoch.Caller { return epoch.Caller{} }})
+	h, err := epoch.NewHook(epoch.HookOptions{Epochs: &recStamper{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +148,9 @@ func TestCaptureRefusesOddUserIDs(t *testing.T) {
 		{"POST", "/resetpassword/form?pk=3", false},
 		{"GET", "/users/list/", false},
 	} {
-		reached := false
-		rec := httptest.NewRecorder()
-		h.Capture(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })).
-			ServeHTTP(rec, httptest.NewRequest(c.method, c.target, strings.NewReader("{}")))
-		if reached == c.refused || (c.refused && rec.Code != 400) {
-			t.Errorf("%s %s: reached=%v code=%d", c.method, c.target, reached, rec.Code)
+		d := h.Capture(httptest.NewRequest(c.method, c.target, strings.NewReader("{}")), &principal.Exchange{})
+		if d.Allow == c.refused || (c.refused && d.Reason != policy.ReasonBadUserID) {
+			t.Errorf("%s %s: %+v", c.method, c.target, d)
 		}
 	}
 }

@@ -3,12 +3,13 @@ package epoch_test
 import (
 	"context"
 	"errors"
-	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -80,7 +79,6 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 	}
 	g, err := accesstoken.NewGuard(accesstoken.GuardOptions{
 		Manager:   m,
-		Epochs:    p.epochs,
 		JWTSecret: cfg.Superset.JWTSecret,
 		Upstream:  currentPool{&p.pool},
 		SealKeys:  seal,
@@ -88,7 +86,6 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 		RequestID: proxy.RequestID,
 		Logger:    p.log.Named("accesstoken"),
 		Observer:  obs,
-		Auditor:   p.audit,
 	})
 	if err != nil {
 		return fmt.Errorf("access tokens: %w", err)
@@ -99,26 +96,6 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 	}
 	p.tokens, p.tokenGuard, p.tokenPage = m, g, page
 	return nil
-}
-
-// refuseAccessTokens is the middleware installed in place of the access-token
-// guard when there is none (access_tokens.enabled: false). A request whose
-// Authorization carries a gateway access token in any form is answered 401
-// and never reaches Superset, which must not see the token (nor be left to
-// judge it); every other request passes untouched.
-func refuseAccessTokens(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !accesstoken.Claims(r.Header) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Cache-Control", "no-store")
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"msg":"access tokens are disabled"}`+"\n")
-	})
 }
 
 // signedIn is the caller's live, signed-in gateway session, checked as the

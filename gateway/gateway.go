@@ -25,6 +25,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/session"
@@ -377,60 +378,38 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Headers:        headers,
 		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
 	}
-	// Order on the way in: the Superset API JWT guard, the guest-token
-	// guard and the access-token guard (traffic they mark never creates a
-	// session, and client cookies never reach the session layer on token
-	// requests), the session vault, the capture of user-admin bodies for
-	// automatic stamping, and last the access token's upstream CSRF cookie
-	// (after the vault, which replaces the Cookie header).
-	// On the way back: stamping first (the vault reads SelfStamped), the
-	// guest- and access-token hooks, then the vault absorbs Set-Cookie.
-	var hooks []func(*http.Response) error
-	if p.jwtGuard != nil {
-		opts.Middleware = append(opts.Middleware, p.jwtGuard.Middleware)
+	// The request path between hygiene and the reverse proxy, in the one
+	// order pipeline.go documents.
+	parts := Parts{
+		Sessions: p.vault,
+		Epochs:   p.epochs,
+		Stamp:    p.stampHook,
+		Refusals: NewRefuser(RefuserOptions{Observer: p.metrics, Auditor: p.audit,
+			Logger: p.log.Named("refusal"), RequestInfo: requestInfo}),
+		Logger: p.log.Named("pipeline"),
 	}
-	if p.stampHook != nil {
-		hooks = append(hooks, p.stampHook.StampResponse)
+	if p.jwtGuard != nil {
+		parts.JWT = p.jwtGuard
 	}
 	if p.guard != nil {
-		opts.Middleware = append(opts.Middleware, p.guard.Middleware)
-		hooks = append(hooks, p.guard.ModifyResponse)
+		parts.Guests, parts.GuestIssuance, parts.GuestRevoked = p.guard, p.guard.ModifyResponse, p.revoker
 	}
 	if p.tokenGuard != nil {
-		opts.Middleware = append(opts.Middleware, p.tokenGuard.Middleware)
-		hooks = append(hooks, p.tokenGuard.ModifyResponse)
+		parts.Tokens = p.tokenGuard
 	} else {
-		// No guard (access_tokens.enabled: false): an access token must
-		// still never reach Superset.
-		opts.Middleware = append(opts.Middleware, refuseAccessTokens)
+		// access_tokens.enabled: false. A token must still never reach
+		// Superset.
+		parts.TokensDisabled = true
 	}
 	if p.vault != nil {
-		internal := http.NewServeMux()
-		internal.Handle("/-/sessions", p.vault.SessionsPage())
-		internal.Handle("/-/sessions/", p.vault.SessionsPage())
-		if p.admin != nil {
-			internal.Handle(admin.APIPrefix, p.admin)
+		pl, err := NewPipeline(parts)
+		if err != nil {
+			return nil, err
 		}
-		if p.adminPage != nil {
-			// APIPrefix is the longer pattern, so the API keeps its routes.
-			internal.Handle("/-/admin", p.adminPage)
-			internal.Handle(admin.PagePath, p.adminPage)
-		}
-		if p.tokenPage != nil {
-			internal.Handle("/-/tokens", p.tokenPage)
-			internal.Handle("/-/tokens/", p.tokenPage)
-		}
-		opts.Internal = internal
-		opts.Middleware = append(opts.Middleware, p.vault.Middleware)
-		hooks = append(hooks, p.vault.ModifyResponse)
+		opts.Middleware = []func(http.Handler) http.Handler{pl.Middleware}
+		opts.ModifyResponse = pl.ModifyResponse
+		opts.Internal = p.internalRoutes()
 	}
-	if p.stampHook != nil {
-		opts.Middleware = append(opts.Middleware, p.stampHook.Capture)
-	}
-	if p.tokenGuard != nil {
-		opts.Middleware = append(opts.Middleware, p.tokenGuard.UpstreamCookie)
-	}
-	opts.ModifyResponse = chainResponseHooks(hooks)
 	gw, err := proxy.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
@@ -539,19 +518,9 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []conf
 		ClientIP:             proxy.ClientIP,
 		RequestID:            proxy.RequestID,
 		Epochs:               p.epochs,
-		SelfStamped:          epoch.SelfStamped,
-		// Guest-token and access-token traffic is stateless here: it
-		// never creates a gateway session.
-		IsGuest: func(r *http.Request) bool {
-			if _, ok := guesttoken.FromContext(r.Context()); ok {
-				return true
-			}
-			_, ok := accesstoken.FromContext(r.Context())
-			return ok
-		},
-		Logger:   p.log.Named("session"),
-		Observer: metrics.NewSessions(reg),
-		Audit:    p.audit,
+		Logger:               p.log.Named("session"),
+		Observer:             metrics.NewSessions(reg),
+		Audit:                p.audit,
 	})
 	if err != nil {
 		return fmt.Errorf("session: %w", err)
@@ -577,25 +546,6 @@ func (c currentPool) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, upstream.ErrNoHealthyUpstream
 	}
 	return pool.RoundTrip(r)
-}
-
-// chainResponseHooks runs hooks in order; the first error stops the chain
-// (the proxy answers 502). nil for no hooks.
-func chainResponseHooks(hooks []func(*http.Response) error) func(*http.Response) error {
-	switch len(hooks) {
-	case 0:
-		return nil
-	case 1:
-		return hooks[0]
-	}
-	return func(r *http.Response) error {
-		for _, h := range hooks {
-			if err := h(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 }
 
 // openGuestTokens builds the guest-token revocation store and, when a guest
@@ -641,19 +591,38 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 	return nil
 }
 
-// caller names who made a request, for audit events: the gateway
-// session's user when there is one.
+// caller names who made a request, for audit events: the principal the
+// request path authenticated.
 func (p *process) caller(r *http.Request) guesttoken.Caller {
-	c := guesttoken.Caller{RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String()}
-	if p.vault != nil {
-		if s, err := p.vault.Current(r); err == nil && s.UserID != "" {
-			c.Actor = "user:" + s.UserID
-			if s.Username != "" {
-				c.Actor += ":" + s.Username
-			}
+	c := guesttoken.Caller{RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String(), Actor: "anonymous"}
+	if pr, ok := principal.FromContext(r.Context()); ok {
+		c.Actor = pr.Actor()
+		if pr.Username != "" {
+			c.Actor += ":" + pr.Username
 		}
 	}
 	return c
+}
+
+// internalRoutes are the gateway's own pages and APIs under /-/ (health
+// and readiness are proxy's).
+func (p *process) internalRoutes() http.Handler {
+	internal := http.NewServeMux()
+	internal.Handle("/-/sessions", p.vault.SessionsPage())
+	internal.Handle("/-/sessions/", p.vault.SessionsPage())
+	if p.admin != nil {
+		internal.Handle(admin.APIPrefix, p.admin)
+	}
+	if p.adminPage != nil {
+		// APIPrefix is the longer pattern, so the API keeps its routes.
+		internal.Handle("/-/admin", p.adminPage)
+		internal.Handle(admin.PagePath, p.adminPage)
+	}
+	if p.tokenPage != nil {
+		internal.Handle("/-/tokens", p.tokenPage)
+		internal.Handle("/-/tokens/", p.tokenPage)
+	}
+	return internal
 }
 
 // guestAuditor adapts the audit logger to guesttoken.Auditor.

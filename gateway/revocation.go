@@ -20,6 +20,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
@@ -66,13 +67,10 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 
 	g, err := jwtguard.New(jwtguard.Options{
 		Verifier:    apijwt.Verifier{Key: cfg.Superset.JWTSecret},
-		Epochs:      ep,
 		Revocations: p.store,
 		JTICacheTTL: cfg.Session.CacheTTL,
-		RequestInfo: requestInfo,
 		Logger:      p.log.Named("jwtguard"),
 		Observer:    obs,
-		Auditor:     p.audit,
 	})
 	if err != nil {
 		return fmt.Errorf("jwtguard: %w", err)
@@ -83,9 +81,9 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 	p.jwtGuard = g
 
 	hook, err := epoch.NewHook(epoch.HookOptions{
-		Epochs: ep,
-		Caller: p.epochCaller,
-		Logger: p.log.Named("epoch"),
+		Epochs:      ep,
+		RequestInfo: requestInfo,
+		Logger:      p.log.Named("epoch"),
 	})
 	if err != nil {
 		return fmt.Errorf("epoch hook: %w", err)
@@ -124,19 +122,6 @@ func requestInfo(r *http.Request) (string, string) {
 	return proxy.RequestID(r), ip
 }
 
-// epochCaller names who made a user-admin request: the gateway session's
-// user, else the subject of the verified Superset JWT.
-func (p *process) epochCaller(r *http.Request) epoch.Caller {
-	rid, ip := requestInfo(r)
-	c := epoch.Caller{RequestID: rid, IP: ip}
-	if s, ok := session.FromContext(r.Context()); ok && s.UserID != "" {
-		c.UserID = s.UserID
-	} else if cl, ok := jwtguard.ClaimsFrom(r.Context()); ok {
-		c.UserID = cl.Subject
-	}
-	return c
-}
-
 // buildAdmin is the admin API (/-/admin/api/v1/…): admin tokens from
 // admin.tokens_file, or a Superset session or JWT whose user holds a role
 // in admin.roles; plus the guest-token revocation routes.
@@ -170,9 +155,11 @@ func (p *process) adminCredentials(r *http.Request) (client.Auth, error) {
 	if tok, ok, err := jwtguard.BearerToken(r.Header); err != nil {
 		return client.Auth{}, fmt.Errorf("%w: %w", admin.ErrNoCredential, err)
 	} else if ok && !strings.HasPrefix(tok, "sgw") {
-		if _, d, err := p.jwtGuard.Check(r.Context(), tok, apijwt.Access); err != nil {
+		d, err := p.checkJWT(r.Context(), tok)
+		if err != nil {
 			return client.Auth{}, err
-		} else if !d.Allow {
+		}
+		if !d.Allow {
 			return client.Auth{}, fmt.Errorf("%w: %s", admin.ErrNoCredential, d.Reason)
 		}
 		return client.Auth{Bearer: tok}, nil
@@ -189,6 +176,16 @@ func (p *process) adminCredentials(r *http.Request) (client.Auth, error) {
 		return client.Auth{}, admin.ErrNoCredential
 	}
 	return client.Auth{Cookies: cookies}, nil
+}
+
+// checkJWT checks a Superset access JWT as the request path does: verified
+// by jwtguard, then against its user's epoch.
+func (p *process) checkJWT(ctx context.Context, tok string) (policy.Decision, error) {
+	c, d, err := p.jwtGuard.Verify(ctx, tok, apijwt.Access)
+	if err != nil || !d.Allow {
+		return d, err
+	}
+	return p.epochs.IssuedAfter(ctx, c.Subject, c.IssuedAt, time.Second)
 }
 
 // status answers GET /-/admin/api/v1/status.

@@ -65,17 +65,6 @@ func TestCheckClaims(t *testing.T) {
 	}
 }
 
-func TestStatusFor(t *testing.T) {
-	for reason, want := range map[string]int{
-		ReasonRevoked: 401, "bad_signature": 401, ReasonDefaultSecret: 401, "expired": 401,
-		ReasonAmbiguous: 400, ReasonMalformedForm: 400, ReasonFormTooLarge: 413, ReasonStoreUnavailable: 503,
-	} {
-		if got, _ := StatusFor(reason); got != want {
-			t.Errorf("%s: %d, want %d", reason, got, want)
-		}
-	}
-}
-
 func TestCanonicalAlias(t *testing.T) {
 	for in, want := range map[string]string{
 		"12": "12", "0012": "12", "0": "0", "000": "0", "sales": "sales", "Sales": "Sales",

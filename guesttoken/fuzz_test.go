@@ -1,4 +1,4 @@
-package guesttoken
+package guesttoken_test
 
 import (
 	"bytes"
@@ -7,6 +7,11 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/principal"
+
+	"github.com/superset-gateway/superset-gateway/guesttoken"
 
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
@@ -21,7 +26,7 @@ import (
 func FuzzGuestTokenPath(f *testing.F) {
 	valid := mint(f, testSecret, t0.Add(-time.Minute), "12")
 	revoked := mint(f, testSecret, t0.Add(-time.Minute), "7")
-	mp, mpCT := multipartBody(f, [2]string{`form-data; name="guest_token"`, valid})
+	mp, mpCT := guesttoken.MultipartBody(f, [2]string{`form-data; name="guest_token"`, valid})
 	const ue = "application/x-www-form-urlencoded"
 	f.Add(valid, "", []byte(nil))
 	f.Add("", ue, []byte("a=1&guest_token="+valid))
@@ -30,17 +35,13 @@ func FuzzGuestTokenPath(f *testing.F) {
 	f.Add("", mpCT, mp)
 	f.Add(algNone(validClaims(t0)), "", []byte(nil))
 	f.Add("", ue, []byte("guest%5Ftoken="+valid+"&guest_token=x"))
-	for _, c := range extractCases(f) {
-		h := ""
-		if len(c.header) > 0 {
-			h = c.header[0]
-		}
-		f.Add(h, c.contentType, []byte(c.body))
+	for _, c := range guesttoken.Shapes(f) {
+		f.Add(c.Header, c.ContentType, []byte(c.Body))
 	}
 
 	st := newBolt(f)
 	clock := newClock()
-	rev, err := NewRevoker(RevokerOptions{Store: st, Now: clock.Now})
+	rev, err := guesttoken.NewRevoker(guesttoken.RevokerOptions{Store: st, Now: clock.Now})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -48,7 +49,12 @@ func FuzzGuestTokenPath(f *testing.F) {
 		f.Fatal(err)
 	}
 	v := guestjwt.Verifier{Key: []byte(testSecret), Audience: testAudience}
-	g, err := New(Options{Verifier: v, Revoker: rev, Now: clock.Now, MaxFormBytes: 64 << 10, FormMemoryBytes: 512, SpoolDir: f.TempDir()})
+	g, err := guesttoken.New(guesttoken.Options{Verifier: v, Revoker: rev, Now: clock.Now, MaxFormBytes: 64 << 10, FormMemoryBytes: 512, SpoolDir: f.TempDir()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pl, err := gateway.NewPipeline(gateway.Parts{Guests: g, GuestRevoked: rev, Epochs: allowEpochs{}, Now: clock.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -57,13 +63,12 @@ func FuzzGuestTokenPath(f *testing.F) {
 		var (
 			called bool
 			got    []byte
-			claims *guestjwt.Claims
-			marked bool
+			p      principal.Principal
 		)
-		h := g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := pl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			called = true
 			got, _ = io.ReadAll(r.Body)
-			claims, marked = FromContext(r.Context())
+			p, _ = principal.FromContext(r.Context())
 		}))
 		r := httptest.NewRequest(http.MethodPost, "/api/v1/chart/data", bytes.NewReader(body))
 		if header != "" {
@@ -85,14 +90,14 @@ func FuzzGuestTokenPath(f *testing.F) {
 		if !bytes.Equal(got, body) {
 			t.Fatalf("body altered: %q → %q", body, got)
 		}
-		if !marked {
+		if p.Kind != principal.Guest {
 			if header != "" {
 				t.Fatalf("header token forwarded unmarked")
 			}
 			return
 		}
-		ms, stamped, err := rev.RevokedBefore(ctxT(t), keysOf(claims)...)
-		if err != nil || !CheckRevocation(claims.IssuedAt, ms, stamped).Allow {
+		ms, stamped, err := rev.RevokedBefore(ctxT(t), append([]string{guesttoken.GlobalKey}, p.Resources...)...)
+		if err != nil || !guesttoken.CheckRevocation(p.IssuedAt, ms, stamped).Allow {
 			t.Fatalf("revoked token forwarded")
 		}
 		if header != "" {
@@ -101,12 +106,4 @@ func FuzzGuestTokenPath(f *testing.F) {
 			}
 		}
 	})
-}
-
-func keysOf(c *guestjwt.Claims) []string {
-	keys := []string{GlobalKey}
-	for _, r := range c.Resources {
-		keys = append(keys, ResourceKey(r.Type, r.ID))
-	}
-	return keys
 }

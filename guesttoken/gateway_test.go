@@ -1,4 +1,4 @@
-package guesttoken
+package guesttoken_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/guesttoken"
+
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
@@ -26,7 +28,7 @@ import (
 // marked as guest traffic for the session layer.
 func TestValidTokenPassesBodyIntact(t *testing.T) {
 	spool := t.TempDir()
-	e := newEnv(t, newBolt(t), nil, func(o *Options, _ *RevokerOptions) {
+	e := newEnv(t, newBolt(t), nil, func(o *guesttoken.Options, _ *guesttoken.RevokerOptions) {
 		o.FormMemoryBytes, o.MaxFormBytes, o.SpoolDir = 4096, 1<<20, spool
 	})
 	tok := mint(t, testSecret, t0.Add(-time.Minute), "1")
@@ -36,7 +38,7 @@ func TestValidTokenPassesBodyIntact(t *testing.T) {
 		t.Errorf("Superset did not receive the header token")
 	}
 
-	mp, mpCT := multipartBody(t, [2]string{`form-data; name="form_data"`, `{"slice_id": 7, "résumé": "ü"}`},
+	mp, mpCT := guesttoken.MultipartBody(t, [2]string{`form-data; name="form_data"`, `{"slice_id": 7, "résumé": "ü"}`},
 		[2]string{`form-data; name="csv"; filename="a.csv"`, strings.Repeat("a,b\n1,2\n", 30000)}, // spooled to disk
 		[2]string{`form-data; name="guest_token"`, tok})
 	for _, c := range []struct{ ct, body string }{
@@ -80,7 +82,7 @@ func TestRevocationScopes(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := ctxT(t)
-			e := newEnv(t, open(t), nil, func(_ *Options, ro *RevokerOptions) {
+			e := newEnv(t, open(t), nil, func(_ *guesttoken.Options, ro *guesttoken.RevokerOptions) {
 				ro.Resolver = stubResolver{
 					"sales":  {"12", "sales", "5b1a6c1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b"},
 					"12":     {"12", "sales", "5b1a6c1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b"},
@@ -103,11 +105,11 @@ func TestRevocationScopes(t *testing.T) {
 			if len(rv.Aliases) != 3 || rv.Scope != "dashboard" || !rv.RevokedBefore.Equal(t0.Add(-30*time.Second)) {
 				t.Errorf("revocation %+v", rv)
 			}
-			e.wantRefused(a, http.StatusUnauthorized, ReasonRevoked)
-			e.wantRefused(aUUID, http.StatusUnauthorized, ReasonRevoked)
-			e.wantRefused(both, http.StatusUnauthorized, ReasonRevoked)
-			e.wantRefused(mint(t, testSecret, old, "5B1A6C1E-2F3D-4E5F-8A9B-0C1D2E3F4A5B"), http.StatusUnauthorized, ReasonRevoked)
-			e.wantRefused(mint(t, testSecret, old, "012"), http.StatusUnauthorized, ReasonRevoked)
+			e.wantRefused(a, http.StatusUnauthorized, guesttoken.ReasonRevoked)
+			e.wantRefused(aUUID, http.StatusUnauthorized, guesttoken.ReasonRevoked)
+			e.wantRefused(both, http.StatusUnauthorized, guesttoken.ReasonRevoked)
+			e.wantRefused(mint(t, testSecret, old, "5B1A6C1E-2F3D-4E5F-8A9B-0C1D2E3F4A5B"), http.StatusUnauthorized, guesttoken.ReasonRevoked)
+			e.wantRefused(mint(t, testSecret, old, "012"), http.StatusUnauthorized, guesttoken.ReasonRevoked)
 			e.wantAllowed(b)
 
 			// A token minted after the revocation works again.
@@ -122,8 +124,8 @@ func TestRevocationScopes(t *testing.T) {
 			if _, err := e.rev.RevokeAll(ctx, t0.Add(-10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			e.wantRefused(b, http.StatusUnauthorized, ReasonRevoked)
-			e.wantRefused(mint(t, testSecret, t0.Add(-11*time.Second), "99"), http.StatusUnauthorized, ReasonRevoked)
+			e.wantRefused(b, http.StatusUnauthorized, guesttoken.ReasonRevoked)
+			e.wantRefused(mint(t, testSecret, t0.Add(-11*time.Second), "99"), http.StatusUnauthorized, guesttoken.ReasonRevoked)
 			e.wantAllowed(mint(t, testSecret, t0.Add(-9*time.Second), "13"))
 
 			list, err := e.rev.List(ctx)
@@ -143,23 +145,23 @@ func TestRevocationScopes(t *testing.T) {
 // dashboard, the revocation fails clearly and writes nothing.
 func TestResolverFailureStampsNothing(t *testing.T) {
 	cs := &countingStore{Store: newBolt(t)}
-	rev, err := NewRevoker(RevokerOptions{Store: cs, Resolver: stubResolver{}})
+	rev, err := guesttoken.NewRevoker(guesttoken.RevokerOptions{Store: cs, Resolver: stubResolver{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = rev.RevokeDashboardRef(ctxT(t), "sales", t0)
-	if !errors.Is(err, ErrResolve) || !strings.Contains(err.Error(), "superset unreachable") {
-		t.Fatalf("err %v, want ErrResolve with the cause", err)
+	if !errors.Is(err, guesttoken.ErrResolve) || !strings.Contains(err.Error(), "superset unreachable") {
+		t.Fatalf("err %v, want guesttoken.ErrResolve with the cause", err)
 	}
 	if cs.writes.Load() != 0 {
 		t.Errorf("%d stamps written after a failed resolution", cs.writes.Load())
 	}
-	noRes, _ := NewRevoker(RevokerOptions{Store: cs})
-	if _, err := noRes.RevokeDashboardRef(ctxT(t), "sales", t0); !errors.Is(err, ErrNoResolver) {
+	noRes, _ := guesttoken.NewRevoker(guesttoken.RevokerOptions{Store: cs})
+	if _, err := noRes.RevokeDashboardRef(ctxT(t), "sales", t0); !errors.Is(err, guesttoken.ErrNoResolver) {
 		t.Errorf("no resolver: %v", err)
 	}
 	for _, bad := range [][]string{nil, {""}, {"ok", "bad\x00"}, {strings.Repeat("x", 300)}} {
-		if _, err := rev.RevokeDashboard(ctxT(t), bad, t0); !errors.Is(err, ErrBadAlias) {
+		if _, err := rev.RevokeDashboard(ctxT(t), bad, t0); !errors.Is(err, guesttoken.ErrBadAlias) {
 			t.Errorf("aliases %q: %v, want ErrBadAlias", bad, err)
 		}
 	}
@@ -182,7 +184,7 @@ func TestRevocationSurvivesBoltReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2 := newEnv(t, openBolt(t, path), nil)
-	e2.wantRefused(tok, http.StatusUnauthorized, ReasonRevoked)
+	e2.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonRevoked)
 	e2.wantAllowed(mint(t, testSecret, t0, "12"))
 }
 
@@ -201,8 +203,8 @@ func TestRevocationSurvivesRedisRestart(t *testing.T) {
 	srv.Kill()
 	srv.Restart(t)
 	e2 := newEnv(t, connectRedis(t, srv), nil)
-	e2.wantRefused(tok, http.StatusUnauthorized, ReasonRevoked)
-	e2.wantRefused(mint(t, testSecret, t0.Add(-2500*time.Millisecond), "13"), http.StatusUnauthorized, ReasonRevoked)
+	e2.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonRevoked)
+	e2.wantRefused(mint(t, testSecret, t0.Add(-2500*time.Millisecond), "13"), http.StatusUnauthorized, guesttoken.ReasonRevoked)
 	e2.wantAllowed(mint(t, testSecret, t0, "12"))
 }
 
@@ -219,13 +221,13 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
 		t.Errorf("status %d Retry-After %q, want 503 and 7", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if e.reached() != before || e.obs.lastReason() != ReasonStoreUnavailable {
+	if e.reached() != before || e.obs.lastReason() != guesttoken.ReasonStoreUnavailable {
 		t.Errorf("reached %d, reason %q", e.reached()-before, e.obs.lastReason())
 	}
 	if e.get("/api/v1/me/", "") != http.StatusOK {
 		t.Errorf("plain request refused")
 	}
-	if _, err := e.rev.RevokeAll(ctxT(t), t0); !errors.Is(err, ErrUnavailable) {
+	if _, err := e.rev.RevokeAll(ctxT(t), t0); !errors.Is(err, guesttoken.ErrUnavailable) {
 		t.Errorf("RevokeAll on a down store: %v", err)
 	}
 
@@ -235,7 +237,7 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	e2.wantAllowed(tok)
 	srv.Kill()
 	e2.clock.Advance(2 * time.Second) // past the 1s cache TTL
-	e2.wantRefused(tok, http.StatusServiceUnavailable, ReasonStoreUnavailable)
+	e2.wantRefused(tok, http.StatusServiceUnavailable, guesttoken.ReasonStoreUnavailable)
 }
 
 // TestAttackerTokens: everything an attacker can forge is refused at the
@@ -272,7 +274,7 @@ func TestAttackerTokens(t *testing.T) {
 		{"iat in the future", mint(t, testSecret, t0.Add(time.Hour), "1"), "iat_in_future"},
 		{"kid header", "eyJhbGciOiJIUzI1NiIsImtpZCI6IjEifQ." + parts[1] + "." + parts[2], "bad_header"},
 		{"garbage", "not-a-jwt", "malformed"},
-		{"16 KB token", strings.Repeat("a", 16<<10+1), ReasonTooLarge},
+		{"16 KB token", strings.Repeat("a", 16<<10+1), guesttoken.ReasonTooLarge},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -287,7 +289,7 @@ func TestAttackerTokens(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.gw.URL+"/api/v1/chart/data", strings.NewReader("guest_token="+other))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-GuestToken", good)
-		if resp := e.do(req); resp.StatusCode != http.StatusBadRequest || e.reached() != before || e.obs.lastReason() != ReasonAmbiguous {
+		if resp := e.do(req); resp.StatusCode != http.StatusBadRequest || e.reached() != before || e.obs.lastReason() != guesttoken.ReasonAmbiguous {
 			t.Errorf("status %d, reached %d, reason %q", resp.StatusCode, e.reached()-before, e.obs.lastReason())
 		}
 	})
@@ -296,7 +298,7 @@ func TestAttackerTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		revoked := mint(t, testSecret, iat, "7")
-		body, ct := multipartBody(t, [2]string{`form-data; name="guest_token"`, revoked})
+		body, ct := guesttoken.MultipartBody(t, [2]string{`form-data; name="guest_token"`, revoked})
 		before := e.reached()
 		req, _ := http.NewRequest(http.MethodPost, e.gw.URL+"/api/v1/chart/data", bytes.NewReader(body))
 		req.Header.Set("Content-Type", ct)
@@ -322,43 +324,45 @@ func TestAttackerTokens(t *testing.T) {
 // secret are refused and audited, unless the operator opted out.
 func TestDefaultSecret(t *testing.T) {
 	e := newEnv(t, newBolt(t), nil)
-	tok := mint(t, DefaultGuestSecret, t0.Add(-time.Minute), "1")
+	tok := mint(t, guesttoken.DefaultGuestSecret, t0.Add(-time.Minute), "1")
 	req, _ := http.NewRequest(http.MethodGet, e.gw.URL+"/api/v1/chart/data", nil)
 	req.Header.Set("X-GuestToken", tok)
 	req.Header.Set("X-Test-Actor", "embedder")
-	if resp := e.do(req); resp.StatusCode != http.StatusUnauthorized || e.obs.lastReason() != ReasonDefaultSecret {
+	if resp := e.do(req); resp.StatusCode != http.StatusUnauthorized || e.obs.lastReason() != guesttoken.ReasonDefaultSecret {
 		t.Fatalf("status %d reason %q", resp.StatusCode, e.obs.lastReason())
 	}
 	// Even when expired, the default signature is what matters.
 	e.clock.Advance(2 * time.Second)
-	e.wantRefused(mint(t, DefaultGuestSecret, t0.Add(-time.Hour), "1"), http.StatusUnauthorized, ReasonDefaultSecret)
+	e.wantRefused(mint(t, guesttoken.DefaultGuestSecret, t0.Add(-time.Hour), "1"), http.StatusUnauthorized, guesttoken.ReasonDefaultSecret)
 	// Audits are throttled: a third within the second is not recorded.
-	e.wantRefused(tok, http.StatusUnauthorized, ReasonDefaultSecret)
+	e.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonDefaultSecret)
 	evs := e.aud.all()
-	if len(evs) != 2 || evs[0].Event != "guest_token.default_secret" || evs[0].Reason != ReasonDefaultSecret || evs[0].Actor != "embedder" || evs[0].RequestID == "" || evs[0].Outcome != "denied" {
+	if len(evs) != 2 || evs[0].Event != "guest_token.default_secret" || evs[0].Reason != guesttoken.ReasonDefaultSecret || evs[0].Actor != "embedder" || evs[0].RequestID == "" || evs[0].Outcome != "denied" {
 		t.Errorf("audit events %+v", evs)
 	}
 
 	// The gateway configured with the default itself refuses all …
-	refuseAll := newEnv(t, newBolt(t), nil, func(o *Options, _ *RevokerOptions) { o.Verifier.Key = []byte(DefaultGuestSecret) })
-	refuseAll.wantRefused(tok, http.StatusUnauthorized, ReasonDefaultSecret)
+	refuseAll := newEnv(t, newBolt(t), nil, func(o *guesttoken.Options, _ *guesttoken.RevokerOptions) {
+		o.Verifier.Key = []byte(guesttoken.DefaultGuestSecret)
+	})
+	refuseAll.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonDefaultSecret)
 	// … unless the operator opted out.
-	optOut := newEnv(t, newBolt(t), nil, func(o *Options, _ *RevokerOptions) {
-		o.Verifier.Key, o.AllowDefaultSecret = []byte(DefaultGuestSecret), true
+	optOut := newEnv(t, newBolt(t), nil, func(o *guesttoken.Options, _ *guesttoken.RevokerOptions) {
+		o.Verifier.Key, o.AllowDefaultSecret = []byte(guesttoken.DefaultGuestSecret), true
 	})
 	optOut.wantAllowed(tok)
 }
 
 // TestLifetimeCap: a token living longer than the cap is refused.
 func TestLifetimeCap(t *testing.T) {
-	e := newEnv(t, newBolt(t), nil, func(o *Options, _ *RevokerOptions) { o.Policy.MaxLifetime = 10 * time.Minute })
+	e := newEnv(t, newBolt(t), nil, func(o *guesttoken.Options, _ *guesttoken.RevokerOptions) { o.Policy.MaxLifetime = 10 * time.Minute })
 	long, err := guestjwt.Mint([]byte(testSecret), guestjwt.MintOptions{
 		Resources: []guestjwt.Resource{{Type: "dashboard", ID: "1"}}, Audience: testAudience, Now: t0.Add(-time.Minute), TTL: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefused(long, http.StatusUnauthorized, ReasonLifetime)
+	e.wantRefused(long, http.StatusUnauthorized, guesttoken.ReasonLifetime)
 	e.wantAllowed(mint(t, testSecret, t0.Add(-time.Minute), "1"))
 }
 
@@ -388,19 +392,19 @@ func TestNegativeCache(t *testing.T) {
 	if _, err := e.rev.RevokeDashboard(ctxT(t), []string{"404"}, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e.wantRefused(tok, http.StatusUnauthorized, ReasonRevoked)
+	e.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonRevoked)
 }
 
 // TestCacheBounded: the cache never grows past its bound.
 func TestCacheBounded(t *testing.T) {
 	st := newBolt(t)
-	rev, _ := NewRevoker(RevokerOptions{Store: st, CacheMaxEntries: 64, Now: newClock().Now})
+	rev, _ := guesttoken.NewRevoker(guesttoken.RevokerOptions{Store: st, CacheMaxEntries: 64, Now: newClock().Now})
 	for i := range 1000 {
-		if _, _, err := rev.RevokedBefore(ctxT(t), DashboardKey(strconv.Itoa(i))); err != nil {
+		if _, _, err := rev.RevokedBefore(ctxT(t), guesttoken.DashboardKey(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := rev.cache.Len(); n > 64 {
+	if n := rev.CacheLen(); n > 64 {
 		t.Errorf("cache holds %d entries, bound 64", n)
 	}
 }
@@ -414,12 +418,12 @@ func TestPubSubInvalidation(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			st := open(t)
-			long := func(_ *Options, ro *RevokerOptions) { ro.CacheTTL = time.Hour }
+			long := func(_ *guesttoken.Options, ro *guesttoken.RevokerOptions) { ro.CacheTTL = time.Hour }
 			a, b := newEnv(t, st, nil, long), newEnv(t, st, nil, long)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			subscribed := make(chan struct{}, 1)
-			b.rev.onSubscribed = func() { subscribed <- struct{}{} }
+			b.rev.OnSubscribed(func() { subscribed <- struct{}{} })
 			go func() { done <- b.rev.Run(ctx) }()
 			t.Cleanup(func() { cancel(); <-done })
 			<-subscribed

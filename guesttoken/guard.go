@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
@@ -52,8 +53,6 @@ type Options struct {
 	// same token again; revocation is checked on every request anyway.
 	// 0 means 10000; negative disables the cache.
 	VerifiedCacheSize int
-	// RetryAfter is sent with 503 when the store cannot answer; 0 means 5s.
-	RetryAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives store failures and refusals (reasons only, never a
@@ -80,7 +79,6 @@ type Guard struct {
 	policy     Policy
 	ex         extractor
 	verified   *ttlcache.Cache[[32]byte, *guestjwt.Claims]
-	retryAfter string
 	now        func() time.Time
 	log        *zap.Logger
 	obs        Observer
@@ -124,11 +122,6 @@ func New(o Options) (*Guard, error) {
 		}
 		g.verified = ttlcache.New[[32]byte, *guestjwt.Claims](n)
 	}
-	ra := o.RetryAfter
-	if ra <= 0 {
-		ra = 5 * time.Second
-	}
-	g.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -214,95 +207,42 @@ func (g *Guard) signedWithDefault(token string, now time.Time) bool {
 	return !errors.Is(err, guestjwt.ErrBadSignature)
 }
 
-type ctxKey struct{}
-
-// NewContext returns ctx marked as authenticated by the guest token with
-// claims c. The Guard does it for every request whose token it accepted.
-func NewContext(ctx context.Context, c *guestjwt.Claims) context.Context {
-	return context.WithValue(ctx, ctxKey{}, c)
-}
-
-// FromContext returns the verified guest-token claims of the request
-// whose context is ctx. ok is true only for requests the Guard accepted;
-// the session layer uses it to create no gateway session for them
-// (embedded traffic is stateless at the gateway). The claims are shared
-// between requests carrying the same token and must not be modified.
-func FromContext(ctx context.Context) (c *guestjwt.Claims, ok bool) {
-	c, ok = ctx.Value(ctxKey{}).(*guestjwt.Claims)
-	return c, ok && c != nil
-}
-
-// Middleware is the hook for proxy.Options.Middleware; it must come
-// before the session layer so that the session layer sees FromContext.
-// Requests without a guest token pass unchanged: only form bodies are
-// read (beyond FormMemoryBytes into an unlinked spool file) and handed on
-// byte for byte. A request with a token reaches
-// next only when the token verifies, passes the policy and is not revoked;
-// otherwise the client gets Superset-shaped JSON: 401 for the token, 400
-// for an ambiguous request, 413 for a form too large to inspect, 503 with
-// Retry-After when the store cannot answer.
-func (g *Guard) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, d, release := g.ex.extract(r)
-		defer release()
-		if !d.Allow {
-			g.obs.ObserveGuestTokenChecked()
-			g.refused(w, r, d.Reason)
-			return
-		}
-		if token == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
+// Authenticate finds the request's guest token the way Superset reads it
+// (the X-GuestToken header, the guest_token query parameter or form field;
+// see extract.go), verifies it and applies the policy. It returns the
+// zero Principal when the request carries none. The principal's IssuedAt
+// is the token's iat and its Resources the revocation keys of the
+// dashboards it names: the gateway checks them with Revoker.Check. A body
+// spooled to read a form is released when the request ends
+// (Exchange.Defer). It never writes the response.
+func (g *Guard) Authenticate(ctx context.Context, r *http.Request, x *principal.Exchange) (principal.Principal, policy.Decision, error) {
+	token, d, release := g.ex.extract(r)
+	x.Defer(release)
+	p := principal.Principal{Kind: principal.Guest}
+	if !d.Allow {
 		g.obs.ObserveGuestTokenChecked()
-		res, err := g.Check(r.Context(), token)
-		if err != nil {
-			g.log.Warn("guest-token revocation state unavailable", zap.String("request_id", g.caller(r).RequestID), zap.Error(err))
-		}
-		if !res.Allow {
-			if res.Reason == ReasonDefaultSecret {
-				g.auditDefaultSecret(r, res.Claims)
-			}
-			g.refused(w, r, res.Reason)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), res.Claims)))
-	})
-}
-
-// refused counts, logs and answers a refusal.
-func (g *Guard) refused(w http.ResponseWriter, r *http.Request, reason string) {
-	g.obs.ObserveGuestTokenRefused(reason)
-	g.log.Debug("guest token refused", zap.String("reason", reason), zap.String("request_id", g.caller(r).RequestID))
-	status, msg := StatusFor(reason)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", g.retryAfter)
+		return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
 	}
-	w.WriteHeader(status)
-	// msg is one of StatusFor's constants: no escaping needed.
-	_, _ = w.Write([]byte(`{"msg":"` + msg + `"}` + "\n"))
-}
-
-// StatusFor maps a refusal reason to the HTTP status and the public
-// message. The body is {"msg": …}, the shape flask-jwt-extended gives
-// Superset's own 401s, so the embedded SDK treats a refused guest token as
-// an expired one and fetches a new one. The message never says more than
-// Superset's would; the reason goes to metrics and logs.
-func StatusFor(reason string) (int, string) {
-	switch reason {
-	case ReasonStoreUnavailable:
-		return http.StatusServiceUnavailable, "Service temporarily unavailable"
-	case ReasonFormTooLarge:
-		return http.StatusRequestEntityTooLarge, "Request body too large"
-	case ReasonAmbiguous, ReasonMalformedForm, ReasonBodyRead:
-		return http.StatusBadRequest, "Bad request"
-	case "expired":
-		return http.StatusUnauthorized, "Token has expired"
+	if token == "" {
+		return principal.Principal{}, policy.Decision{Allow: true}, nil
 	}
-	return http.StatusUnauthorized, "Invalid guest token"
+	g.obs.ObserveGuestTokenChecked()
+	if len(token) > guestjwt.MaxTokenLen {
+		return p, policy.Decision{Reason: policy.ReasonTooLarge}, nil
+	}
+	c, d := g.verify(token, g.now())
+	if !d.Allow {
+		if d.Reason == ReasonDefaultSecret {
+			g.auditDefaultSecret(r, c)
+		}
+		return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
+	}
+	p.IssuedAt = c.IssuedAt
+	p.Resources = make([]string, 0, len(c.Resources))
+	for _, res := range c.Resources {
+		p.Resources = append(p.Resources, ResourceKey(res.Type, res.ID))
+	}
+	return p, policy.Decision{Allow: true}, nil
 }
 
 // auditDefaultSecret records, at most once a second, that a token signed

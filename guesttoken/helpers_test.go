@@ -1,4 +1,4 @@
-package guesttoken
+package guesttoken_test
 
 import (
 	"bytes"
@@ -16,12 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/session"
+	"github.com/superset-gateway/superset-gateway/store/bolt"
+
+	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
+
+	"github.com/superset-gateway/superset-gateway/guesttoken"
+
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/store"
-	"github.com/superset-gateway/superset-gateway/store/bolt"
 	"github.com/superset-gateway/superset-gateway/store/redis"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
@@ -103,7 +111,9 @@ func newRecObserver() *recObserver {
 }
 
 func (o *recObserver) ObserveGuestTokenChecked() { o.mu.Lock(); o.checked++; o.mu.Unlock() }
-func (o *recObserver) ObserveGuestTokenRefused(r string) {
+
+// ObserveCredentialRefusal is the gateway refusal writer's counter.
+func (o *recObserver) ObserveCredentialRefusal(_, r string) {
 	o.mu.Lock()
 	o.refused[r]++
 	o.reasons = append(o.reasons, r)
@@ -134,19 +144,19 @@ func (o *recObserver) lastReason() string {
 
 type recAuditor struct {
 	mu     sync.Mutex
-	events []AuditEvent
+	events []guesttoken.AuditEvent
 }
 
-func (a *recAuditor) Audit(_ context.Context, ev AuditEvent) {
+func (a *recAuditor) Audit(_ context.Context, ev guesttoken.AuditEvent) {
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	a.mu.Unlock()
 }
 
-func (a *recAuditor) all() []AuditEvent {
+func (a *recAuditor) all() []guesttoken.AuditEvent {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]AuditEvent(nil), a.events...)
+	return append([]guesttoken.AuditEvent(nil), a.events...)
 }
 
 // openBolt opens a bbolt store at path, closed at cleanup.
@@ -179,10 +189,10 @@ func connectRedis(t testing.TB, srv *redistest.Server) *redis.Store {
 
 // stores yields one fresh store per backend, for tests that must hold on
 // both.
-func stores(t *testing.T) map[string]func(t *testing.T) Store {
-	return map[string]func(t *testing.T) Store{
-		"bolt": func(t *testing.T) Store { return newBolt(t) },
-		"redis": func(t *testing.T) Store {
+func stores(t *testing.T) map[string]func(t *testing.T) guesttoken.Store {
+	return map[string]func(t *testing.T) guesttoken.Store{
+		"bolt": func(t *testing.T) guesttoken.Store { return newBolt(t) },
+		"redis": func(t *testing.T) guesttoken.Store {
 			return connectRedis(t, redistest.Start(t, redistest.Options{}))
 		},
 	}
@@ -195,8 +205,8 @@ type env struct {
 	clock  *fakeClock
 	obs    *recObserver
 	aud    *recAuditor
-	rev    *Revoker
-	guard  *Guard
+	rev    *guesttoken.Revoker
+	guard  *guesttoken.Guard
 	gw     *httptest.Server
 	mu     sync.Mutex
 	seen   []seenReq
@@ -210,28 +220,28 @@ type seenReq struct {
 	CL           int64
 }
 
-type envOpt func(*Options, *RevokerOptions)
+type envOpt func(*guesttoken.Options, *guesttoken.RevokerOptions)
 
-func newEnv(t testing.TB, st Store, backend http.HandlerFunc, opts ...envOpt) *env {
+func newEnv(t testing.TB, st guesttoken.Store, backend http.HandlerFunc, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), obs: newRecObserver(), aud: &recAuditor{}}
-	ro := RevokerOptions{Store: st, CacheTTL: time.Second, Now: e.clock.Now, Observer: e.obs}
-	o := Options{
+	ro := guesttoken.RevokerOptions{Store: st, CacheTTL: time.Second, Now: e.clock.Now, Observer: e.obs}
+	o := guesttoken.Options{
 		Verifier: guestjwt.Verifier{Key: []byte(testSecret), Audience: testAudience},
-		Now:      e.clock.Now, Observer: e.obs, Auditor: e.aud, RetryAfter: 7 * time.Second,
-		Caller: func(r *http.Request) Caller {
-			return Caller{Actor: r.Header.Get("X-Test-Actor"), RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String()}
+		Now:      e.clock.Now, Observer: e.obs, Auditor: e.aud,
+		Caller: func(r *http.Request) guesttoken.Caller {
+			return guesttoken.Caller{Actor: r.Header.Get("X-Test-Actor"), RequestID: proxy.RequestID(r), IP: proxy.ClientIP(r).String()}
 		},
 	}
 	for _, f := range opts {
 		f(&o, &ro)
 	}
 	var err error
-	if e.rev, err = NewRevoker(ro); err != nil {
+	if e.rev, err = guesttoken.NewRevoker(ro); err != nil {
 		t.Fatal(err)
 	}
 	o.Revoker = e.rev
-	if e.guard, err = New(o); err != nil {
+	if e.guard, err = guesttoken.New(o); err != nil {
 		t.Fatal(err)
 	}
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -253,14 +263,41 @@ func newEnv(t testing.TB, st Store, backend http.HandlerFunc, opts ...envOpt) *e
 	return e
 }
 
-// gateway builds the real proxy with the guard as its middleware and
-// response hook, and a probe after the guard that sees FromContext.
+// gateway builds the real proxy with the gateway's request path (the
+// guest-token stage, its revocation check and issuance hook), and a probe
+// behind it that sees the principal.
 func (e *env) gateway(t testing.TB, backend string) http.Handler {
 	t.Helper()
 	u, _ := url.Parse(backend)
+	// A real session vault too, as in production: a browser or API
+	// client's Superset cookies (CSRF) live there, never with guests.
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "sessions.db"), bolt.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	hash, block := make([]byte, 64), make([]byte, 32)
+	for i := range hash {
+		hash[i] = byte(5 + 3*i)
+	}
+	for i := range block {
+		block[i] = byte(11 * i)
+	}
+	vault, err := session.New(session.Options{Store: st, Keys: []session.KeyPair{{Hash: hash, Block: block}},
+		SupersetSecretKey: "fake-superset-secret-key-0123456789abcdef", IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
+		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := gateway.NewPipeline(gateway.Parts{Guests: e.guard, GuestRevoked: e.rev, GuestIssuance: e.guard.ModifyResponse,
+		Sessions: vault, Epochs: allowEpochs{}, Now: e.clock.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: e.obs, RetryAfter: 7 * time.Second})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	probe := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, ok := FromContext(r.Context()); ok {
+			if p, ok := principal.FromContext(r.Context()); ok && p.Kind == principal.Guest {
 				e.marked.Add(1)
 			}
 			next.ServeHTTP(w, r)
@@ -268,14 +305,21 @@ func (e *env) gateway(t testing.TB, backend string) http.Handler {
 	}
 	gw, err := proxy.New(proxy.Options{
 		Upstream:       toBackend{u},
-		Middleware:     []func(http.Handler) http.Handler{e.guard.Middleware, probe},
-		ModifyResponse: e.guard.ModifyResponse,
+		Middleware:     []func(http.Handler) http.Handler{pl.Middleware, probe},
+		ModifyResponse: pl.ModifyResponse,
 		Now:            e.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return gw
+}
+
+// allowEpochs: guest tokens carry no user, so no user epoch applies.
+type allowEpochs struct{}
+
+func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
+	return policy.Decision{Allow: true}, nil
 }
 
 // toBackend is the simplest upstream: every request to one URL.
@@ -369,7 +413,7 @@ func (failingStore) Subscribe(context.Context, ...string) (<-chan store.Message,
 
 // countingStore counts reads and writes of the store it wraps.
 type countingStore struct {
-	Store
+	guesttoken.Store
 	gets, writes atomic.Int64
 }
 

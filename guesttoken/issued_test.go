@@ -1,4 +1,4 @@
-package guesttoken
+package guesttoken_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/guesttoken"
+
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
@@ -21,7 +23,7 @@ import (
 // with a token signed by key; gz compresses the answer.
 func issuingBackend(t testing.TB, key string, gz bool, clock *fakeClock) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != IssuePath {
+		if r.URL.Path != guesttoken.IssuePath {
 			_, _ = io.WriteString(w, "{}")
 			return
 		}
@@ -59,7 +61,7 @@ func TestIssuanceCountedAndAudited(t *testing.T) {
 			var e *env
 			clock := newClock()
 			e = newEnv(t, newBolt(t), issuingBackend(t, testSecret, gz, clock))
-			req, _ := http.NewRequest(http.MethodPost, e.gw.URL+IssuePath, strings.NewReader(`{"resources":[]}`))
+			req, _ := http.NewRequest(http.MethodPost, e.gw.URL+guesttoken.IssuePath, strings.NewReader(`{"resources":[]}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-Test-Actor", "user:1")
 			if gz {
@@ -117,17 +119,17 @@ func TestIssuanceCountedAndAudited(t *testing.T) {
 // guest secret is audited loudly at issuance.
 func TestIssuanceWithDefaultSecret(t *testing.T) {
 	clock := newClock()
-	e := newEnv(t, newBolt(t), issuingBackend(t, DefaultGuestSecret, false, clock))
-	req, _ := http.NewRequest(http.MethodPost, e.gw.URL+IssuePath, strings.NewReader(`{}`))
+	e := newEnv(t, newBolt(t), issuingBackend(t, guesttoken.DefaultGuestSecret, false, clock))
+	req, _ := http.NewRequest(http.MethodPost, e.gw.URL+guesttoken.IssuePath, strings.NewReader(`{}`))
 	if resp := e.do(req); resp.StatusCode != http.StatusOK {
 		t.Fatalf("issuance must pass through, got %d", resp.StatusCode)
 	}
 	evs := e.aud.all()
-	if len(evs) != 1 || evs[0].Outcome != "failure" || evs[0].Reason != ReasonDefaultSecret {
+	if len(evs) != 1 || evs[0].Outcome != "failure" || evs[0].Reason != guesttoken.ReasonDefaultSecret {
 		t.Errorf("audit events %+v", evs)
 	}
 	// Other answers are not inspected.
-	req, _ = http.NewRequest(http.MethodGet, e.gw.URL+IssuePath, nil)
+	req, _ = http.NewRequest(http.MethodGet, e.gw.URL+guesttoken.IssuePath, nil)
 	e.do(req)
 	if len(e.aud.all()) != 1 {
 		t.Errorf("GET audited")
@@ -157,7 +159,7 @@ func TestAgainstFakeSuperset(t *testing.T) {
 		Now: clock.Now, Observe: func(r *http.Request) { reached = append(reached, r.Method+" "+r.URL.Path) },
 	})
 	d := fake.Dashboard()
-	e := newEnv(t, newBolt(t), fake.ServeHTTP, func(o *Options, ro *RevokerOptions) {
+	e := newEnv(t, newBolt(t), fake.ServeHTTP, func(o *guesttoken.Options, ro *guesttoken.RevokerOptions) {
 		ro.Resolver, ro.Now, o.Now = fakeResolver{d}, clock.Now, clock.Now
 	})
 	jar, _ := cookiejar.New(nil)
@@ -183,7 +185,7 @@ func TestAgainstFakeSuperset(t *testing.T) {
 	_, csrf := call("GET", "/api/v1/security/csrf_token/", "", bearer)
 	bearer["X-CSRFToken"] = csrf["result"].(string)
 	issue := func() string {
-		status, v := call("POST", IssuePath, `{"user":{"username":"guest"},"resources":[{"type":"dashboard","id":"`+d.EmbedUUID+`"}],"rls":[]}`, bearer)
+		status, v := call("POST", guesttoken.IssuePath, `{"user":{"username":"guest"},"resources":[{"type":"dashboard","id":"`+d.EmbedUUID+`"}],"rls":[]}`, bearer)
 		if status != 200 {
 			t.Fatalf("guest_token: %d %v", status, v)
 		}

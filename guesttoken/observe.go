@@ -13,9 +13,6 @@ import (
 type Observer interface {
 	// ObserveGuestTokenChecked counts a request carrying a guest token.
 	ObserveGuestTokenChecked()
-	// ObserveGuestTokenRefused counts a refused one, by reason (including
-	// "store_unavailable" for 503s).
-	ObserveGuestTokenRefused(reason string)
 	// ObserveGuestTokenIssued counts a token Superset issued, once per
 	// dashboard it names.
 	ObserveGuestTokenIssued(dashboard string)
@@ -26,7 +23,6 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) ObserveGuestTokenChecked()          {}
-func (nopObserver) ObserveGuestTokenRefused(string)    {}
 func (nopObserver) ObserveGuestTokenIssued(string)     {}
 func (nopObserver) ObserveGuestTokenRevocation(string) {}
 

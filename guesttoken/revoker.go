@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -395,4 +396,22 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// Check decides whether a guest token issued at iat for the resources
+// (ResourceKey of each) was revoked: by the global stamp or by any of its
+// dashboards' (every alias was stamped when the dashboard was revoked).
+// err is a store failure (fail closed: 503).
+func (r *Revoker) Check(ctx context.Context, iat time.Time, resources []string) (policy.Decision, error) {
+	keys := make([]string, 0, len(resources)+1)
+	keys = append(keys, GlobalKey)
+	keys = append(keys, resources...)
+	ms, stamped, err := r.RevokedBefore(ctx, keys...)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	if d := CheckRevocation(iat, ms, stamped); !d.Allow {
+		return policy.Decision{Reason: policy.ReasonGuestRevoked}, nil
+	}
+	return policy.Decision{Allow: true}, nil
 }

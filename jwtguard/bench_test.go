@@ -26,13 +26,13 @@ func BenchmarkMiddleware(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: ep, Revocations: st, JTICacheTTL: time.Hour})
+	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Revocations: st, JTICacheTTL: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
 	tok, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", Now: time.Now()})
-	h := g.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	if _, d, err := g.Check(context.Background(), tok, apijwt.Access); err != nil || !d.Allow {
+	h := chain(b, g, ep, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	if _, d, err := g.Verify(context.Background(), tok, apijwt.Access); err != nil || !d.Allow {
 		b.Fatal("warm-up refused")
 	}
 	b.ReportAllocs()

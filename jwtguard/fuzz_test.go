@@ -11,6 +11,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
 
@@ -44,7 +45,7 @@ func FuzzMiddleware(f *testing.F) {
 			f.Add(s, p)
 		}
 	}
-	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: allowEpochs{},
+	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)},
 		Now: func() time.Time { return now }})
 	if err != nil {
 		f.Fatal(err)
@@ -52,10 +53,10 @@ func FuzzMiddleware(f *testing.F) {
 	v := apijwt.Verifier{Key: []byte(secretKey)}
 	f.Fuzz(func(t *testing.T, auth, path string) {
 		var reached bool
-		var got *apijwt.Claims
-		h := g.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		var got principal.Principal
+		h := chain(t, g, allowEpochs{}, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 			reached = true
-			got, _ = jwtguard.ClaimsFrom(r.Context())
+			got, _ = principal.FromContext(r.Context())
 		}))
 		req := httptest.NewRequest(http.MethodPost, "/", nil)
 		req.URL.Path = "/" + strings.TrimLeft(path, "/")
@@ -77,7 +78,7 @@ func FuzzMiddleware(f *testing.F) {
 		}
 		// What Superset itself would authenticate with must have been
 		// verified here (the same token), or be a gateway token.
-		if st, ok := supersetBearer(auth); ok && !strings.HasPrefix(st, jwtguard.GatewayTokenPrefix) && (got == nil || tok != st) {
+		if st, ok := supersetBearer(auth); ok && !strings.HasPrefix(st, jwtguard.GatewayTokenPrefix) && (got.Kind == principal.None || tok != st) {
 			t.Fatalf("Superset would authenticate with %.40q, which the guard did not verify", st)
 		}
 		if !has || strings.HasPrefix(tok, jwtguard.GatewayTokenPrefix) {
@@ -87,8 +88,9 @@ func FuzzMiddleware(f *testing.F) {
 		if jwtguard.IsRefreshRoute(req.Method, req.URL.Path) {
 			want = apijwt.Refresh
 		}
-		if _, err := v.Verify(tok, want, now); err != nil || got == nil {
-			t.Fatalf("unverifiable token reached the upstream: %v", err)
+		c, err := v.Verify(tok, want, now)
+		if err != nil || got.UserID != c.Subject || !got.IssuedAt.Equal(c.IssuedAt) {
+			t.Fatalf("unverifiable token reached the upstream, or as another principal (%+v): %v", got, err)
 		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
@@ -56,7 +57,7 @@ func (r *refusals) ObserveJWTChecked(kind string) {
 	r.mu.Unlock()
 }
 
-func (r *refusals) ObserveJWTRefused(kind, reason string) {
+func (r *refusals) ObserveCredentialRefusal(kind, reason string) {
 	r.mu.Lock()
 	r.refused[kind+" "+reason]++
 	r.mu.Unlock()
@@ -122,9 +123,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.guard, err = jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: e.ep,
-		Revocations: st, Now: e.clk.Now, Observer: e.obs, Auditor: e.aud, RetryAfter: 7 * time.Second,
-		RequestInfo: func(r *http.Request) (string, string) { return proxy.RequestID(r), proxy.ClientIP(r).String() }})
+	e.guard, err = jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)},
+		Revocations: st, Now: e.clk.Now, Observer: e.obs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,15 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.CloseIdleConnections)
-	gw, err := proxy.New(proxy.Options{Upstream: pool, Middleware: []func(http.Handler) http.Handler{e.guard.Middleware}})
+	// The gateway's own request path, with the JWT stage only.
+	pl, err := gateway.NewPipeline(gateway.Parts{JWT: e.guard, Epochs: e.ep, Now: e.clk.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: e.obs, Auditor: e.aud, RetryAfter: 7 * time.Second,
+			RequestInfo: func(r *http.Request) (string, string) { return proxy.RequestID(r), proxy.ClientIP(r).String() }})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := proxy.New(proxy.Options{Upstream: pool, Middleware: []func(http.Handler) http.Handler{pl.Middleware},
+		ModifyResponse: pl.ModifyResponse})
 	if err != nil {
 		t.Fatal(err)
 	}

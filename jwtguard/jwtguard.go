@@ -1,16 +1,15 @@
-// Package jwtguard checks Superset API JWTs (Authorization: Bearer <jwt>)
-// at the gateway, before Superset sees them (DESIGN.md §2.2, issue A2):
-// signature with Superset's JWT secret and HS256 only, exp/iat/sub required
-// (superset/apijwt), the token type the route needs (a refresh token on
-// POST /api/v1/security/refresh, an access token everywhere else), the
-// user's invalidation epoch on "iat", and optionally a per-token revocation
-// by "jti" until its "exp".
+// Package jwtguard authenticates Superset API JWTs (Authorization: Bearer
+// <jwt>) at the gateway, before Superset sees them (DESIGN.md §2.2, issue
+// A2): signature with Superset's JWT secret and HS256 only, exp/iat/sub
+// required (superset/apijwt), the token type the route needs (a refresh
+// token on POST /api/v1/security/refresh, an access token everywhere
+// else), and optionally a per-token revocation by "jti" until its "exp".
 //
-// A refused token never reaches Superset: the client gets 401 with a JSON
-// {"msg": …} body in flask-jwt-extended's style, the refusal is counted by
-// reason and audited. When the store cannot answer the client gets 503
-// with Retry-After and nothing else happens (fail closed, log nobody out).
-// Gateway access tokens ("Bearer sgw_…") are left to their own layer.
+// Authenticate returns a principal whose IssuedAt is the token's iat; the
+// gateway checks it against the user's invalidation epoch and writes every
+// refusal (401 {"msg": …} in flask-jwt-extended's words, 503 when the
+// store cannot answer). Gateway access tokens ("Bearer sgw_…") are left to
+// their own package.
 package jwtguard
 
 import (
@@ -21,32 +20,17 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
-)
-
-// Credential kinds (metric labels).
-const (
-	KindAccess  = "access_jwt"
-	KindRefresh = "refresh_jwt"
-)
-
-// Refusal reasons besides apijwt.Reason's labels and the epoch package's
-// revoked_user / revoked_global / bad_subject.
-const (
-	ReasonBadHeader        = "bad_authorization_header"
-	ReasonRevokedJTI       = "revoked_jti"
-	ReasonStoreUnavailable = "store_unavailable"
 )
 
 // Store keys and channel for single-token revocation.
@@ -77,11 +61,6 @@ var (
 	ErrBadHeader = errors.New("jwtguard: bad Authorization header")
 )
 
-// EpochChecker is the epoch check; *epoch.Epochs implements it.
-type EpochChecker interface {
-	IssuedAfter(ctx context.Context, userID string, issued time.Time, granularity time.Duration) (policy.Decision, error)
-}
-
 // JTIStore is the part of the store single-token revocation needs;
 // store.Store satisfies it.
 type JTIStore interface {
@@ -92,28 +71,20 @@ type JTIStore interface {
 }
 
 // Observer receives metrics; it must be safe for concurrent use and must
-// not block. kind is KindAccess or KindRefresh.
+// not block. kind is "access_jwt" or "refresh_jwt". Refusals are counted
+// by the gateway's refusal writer, like every other refusal.
 type Observer interface {
 	ObserveJWTChecked(kind string)
-	ObserveJWTRefused(kind, reason string)
-}
-
-// Auditor records audit events; *audit.Logger satisfies it.
-type Auditor interface {
-	Emit(ctx context.Context, ev audit.Event) error
 }
 
 type nopObserver struct{}
 
-func (nopObserver) ObserveJWTChecked(string)         {}
-func (nopObserver) ObserveJWTRefused(string, string) {}
+func (nopObserver) ObserveJWTChecked(string) {}
 
-// Options configure New. Verifier.Key and Epochs are required.
+// Options configure New. Verifier.Key is required.
 type Options struct {
 	// Verifier holds Superset's JWT secret (and leeway, 0 as Superset).
 	Verifier apijwt.Verifier
-	// Epochs checks "iat" against the user's and the global epoch.
-	Epochs EpochChecker
 	// Revocations enables RevokeJTI and the jti check; nil disables both.
 	Revocations JTIStore
 	// JTICacheTTL bounds how long a jti's revocation state is cached (the
@@ -127,44 +98,34 @@ type Options struct {
 	// client sends the same token again; time, type, epoch and jti are
 	// checked on every request anyway. 0 means 10 000; negative disables.
 	VerifiedCacheSize int
-	// RequestInfo returns the request id and client IP for audit events
-	// (cmd passes proxy.RequestID and proxy.ClientIP); nil leaves them empty.
-	RequestInfo func(*http.Request) (requestID, ip string)
-	// RetryAfter is sent with 503; 0 means 5s.
-	RetryAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger, Observer and Auditor may be nil.
+	// Logger and Observer may be nil.
 	Logger   *zap.Logger
 	Observer Observer
-	Auditor  Auditor
 }
 
-// Guard is the middleware. Build it with New; it is safe for concurrent
-// use.
+// Guard authenticates Superset API JWTs. Build it with New; it is safe
+// for concurrent use.
 type Guard struct {
-	v          apijwt.Verifier
-	ep         EpochChecker
-	rev        JTIStore
-	jtiTTL     time.Duration
-	jti        *jtiCache
-	verified   *verifiedCache
-	info       func(*http.Request) (string, string)
-	retryAfter string
-	now        func() time.Time
-	log        *zap.Logger
-	obs        Observer
-	aud        Auditor
-	startOnce  sync.Once
+	v         apijwt.Verifier
+	rev       JTIStore
+	jtiTTL    time.Duration
+	jti       *jtiCache
+	verified  *verifiedCache
+	now       func() time.Time
+	log       *zap.Logger
+	obs       Observer
+	startOnce sync.Once
 }
 
 // New checks opts and returns a Guard.
 func New(o Options) (*Guard, error) {
-	if len(o.Verifier.Key) == 0 || o.Epochs == nil {
-		return nil, fmt.Errorf("%w: Verifier.Key and Epochs are required", ErrConfig)
+	if len(o.Verifier.Key) == 0 {
+		return nil, fmt.Errorf("%w: Verifier.Key is required", ErrConfig)
 	}
-	g := &Guard{v: o.Verifier, ep: o.Epochs, rev: o.Revocations, jtiTTL: o.JTICacheTTL, info: o.RequestInfo,
-		now: o.Now, log: o.Logger, obs: o.Observer, aud: o.Auditor}
+	g := &Guard{v: o.Verifier, rev: o.Revocations, jtiTTL: o.JTICacheTTL,
+		now: o.Now, log: o.Logger, obs: o.Observer}
 	if g.jtiTTL == 0 {
 		g.jtiTTL = time.Second
 	}
@@ -176,11 +137,6 @@ func New(o Options) (*Guard, error) {
 		}
 		g.jti = newJTICache(size)
 	}
-	ra := o.RetryAfter
-	if ra <= 0 {
-		ra = 5 * time.Second
-	}
-	g.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -191,17 +147,6 @@ func New(o Options) (*Guard, error) {
 		g.obs = nopObserver{}
 	}
 	return g, nil
-}
-
-type claimsKey struct{}
-
-// ClaimsFrom returns the claims of the Superset JWT the guard accepted for
-// this request, if any. They are shared with other requests carrying the
-// same token: read them, never modify them. The epoch hook and the wiring use Subject as the
-// caller's identity when the request carries no signed-in session.
-func ClaimsFrom(ctx context.Context) (*apijwt.Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*apijwt.Claims)
-	return c, ok
 }
 
 // BearerToken extracts the bearer token the way flask-jwt-extended 4.7.1
@@ -267,12 +212,13 @@ func IsRefreshRoute(method, p string) bool {
 	return c == "/api/v1/security/refresh"
 }
 
-// Check verifies token for a route that wants the given type and checks
-// its epoch and jti. A refusal is a Decision with a reason (apijwt.Reason's
-// labels, the epoch reasons, ReasonRevokedJTI); err is non-nil only when the
-// store could not answer (it wraps ErrUnavailable and store.ErrUnavailable).
-// The admin wiring uses it to authenticate Bearer callers of /-/ routes.
-func (g *Guard) Check(ctx context.Context, token string, want apijwt.Type) (*apijwt.Claims, policy.Decision, error) {
+// Verify checks token for a route that wants the given type (any type
+// when want is empty) and its jti. It does not check the epochs: the
+// gateway's revocation stage does, for every credential alike. A refusal is
+// a Decision with a reason (apijwt's labels, wrong_type, revoked_jti); err
+// is non-nil only when the store could not answer (it wraps ErrUnavailable
+// and store.ErrUnavailable).
+func (g *Guard) Verify(ctx context.Context, token string, want apijwt.Type) (*apijwt.Claims, policy.Decision, error) {
 	now := g.now()
 	c, ok := g.verified.get(token)
 	if ok {
@@ -284,19 +230,12 @@ func (g *Guard) Check(ctx context.Context, token string, want apijwt.Type) (*api
 	} else {
 		var err error
 		if c, err = g.v.Verify(token, "", now); err != nil {
-			return nil, policy.Decision{Reason: apijwt.Reason(err)}, nil
+			return nil, policy.Decision{Reason: policy.Reason(apijwt.Reason(err))}, nil
 		}
 		g.verified.put(token, c)
 	}
 	if want != "" && c.Type != want {
-		return nil, policy.Decision{Reason: "wrong_type"}, nil
-	}
-	d, err := g.ep.IssuedAfter(ctx, c.Subject, c.IssuedAt, time.Second)
-	if err != nil {
-		return c, policy.Decision{}, unavailable("epoch", err)
-	}
-	if !d.Allow {
-		return c, d, nil
+		return nil, policy.Decision{Reason: policy.ReasonWrongType}, nil
 	}
 	if g.rev != nil && c.JTI != "" {
 		revoked, err := g.jtiRevoked(ctx, c.JTI)
@@ -304,115 +243,53 @@ func (g *Guard) Check(ctx context.Context, token string, want apijwt.Type) (*api
 			return c, policy.Decision{}, err
 		}
 		if revoked {
-			return c, policy.Decision{Reason: ReasonRevokedJTI}, nil
+			return c, policy.Decision{Reason: policy.ReasonRevokedJTI}, nil
 		}
 	}
 	return c, policy.Decision{Allow: true}, nil
 }
 
 // timeReason repeats apijwt's time checks on cached claims.
-func timeReason(c *apijwt.Claims, now time.Time, leeway time.Duration) string {
+func timeReason(c *apijwt.Claims, now time.Time, leeway time.Duration) policy.Reason {
 	switch {
 	case !now.Before(c.ExpiresAt.Add(leeway)):
-		return "expired"
+		return policy.ReasonExpired
 	case !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore):
-		return "not_yet_valid"
+		return policy.ReasonNotYetValid
 	case now.Add(leeway).Before(c.IssuedAt):
-		return "iat_in_future"
+		return policy.ReasonIATInFuture
 	}
 	return ""
 }
 
-// Middleware checks every upstream-bound request that carries a Superset
-// bearer JWT; requests without one, or with a gateway access token, pass
-// untouched. Accepted requests continue with the claims in their context
-// (ClaimsFrom).
-func (g *Guard) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok, err := BearerToken(r.Header)
-		want, kind := apijwt.Access, KindAccess
-		if IsRefreshRoute(r.Method, r.URL.Path) {
-			want, kind = apijwt.Refresh, KindRefresh
-		}
-		if err != nil {
-			g.obs.ObserveJWTChecked(kind)
-			g.refuse(w, r, kind, ReasonBadHeader, nil, want)
-			return
-		}
-		if !ok || strings.HasPrefix(tok, GatewayTokenPrefix) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		g.obs.ObserveJWTChecked(kind)
-		c, d, err := g.Check(r.Context(), tok, want)
-		if err != nil {
-			g.log.Warn("jwtguard: store unavailable; answering 503", zap.Error(err))
-			g.obs.ObserveJWTRefused(kind, ReasonStoreUnavailable)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Retry-After", g.retryAfter)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"msg": "Service temporarily unavailable"}` + "\n"))
-			return
-		}
-		if !d.Allow {
-			g.refuse(w, r, kind, d.Reason, c, want)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
-	})
-}
-
-// message is the client-facing text for a refusal, in flask-jwt-extended's
-// words where it has them. It never echoes the token.
-func message(reason string, want apijwt.Type) string {
-	switch reason {
-	case "expired":
-		return "Token has expired"
-	case "bad_signature":
-		return "Signature verification failed"
-	case "wrong_type":
-		if want == apijwt.Refresh {
-			return "Only refresh tokens are allowed"
-		}
-		return "Only non-refresh tokens are allowed"
-	case "not_yet_valid":
-		return "The token is not yet valid (nbf)"
-	case "iat_in_future":
-		return "The token is not yet valid (iat)"
-	case "revoked_user", "revoked_global", ReasonRevokedJTI:
-		return "Token has been revoked"
-	case ReasonBadHeader:
-		return "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'"
-	case "alg_not_allowed":
-		return "The specified alg value is not allowed"
+// Authenticate reads the Superset bearer JWT of r the way
+// flask-jwt-extended does (BearerToken) and verifies it for the route: a
+// refresh token on POST /api/v1/security/refresh (or a revoked user could
+// refresh their way back), an access token everywhere else. It returns the
+// zero Principal when r carries no bearer JWT or carries a gateway access
+// token (sgw_…, the access-token stage's). The principal's IssuedAt is
+// the token's iat, in whole seconds. It never writes the response.
+func (g *Guard) Authenticate(ctx context.Context, r *http.Request, _ *principal.Exchange) (principal.Principal, policy.Decision, error) {
+	tok, ok, err := BearerToken(r.Header)
+	want, kind := apijwt.Access, principal.APIJWT
+	if IsRefreshRoute(r.Method, r.URL.Path) {
+		want, kind = apijwt.Refresh, principal.RefreshJWT
 	}
-	return "Invalid token"
-}
-
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, kind, reason string, c *apijwt.Claims, want apijwt.Type) {
-	g.obs.ObserveJWTRefused(kind, reason)
-	if g.aud != nil {
-		ev := audit.Event{Event: "jwt.refuse", Actor: "anonymous", Outcome: audit.OutcomeDenied, Reason: reason,
-			Details: map[string]any{"kind": kind}}
-		if c != nil {
-			// Verified, then refused by epoch or jti: the subject is real.
-			ev.Subject = "user:" + c.Subject
-		}
-		if g.info != nil {
-			ev.RequestID, ev.IP = g.info(r)
-		}
-		if err := g.aud.Emit(r.Context(), ev); err != nil {
-			g.log.Warn("jwtguard: refusal not audited", zap.Error(err))
-		}
+	if err != nil {
+		g.obs.ObserveJWTChecked(kind.String())
+		return principal.Principal{Kind: kind}, policy.Decision{Reason: policy.ReasonBadAuthorizationHeader}, nil
 	}
-	b := []byte(`{"msg": "` + message(reason, want) + `"}` + "\n")
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write(b)
+	if !ok || strings.HasPrefix(tok, GatewayTokenPrefix) {
+		return principal.Principal{}, policy.Decision{Allow: true}, nil
+	}
+	g.obs.ObserveJWTChecked(kind.String())
+	c, d, err := g.Verify(ctx, tok, want)
+	p := principal.Principal{Kind: kind}
+	if c != nil {
+		// Verified, perhaps then refused by jti: the subject is real.
+		p.UserID, p.IssuedAt, p.Granularity, p.ID = c.Subject, c.IssuedAt, time.Second, c.JTI
+	}
+	return p, d, err
 }
 
 func jtiHash(jti string) string {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/store/redis"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
@@ -31,31 +33,31 @@ func TestAttackerTokensNeverReachSuperset(t *testing.T) {
 		name, path, token, reason string
 		kind                      string
 	}{
-		{"alg none", "/api/v1/me/", craft(map[string]any{"alg": "none", "typ": "JWT"}, ok, ""), "alg_not_allowed", jwtguard.KindAccess},
-		{"alg None", "/api/v1/me/", craft(map[string]any{"alg": "None"}, ok, ""), "alg_not_allowed", jwtguard.KindAccess},
-		{"alg NONE", "/api/v1/me/", craft(map[string]any{"alg": "NONE"}, ok, ""), "alg_not_allowed", jwtguard.KindAccess},
-		{"alg nOnE signed", "/api/v1/me/", craft(map[string]any{"alg": "nOnE"}, ok, secretKey), "alg_not_allowed", jwtguard.KindAccess},
-		{"alg hs256 lowercase", "/api/v1/me/", craft(map[string]any{"alg": "hs256"}, ok, secretKey), "alg_not_allowed", jwtguard.KindAccess},
-		{"wrong key", "/api/v1/me/", craft(hs, ok, "another-key-another-key-another-key"), "bad_signature", jwtguard.KindAccess},
-		{"RS256 header, HMAC with the secret", "/api/v1/me/", craft(map[string]any{"alg": "RS256", "typ": "JWT"}, ok, secretKey), "alg_not_allowed", jwtguard.KindAccess},
-		{"ES256 header", "/api/v1/me/", craft(map[string]any{"alg": "ES256", "typ": "JWT"}, ok, secretKey), "alg_not_allowed", jwtguard.KindAccess},
-		{"embedded jwk", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": b64("x")}}, ok, secretKey), "bad_header", jwtguard.KindAccess},
-		{"jku", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "jku": "https://evil.example/jwks"}, ok, secretKey), "bad_header", jwtguard.KindAccess},
-		{"kid", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "kid": "../../dev/null"}, ok, secretKey), "bad_header", jwtguard.KindAccess},
-		{"expired", "/api/v1/me/", craft(hs, claims(now, map[string]any{"exp": now.Add(-time.Second).Unix(), "iat": now.Add(-time.Hour).Unix(), "nbf": now.Add(-time.Hour).Unix()}), secretKey), "expired", jwtguard.KindAccess},
-		{"nbf in the future", "/api/v1/me/", craft(hs, claims(now, map[string]any{"nbf": now.Add(time.Hour).Unix()}), secretKey), "not_yet_valid", jwtguard.KindAccess},
-		{"missing iat", "/api/v1/me/", craft(hs, claims(now, map[string]any{"iat": nil}), secretKey), "missing_iat", jwtguard.KindAccess},
-		{"iat far in the future", "/api/v1/me/", craft(hs, claims(now, map[string]any{"iat": now.Add(24 * 365 * time.Hour).Unix()}), secretKey), "iat_in_future", jwtguard.KindAccess},
-		{"non-string sub", "/api/v1/me/", craft(hs, claims(now, map[string]any{"sub": 3}), secretKey), "invalid_sub", jwtguard.KindAccess},
-		{"missing sub", "/api/v1/me/", craft(hs, claims(now, map[string]any{"sub": nil}), secretKey), "missing_sub", jwtguard.KindAccess},
-		{"16 KB token", "/api/v1/me/", craft(hs, big, secretKey), "too_large", jwtguard.KindAccess},
-		{"garbage", "/api/v1/me/", "junk", "malformed", jwtguard.KindAccess},
-		{"refresh token as access", "/api/v1/me/", e.mint(apijwt.Refresh, "3"), "wrong_type", jwtguard.KindAccess},
-		{"access token on refresh", "/api/v1/security/refresh", e.mint(apijwt.Access, "3"), "wrong_type", jwtguard.KindRefresh},
+		{"alg none", "/api/v1/me/", craft(map[string]any{"alg": "none", "typ": "JWT"}, ok, ""), "alg_not_allowed", principal.APIJWT.String()},
+		{"alg None", "/api/v1/me/", craft(map[string]any{"alg": "None"}, ok, ""), "alg_not_allowed", principal.APIJWT.String()},
+		{"alg NONE", "/api/v1/me/", craft(map[string]any{"alg": "NONE"}, ok, ""), "alg_not_allowed", principal.APIJWT.String()},
+		{"alg nOnE signed", "/api/v1/me/", craft(map[string]any{"alg": "nOnE"}, ok, secretKey), "alg_not_allowed", principal.APIJWT.String()},
+		{"alg hs256 lowercase", "/api/v1/me/", craft(map[string]any{"alg": "hs256"}, ok, secretKey), "alg_not_allowed", principal.APIJWT.String()},
+		{"wrong key", "/api/v1/me/", craft(hs, ok, "another-key-another-key-another-key"), "bad_signature", principal.APIJWT.String()},
+		{"RS256 header, HMAC with the secret", "/api/v1/me/", craft(map[string]any{"alg": "RS256", "typ": "JWT"}, ok, secretKey), "alg_not_allowed", principal.APIJWT.String()},
+		{"ES256 header", "/api/v1/me/", craft(map[string]any{"alg": "ES256", "typ": "JWT"}, ok, secretKey), "alg_not_allowed", principal.APIJWT.String()},
+		{"embedded jwk", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": b64("x")}}, ok, secretKey), "bad_header", principal.APIJWT.String()},
+		{"jku", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "jku": "https://evil.example/jwks"}, ok, secretKey), "bad_header", principal.APIJWT.String()},
+		{"kid", "/api/v1/me/", craft(map[string]any{"alg": "HS256", "kid": "../../dev/null"}, ok, secretKey), "bad_header", principal.APIJWT.String()},
+		{"expired", "/api/v1/me/", craft(hs, claims(now, map[string]any{"exp": now.Add(-time.Second).Unix(), "iat": now.Add(-time.Hour).Unix(), "nbf": now.Add(-time.Hour).Unix()}), secretKey), "expired", principal.APIJWT.String()},
+		{"nbf in the future", "/api/v1/me/", craft(hs, claims(now, map[string]any{"nbf": now.Add(time.Hour).Unix()}), secretKey), "not_yet_valid", principal.APIJWT.String()},
+		{"missing iat", "/api/v1/me/", craft(hs, claims(now, map[string]any{"iat": nil}), secretKey), "missing_iat", principal.APIJWT.String()},
+		{"iat far in the future", "/api/v1/me/", craft(hs, claims(now, map[string]any{"iat": now.Add(24 * 365 * time.Hour).Unix()}), secretKey), "iat_in_future", principal.APIJWT.String()},
+		{"non-string sub", "/api/v1/me/", craft(hs, claims(now, map[string]any{"sub": 3}), secretKey), "invalid_sub", principal.APIJWT.String()},
+		{"missing sub", "/api/v1/me/", craft(hs, claims(now, map[string]any{"sub": nil}), secretKey), "missing_sub", principal.APIJWT.String()},
+		{"16 KB token", "/api/v1/me/", craft(hs, big, secretKey), "too_large", principal.APIJWT.String()},
+		{"garbage", "/api/v1/me/", "junk", "malformed", principal.APIJWT.String()},
+		{"refresh token as access", "/api/v1/me/", e.mint(apijwt.Refresh, "3"), "wrong_type", principal.APIJWT.String()},
+		{"access token on refresh", "/api/v1/security/refresh", e.mint(apijwt.Access, "3"), "wrong_type", principal.RefreshJWT.String()},
 	}
 	for _, c := range cases {
 		method := http.MethodGet
-		if c.kind == jwtguard.KindRefresh {
+		if c.kind == principal.RefreshJWT.String() {
 			method = http.MethodPost
 		}
 		before := e.obs.count(c.kind, c.reason)
@@ -69,7 +71,7 @@ func TestAttackerTokensNeverReachSuperset(t *testing.T) {
 		if e.obs.count(c.kind, c.reason) != before+1 {
 			t.Errorf("%s: refusal %q not counted (%v)", c.name, c.reason, e.obs.refused)
 		}
-		if ev := e.aud.last(); ev.Event != "jwt.refuse" || ev.Reason != c.reason || ev.RequestID == "" {
+		if ev := e.aud.last(); ev.Event != "jwt.refused" || ev.Reason != c.reason || ev.RequestID == "" {
 			t.Errorf("%s: audit %+v", c.name, ev)
 		}
 		if e.reached("Bearer " + c.token) {
@@ -84,7 +86,7 @@ func TestAttackerTokensNeverReachSuperset(t *testing.T) {
 		{"Bearer"},                               // no token
 		{"Bearer " + good + " extra"},
 	} {
-		if r := e.do("GET", "/api/v1/me/", h...); r.code != 401 || e.obs.count(jwtguard.KindAccess, jwtguard.ReasonBadHeader) == 0 {
+		if r := e.do("GET", "/api/v1/me/", h...); r.code != 401 || e.obs.count(principal.APIJWT.String(), string(policy.ReasonBadAuthorizationHeader)) == 0 {
 			t.Errorf("header %q: %d %s", h, r.code, r.body)
 		}
 	}
@@ -131,7 +133,7 @@ func TestRefreshChecksEpochAndType(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.do("POST", "/api/v1/security/refresh/", "Bearer "+refresh)
-	if r.code != 401 || e.obs.count(jwtguard.KindRefresh, epoch.ReasonUserEpoch) != 1 || !strings.Contains(r.body, "revoked") {
+	if r.code != 401 || e.obs.count(principal.RefreshJWT.String(), string(policy.ReasonRevokedUser)) != 1 || !strings.Contains(r.body, "revoked") {
 		t.Fatalf("revoked refresh: %d %s", r.code, r.body)
 	}
 	if ev := e.aud.last(); ev.Subject != "user:3" {
@@ -153,7 +155,7 @@ func TestRevokeJTI(t *testing.T) {
 	if err := e.guard.RevokeJTI(context.Background(), c.JTI, c.ExpiresAt); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.do("GET", "/api/v1/me/", "Bearer "+tok); r.code != 401 || e.obs.count(jwtguard.KindAccess, jwtguard.ReasonRevokedJTI) != 1 {
+	if r := e.do("GET", "/api/v1/me/", "Bearer "+tok); r.code != 401 || e.obs.count(principal.APIJWT.String(), string(policy.ReasonRevokedJTI)) != 1 {
 		t.Fatalf("revoked jti: %d %s", r.code, r.body)
 	}
 	if r := e.do("GET", "/api/v1/me/", "Bearer "+other); r.code != 200 {
@@ -174,23 +176,24 @@ func (downEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration)
 // logged out by an outage, and the request does not reach Superset.
 func TestStoreDownAnswers503(t *testing.T) {
 	obs := &refusals{checked: map[string]int{}, refused: map[string]int{}}
-	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: downEpochs{},
-		Observer: obs, RetryAfter: 3 * time.Second})
+	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", Now: time.Now()})
 	reached := false
-	h := g.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	pl, err := gateway.NewPipeline(gateway.Parts{JWT: g, Epochs: downEpochs{},
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: obs, RetryAfter: 3 * time.Second})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := pl.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
 	req := httptest.NewRequest("GET", "/api/v1/me/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != 503 || rec.Header().Get("Retry-After") != "3" || reached || obs.count(jwtguard.KindAccess, jwtguard.ReasonStoreUnavailable) != 1 {
+	if rec.Code != 503 || rec.Header().Get("Retry-After") != "3" || reached || obs.count(principal.APIJWT.String(), string(policy.ReasonStoreUnavailable)) != 1 {
 		t.Fatalf("store down: %d %q reached=%v", rec.Code, rec.Header().Get("Retry-After"), reached)
-	}
-	if _, _, err := g.Check(context.Background(), tok, apijwt.Access); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, jwtguard.ErrUnavailable) {
-		t.Fatalf("Check error %v", err)
 	}
 }
 
@@ -204,7 +207,7 @@ func TestRevokeJTIAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = st.Close() })
-		g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)}, Epochs: allowEpochs{},
+		g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte(secretKey)},
 			Revocations: st, JTICacheTTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
@@ -218,7 +221,7 @@ func TestRevokeJTIAcrossReplicas(t *testing.T) {
 	}
 	a, b := newGuard(), newGuard()
 	tok, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", JTI: "jti-1", Now: time.Now()})
-	if _, d, err := b.Check(context.Background(), tok, apijwt.Access); err != nil || !d.Allow {
+	if _, d, err := b.Verify(context.Background(), tok, apijwt.Access); err != nil || !d.Allow {
 		t.Fatalf("before: %+v %v", d, err)
 	}
 	if err := a.RevokeJTI(context.Background(), "jti-1", time.Now().Add(15*time.Minute)); err != nil {
@@ -226,11 +229,11 @@ func TestRevokeJTIAcrossReplicas(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, d, err := b.Check(context.Background(), tok, apijwt.Access)
+		_, d, err := b.Verify(context.Background(), tok, apijwt.Access)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Reason == jwtguard.ReasonRevokedJTI {
+		if d.Reason == policy.ReasonRevokedJTI {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -92,7 +92,7 @@ type Metrics struct {
 	// Pre-resolved children, so that the per-request methods neither hash
 	// label values nor allocate.
 	byClass    *childCache[string, *classSeries]
-	byReason   *childCache[string, prometheus.Counter]
+	byReason   *childCache[[2]string, prometheus.Counter]
 	byUpstream *childCache[nodeClass, *upstreamSeries]
 	byOp       *childCache[string, *opSeries]
 }
@@ -137,8 +137,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameRefusalsTotal,
-			Help: "Requests the gateway refused itself, by reason.",
-		}, []string{"reason"}),
+			Help: "Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token).",
+		}, []string{"reason", "credential"}),
 		upDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    NameUpstreamDuration,
 			Help:    "Superset's latency as seen by the gateway (request sent to response headers), by node and route class.",
@@ -180,8 +180,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}
 		return s
 	})
-	m.byReason = newChildCache(maxReasons, overflowLabel, func(reason string) prometheus.Counter {
-		return m.refusals.WithLabelValues(reason)
+	m.byReason = newChildCache(maxReasons, [2]string{overflowLabel, overflowLabel}, func(k [2]string) prometheus.Counter {
+		return m.refusals.WithLabelValues(k[0], k[1])
 	})
 	m.byUpstream = newChildCache(maxNodes*maxClasses, nodeClass{overflowLabel, overflowLabel}, func(k nodeClass) *upstreamSeries {
 		return &upstreamSeries{
@@ -227,7 +227,13 @@ func (m *Metrics) ObserveRequest(class string, status int, d time.Duration) {
 // ObserveRefusal counts a request the gateway refused itself. reason is a
 // fixed identifier from the deciding package (policy.Decision.Reason), the
 // same string the audit event and the tests use.
-func (m *Metrics) ObserveRefusal(reason string) { m.byReason.get(reason).Inc() }
+func (m *Metrics) ObserveRefusal(reason string) { m.byReason.get([2]string{reason, "none"}).Inc() }
+
+// ObserveCredentialRefusal counts a refusal of the request path (the
+// gateway's refusal writer) by the kind of credential and the reason.
+func (m *Metrics) ObserveCredentialRefusal(kind, reason string) {
+	m.byReason.get([2]string{reason, kind}).Inc()
+}
 
 // ObserveUpstream records one round trip to an upstream node. status 0 means
 // no response arrived (transport error): it is counted in the errors counter

@@ -76,11 +76,13 @@ func TestRefusalsByReason(t *testing.T) {
 	m.ObserveRefusal("session_revoked")
 	m.ObserveRefusal("session_revoked")
 	m.ObserveRefusal("header_too_large")
+	m.ObserveCredentialRefusal("access_jwt", "revoked_user")
 	want := `
-# HELP superset_gateway_refusals_total Requests the gateway refused itself, by reason.
+# HELP superset_gateway_refusals_total Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token).
 # TYPE superset_gateway_refusals_total counter
-superset_gateway_refusals_total{reason="header_too_large"} 1
-superset_gateway_refusals_total{reason="session_revoked"} 2
+superset_gateway_refusals_total{credential="access_jwt",reason="revoked_user"} 1
+superset_gateway_refusals_total{credential="none",reason="header_too_large"} 1
+superset_gateway_refusals_total{credential="none",reason="session_revoked"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metrics.NameRefusalsTotal); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
@@ -106,7 +108,7 @@ func TestSelfStampReissuesOnlyTheCallersSession(t *testing.T) {
 	var armed sync.Mutex
 	var fire bool
 	var clk *clock
-	self := func(context.Context) (int64, bool) {
+	self := func() (int64, bool) {
 		armed.Lock()
 		defer armed.Unlock()
 		if !fire {
@@ -119,8 +121,7 @@ func TestSelfStampReissuesOnlyTheCallersSession(t *testing.T) {
 	ss := startSuperset(t, clk, false)
 	g := startGateway(t, ss, openStore(t, boltBackend, clk), clk, gwOpts{modify: func(o *session.Options) {
 		o.Epochs = ep
-		o.SelfStamped = self
-	}})
+	}, stamp: selfStamp(self)})
 	mine := g.signIn("alice", fakesuperset.AlicePassword)
 	other := g.signIn("alice", fakesuperset.AlicePassword)
 	clk.Advance(time.Second)
@@ -170,20 +171,31 @@ func TestEndSessionAsAdmin(t *testing.T) {
 	}
 }
 
-func TestFromContextSeesTheLiveSession(t *testing.T) {
+// TestPrincipalIsTheLiveSession: the request path puts the live session
+// into the request's context as its one principal (issued at its login),
+// and nothing for no cookie.
+func TestPrincipalIsTheLiveSession(t *testing.T) {
 	clk := newClock()
 	ss := startSuperset(t, clk, false)
 	var seen []string
 	var mu sync.Mutex
 	g := startGateway(t, ss, openStore(t, boltBackend, clk), clk, gwOpts{})
-	probe := g.vault.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := session.FromContext(r.Context())
+	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: g.vault, Epochs: allowEpochs{}, Now: clk.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := pl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := principal.FromContext(r.Context())
 		mu.Lock()
 		defer mu.Unlock()
-		if ok {
-			seen = append(seen, s.UserID)
-		} else {
-			seen = append(seen, "none")
+		switch {
+		case !ok:
+			seen = append(seen, "no exchange")
+		case p.Kind == principal.Session && !p.IssuedAt.IsZero():
+			seen = append(seen, p.UserID)
+		default:
+			seen = append(seen, p.Kind.String())
 		}
 	}))
 	c := g.signIn("bob", fakesuperset.BobPassword)
@@ -195,9 +207,25 @@ func TestFromContextSeesTheLiveSession(t *testing.T) {
 		probe.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	if len(seen) != 2 || seen[0] != "3" || seen[1] != "none" {
-		t.Fatalf("FromContext saw %v, want [3 none]", seen)
+		t.Fatalf("the principal was %v, want [3 none]", seen)
 	}
-	if _, ok := session.FromContext(context.Background()); ok {
-		t.Fatal("FromContext outside Middleware reported a session")
+	if _, ok := principal.FromContext(context.Background()); ok {
+		t.Fatal("FromContext outside the request path reported a principal")
 	}
+}
+
+// selfStamp plays the epoch hook in the request path: on the response of
+// an armed request it reports the caller's own stamp (Exchange.SelfStamped)
+// before the vault's hook runs.
+type selfStamp func() (int64, bool)
+
+func (selfStamp) Capture(*http.Request, *principal.Exchange) policy.Decision {
+	return policy.Decision{Allow: true}
+}
+
+func (f selfStamp) StampResponse(resp *http.Response) error {
+	if v, ok := f(); ok {
+		principal.ExchangeFrom(resp.Request.Context()).SelfStamped = v
+	}
+	return nil
 }

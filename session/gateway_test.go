@@ -251,7 +251,7 @@ func TestReplicas(t *testing.T) {
 	deaf := startGateway(t, ss, redisStore(t, srv), clk, gwOpts{noStart: true})
 
 	c := g1.signIn("alice", fakesuperset.AlicePassword)
-	for _, g := range []*gateway{g2, deaf} {
+	for _, g := range []*tgw{g2, deaf} {
 		if got := g.me(c); got != http.StatusOK {
 			t.Fatalf("other replica: %d", got) // now cached there
 		}
@@ -539,7 +539,7 @@ func TestAPIScriptWithCSRF(t *testing.T) {
 	}
 }
 
-func postJSON(t *testing.T, g *gateway, path, cookie, bearer, body, csrf string) reply {
+func postJSON(t *testing.T, g *tgw, path, cookie, bearer, body, csrf string) reply {
 	t.Helper()
 	req, err := http.NewRequest("POST", g.front.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -702,7 +702,7 @@ func TestConcurrentUseAndLogout(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := []*gateway{g1, g2}[i%2]
+			g := []*tgw{g1, g2}[i%2]
 			for {
 				select {
 				case <-done:
@@ -720,7 +720,7 @@ func TestConcurrentUseAndLogout(t *testing.T) {
 	close(done)
 	wg.Wait()
 	clk.Advance(2 * time.Minute) // past the cache TTL
-	for _, g := range []*gateway{g1, g2} {
+	for _, g := range []*tgw{g1, g2} {
 		if got := g.me(c); got != http.StatusUnauthorized {
 			t.Fatalf("session alive after logout: %d", got)
 		}

@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway"
+
+	"github.com/superset-gateway/superset-gateway/policy"
+
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
@@ -138,7 +142,7 @@ func startSuperset(t *testing.T, clk *clock, serverSide bool) *superset {
 }
 
 // gateway is a real proxy.Gateway with a Vault, in front of a superset.
-type gateway struct {
+type tgw struct {
 	t     *testing.T
 	vault *session.Vault
 	front *httptest.Server
@@ -151,9 +155,10 @@ type gwOpts struct {
 	keys    []session.KeyPair
 	noStart bool // do not subscribe to invalidations
 	modify  func(*session.Options)
+	stamp   gateway.StampStage // the epoch hook's place in the request path
 }
 
-func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gwOpts) *gateway {
+func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gwOpts) *tgw {
 	t.Helper()
 	pool, err := upstream.New(upstream.Options{Nodes: []string{ss.srv.URL}})
 	if err != nil {
@@ -164,7 +169,7 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	if keys == nil {
 		keys = []session.KeyPair{keyPair(1)}
 	}
-	g := &gateway{t: t, pool: pool, obs: &counter{}, keys: keys}
+	g := &tgw{t: t, pool: pool, obs: &counter{}, keys: keys}
 	so := session.Options{
 		Store:                st,
 		Keys:                 keys,
@@ -197,10 +202,20 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	mux := http.NewServeMux()
 	mux.Handle("/-/sessions", v.SessionsPage())
 	mux.Handle("/-/sessions/", v.SessionsPage())
+	// The gateway's own request path with the session stage.
+	var ep gateway.EpochChecker = allowEpochs{}
+	if so.Epochs != nil {
+		ep = so.Epochs
+	}
+	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: v, Epochs: ep, Stamp: o.stamp, Now: clk.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gw, err := proxy.New(proxy.Options{
 		Upstream:       pool,
-		Middleware:     []func(http.Handler) http.Handler{v.Middleware},
-		ModifyResponse: v.ModifyResponse,
+		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
+		ModifyResponse: pl.ModifyResponse,
 		Internal:       mux,
 	})
 	if err != nil {
@@ -209,6 +224,13 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	g.front = httptest.NewServer(gw)
 	t.Cleanup(g.front.Close)
 	return g
+}
+
+// allowEpochs stands for the epochs in tests that stamp none.
+type allowEpochs struct{}
+
+func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
+	return policy.Decision{Allow: true}, nil
 }
 
 func openStore(t *testing.T, b backend, clk *clock) store.Store {
@@ -270,7 +292,7 @@ func (r reply) csrf(t *testing.T) string {
 
 // do sends one request with the given Cookie header (raw), never following
 // redirects, and checks that no Superset cookie reaches the client.
-func (g *gateway) do(method, path, cookie string, form url.Values, hdr ...string) reply {
+func (g *tgw) do(method, path, cookie string, form url.Values, hdr ...string) reply {
 	g.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -308,7 +330,7 @@ func (g *gateway) do(method, path, cookie string, form url.Values, hdr ...string
 }
 
 // cookieHeader is the Cookie header a browser holding value would send.
-func (g *gateway) cookieHeader(value string) string {
+func (g *tgw) cookieHeader(value string) string {
 	if value == "" {
 		return ""
 	}
@@ -317,7 +339,7 @@ func (g *gateway) cookieHeader(value string) string {
 
 // anonymous gets an anonymous session the way a browser does: by opening
 // the login page. It returns the gateway cookie value and the CSRF token.
-func (g *gateway) anonymous() (string, string) {
+func (g *tgw) anonymous() (string, string) {
 	g.t.Helper()
 	r := g.do("GET", "/login/", "", nil)
 	if r.StatusCode != http.StatusOK {
@@ -332,7 +354,7 @@ func (g *gateway) anonymous() (string, string) {
 
 // login posts the login form with the given (possibly planted) cookie and
 // returns the new gateway cookie.
-func (g *gateway) login(cookie, csrf, user, password string) string {
+func (g *tgw) login(cookie, csrf, user, password string) string {
 	g.t.Helper()
 	r := g.do("POST", "/login/", g.cookieHeader(cookie), url.Values{"username": {user}, "password": {password}, "csrf_token": {csrf}})
 	if r.StatusCode != http.StatusFound || r.Header.Get("Location") != "/" {
@@ -345,20 +367,20 @@ func (g *gateway) login(cookie, csrf, user, password string) string {
 	return v
 }
 
-func (g *gateway) signIn(user, password string) string {
+func (g *tgw) signIn(user, password string) string {
 	g.t.Helper()
 	a, csrf := g.anonymous()
 	return g.login(a, csrf, user, password)
 }
 
 // me returns the status of GET /api/v1/me/ for a cookie value.
-func (g *gateway) me(cookie string) int {
+func (g *tgw) me(cookie string) int {
 	g.t.Helper()
 	return g.do("GET", "/api/v1/me/", g.cookieHeader(cookie), nil).StatusCode
 }
 
 // mustCodec is a codec with g's keys, to look inside g's cookies.
-func mustCodec(t *testing.T, g *gateway) *session.CookieCodec {
+func mustCodec(t *testing.T, g *tgw) *session.CookieCodec {
 	t.Helper()
 	c, err := session.NewCookieCodec(g.keys, false, 0)
 	if err != nil {

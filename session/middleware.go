@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/superset/flaskcookie"
 )
 
@@ -22,82 +24,88 @@ const flaskCookieName = "session"
 // Superset applies to its own cookie.
 const flaskMaxAge = 31 * 24 * time.Hour
 
-// reqState carries what the request path learned to the response path.
+// reqState is the vault's request state (principal.Exchange.SessionState):
+// what the request path learned, for the response path.
 type reqState struct {
-	sess  *Session // nil: no live session
-	clear bool     // the client sent a gateway cookie that must be cleared
-	stale bool     // the client sent an id rotated away just now (ErrRotated)
-	guest bool     // the request carries a guest token
+	sess  *Session  // nil: no live session
+	clear bool      // the client sent a gateway cookie that must be cleared
+	stale bool      // the client sent an id rotated away just now (ErrRotated)
+	guest bool      // a stateless request (the embedded page): no session is made
+	start time.Time // when the request entered the gateway: a login's time
 }
 
-type stateKey struct{}
-
-// Middleware is the request path; install it in proxy.Options.Middleware
-// (it must run for every request bound to Superset, and together with
-// ModifyResponse). It decodes the gateway cookie, loads the session,
-// removes every cookie the client sent (Superset's session, remember_token,
-// async-token and anything else: none of them is the browser's to give) and
-// sends the jar's cookies instead. When the store cannot answer it replies
-// 503 with Retry-After and leaves the client's cookie alone.
-func (v *Vault) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := v.now()
-		rs := &reqState{guest: hasGuestToken(r) || isEmbeddedPage(r) || (v.isGuest != nil && v.isGuest(r))}
-		if ck, err := r.Cookie(v.codec.Name()); err == nil {
-			e, err := v.sessionFor(r.Context(), ck.Value, now)
-			switch {
-			case err == nil:
-				rs.sess = e.s
-				if !v.checkEpoch(w, r, rs) {
-					return
-				}
-			case errors.Is(err, ErrRotated):
-				rs.stale = true
-			case errors.Is(err, ErrBadCookie), errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
-				rs.clear = true
-			default:
-				v.log.Warn("session store unavailable", zap.Error(err))
-				v.unavailable(w)
-				return
-			}
-		}
-		delete(r.Header, "Cookie")
-		if rs.sess != nil {
-			if h := rs.sess.cookieHeader(now); h != "" {
-				r.Header["Cookie"] = []string{h}
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, rs)))
-	})
-}
-
-// checkEpoch refuses a signed-in session issued before its user's (or the
-// global) invalidation epoch: the record is destroyed and the request goes
-// on anonymous, with the cookie cleared. It answers 503 itself and returns
-// false when the epoch cannot be read.
-func (v *Vault) checkEpoch(w http.ResponseWriter, r *http.Request, rs *reqState) bool {
-	s := rs.sess
-	if v.epochs == nil || s.UserID == "" {
-		return true
+// sentOr is when the request was sent, or now when the request path did
+// not record it.
+func (rs *reqState) sentOr(now time.Time) time.Time {
+	if rs.start.IsZero() || rs.start.After(now) {
+		return now
 	}
-	d, err := v.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
+	return rs.start
+}
+
+// Authenticate is the vault's part of the gateway's authentication stage,
+// for requests that carry no token: it decodes the gateway cookie and
+// loads the session into x. The principal is a Session (signed in, or an
+// anonymous session holding Superset's pre-login cookies) or None (no
+// cookie, or one that is bad, expired, unknown or just rotated away). It
+// does not check the epoch (the gateway's revocation stage does, and calls
+// Revoked). err is a store failure: the gateway answers 503 and the
+// client's cookie stays.
+func (v *Vault) Authenticate(ctx context.Context, r *http.Request, x *principal.Exchange) (principal.Principal, error) {
+	rs := &reqState{guest: isEmbeddedPage(r), start: x.Start}
+	x.SessionState = rs
+	ck, err := r.Cookie(v.codec.Name())
 	if err != nil {
-		v.log.Warn("epoch store unavailable", zap.Error(err))
-		v.unavailable(w)
-		return false
+		return principal.Principal{}, nil
 	}
-	if d.Allow {
-		return true
+	e, err := v.sessionFor(ctx, ck.Value, v.now())
+	switch {
+	case err == nil:
+		rs.sess = e.s
+	case errors.Is(err, ErrRotated):
+		rs.stale = true
+		return principal.Principal{}, nil
+	case errors.Is(err, ErrBadCookie), errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
+		rs.clear = true
+		return principal.Principal{}, nil
+	default:
+		return principal.Principal{Kind: principal.Session}, err
 	}
-	if err := v.destroy(r.Context(), s.hid, s.UserID, "revoked"); err != nil {
+	s := rs.sess
+	return principal.Principal{Kind: principal.Session, UserID: s.UserID, Username: s.Username,
+		IssuedAt: s.LoginAt, Granularity: time.Millisecond, ID: short(s.hid)}, nil
+}
+
+// Revoked ends a signed-in session the revocation check refused: the
+// record is destroyed, the request goes on anonymous and the cookie is
+// cleared on the way back.
+func (v *Vault) Revoked(ctx context.Context, r *http.Request, x *principal.Exchange, reason policy.Reason) error {
+	rs, _ := x.SessionState.(*reqState)
+	if rs == nil || rs.sess == nil {
+		return nil
+	}
+	s := rs.sess
+	if err := v.destroy(ctx, s.hid, s.UserID, "revoked"); err != nil {
 		// The epoch alone keeps refusing it; the record just lingers
 		// until its TTL.
 		v.log.Warn("revoked session not destroyed", zap.Error(err))
 	}
-	v.emit(r.Context(), r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
-		Outcome: audit.OutcomeDenied, Reason: d.Reason})
+	v.emit(ctx, r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
+		Outcome: audit.OutcomeDenied, Reason: string(reason)})
 	rs.sess, rs.clear = nil, true
-	return true
+	return nil
+}
+
+// Inject sets the request's Cookie header to the session's Superset
+// cookies (the gateway has already removed every cookie the client sent).
+func (v *Vault) Inject(r *http.Request, x *principal.Exchange) {
+	rs, _ := x.SessionState.(*reqState)
+	if rs == nil || rs.sess == nil {
+		return
+	}
+	if h := rs.sess.cookieHeader(v.now()); h != "" {
+		r.Header["Cookie"] = []string{h}
+	}
 }
 
 func (v *Vault) unavailable(w http.ResponseWriter) {
@@ -117,16 +125,6 @@ func isEmbeddedPage(r *http.Request) bool {
 	return strings.HasPrefix(r.URL.Path, "/embedded/")
 }
 
-// hasGuestToken reports a guest token in the X-GuestToken header or the
-// guest_token query parameter. (A guest_token form field is not looked at
-// here: that would consume the body.)
-func hasGuestToken(r *http.Request) bool {
-	if r.Header.Get("X-GuestToken") != "" {
-		return true
-	}
-	return strings.Contains(r.URL.RawQuery, "guest_token") && r.URL.Query().Get("guest_token") != ""
-}
-
 // ModifyResponse is the response path; set it as (or call it from)
 // proxy.Options.ModifyResponse. It removes every Set-Cookie from Superset's
 // answer, keeps them in the session's jar, creates the record when Superset
@@ -144,7 +142,11 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	if req == nil {
 		return nil
 	}
-	rs, _ := req.Context().Value(stateKey{}).(*reqState)
+	x := principal.ExchangeFrom(req.Context())
+	if x == nil {
+		return nil
+	}
+	rs, _ := x.SessionState.(*reqState)
 	if rs == nil {
 		return nil
 	}
@@ -177,8 +179,8 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	// The caller changed their own password: their epoch now refuses this
 	// session too, so it is re-issued with a login_at after the epoch.
 	var reissueAt time.Time
-	if sess != nil && sess.UserID != "" && v.selfStamped != nil && resp.StatusCode < 300 {
-		if ep, ok := v.selfStamped(ctx); ok {
+	if sess != nil && sess.UserID != "" && resp.StatusCode < 300 {
+		if ep := x.SelfStamped; ep != 0 {
 			reissueAt = now
 			if min := time.UnixMilli(ep + 1); reissueAt.Before(min) {
 				reissueAt = min
@@ -230,7 +232,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			v.replaceTooMany(resp)
 			return nil
 		}
-		tmpl := v.template(req, uid, uname, now)
+		tmpl := v.template(req, uid, uname, rs.sentOr(now))
 		s, val, err := v.create(ctx, tmpl, jar, now)
 		if err != nil {
 			v.log.Warn("session not created", zap.Error(err))
@@ -250,7 +252,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			v.replaceUnavailable(resp)
 			return nil
 		}
-		tmpl := v.template(req, uid, uname, now)
+		tmpl := v.template(req, uid, uname, rs.sentOr(now))
 		if !reissueAt.IsZero() && uid == cur.UserID && known {
 			// Same user, same login: keep how they signed in, with a
 			// login time after their new epoch.
@@ -335,13 +337,17 @@ func (v *Vault) identify(ctx context.Context, uid, uname, before, after string, 
 	return wu, wn, true
 }
 
-func (v *Vault) template(req *http.Request, uid, uname string, now time.Time) Session {
+// template is a new record for the identity a response revealed. Its
+// login time is when the request was sent (sent), not when Superset
+// answered: a login Superset checked before a revocation or a password
+// change was stamped lands before that epoch and is refused.
+func (v *Vault) template(req *http.Request, uid, uname string, sent time.Time) Session {
 	s := Session{UserID: uid, Username: uname, UserAgent: clip(req.UserAgent(), 256)}
 	if ip := v.clientIP(req); ip.IsValid() {
 		s.ClientIP = ip.String()
 	}
 	if uid != "" {
-		s.LoginAt = now
+		s.LoginAt = sent
 		s.AuthMethod = authMethod(req)
 	}
 	return s
@@ -432,16 +438,4 @@ func authMethod(r *http.Request) string {
 		return "login:" + clip(strings.Trim(strings.TrimPrefix(p, "/login/"), "/"), 64)
 	}
 	return "other"
-}
-
-// FromContext returns the live signed-in or anonymous session that
-// Middleware found for this request (also on the upstream request that
-// response hooks see, which no longer carries the gateway cookie). ok is
-// false outside Middleware or when the request has no live session.
-func FromContext(ctx context.Context) (s *Session, ok bool) {
-	rs, _ := ctx.Value(stateKey{}).(*reqState)
-	if rs == nil || rs.sess == nil {
-		return nil, false
-	}
-	return rs.sess, true
 }

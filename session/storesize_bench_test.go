@@ -132,7 +132,7 @@ func benchSignedIn(b *testing.B, st Store) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return v.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), v.CookieName() + "=" + val
+	return vaultStage(v), v.CookieName() + "=" + val
 }
 
 func benchLookup(b *testing.B, h http.Handler, cookie string) {

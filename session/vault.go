@@ -129,17 +129,6 @@ type Options struct {
 	// destroyed and the request goes on anonymous. An error (store down)
 	// answers 503 and keeps the cookie. nil means no epoch check.
 	Epochs EpochChecker
-	// SelfStamped reports that this request's own response stamped the
-	// caller's epoch (they changed their own password) and returns the
-	// epoch in ms: the caller's session is then re-issued under a new id
-	// with a login_at after it, so it survives while every other session
-	// of theirs dies. nil means never.
-	SelfStamped func(ctx context.Context) (epochMs int64, ok bool)
-	// IsGuest reports that an earlier layer found a verified guest token in
-	// the request (for instance in a form body, which this package does not
-	// read). Such requests never create a session. nil means only the
-	// X-GuestToken header and the guest_token query parameter count.
-	IsGuest func(*http.Request) bool
 	// LoginPath is where the /-/sessions page sends visitors who are not
 	// signed in; "" means "/login/".
 	LoginPath string
@@ -174,9 +163,7 @@ type Vault struct {
 	limiter      *ipLimiter
 	clientIP     func(*http.Request) netip.Addr
 	requestID    func(*http.Request) string
-	isGuest      func(*http.Request) bool
 	epochs       EpochChecker
-	selfStamped  func(context.Context) (int64, bool)
 	loginPath    string
 	now          func() time.Time
 	rand         io.Reader
@@ -204,9 +191,7 @@ func New(opts Options) (*Vault, error) {
 		anonIdle:     orDur(opts.AnonymousIdleTimeout, 30*time.Minute),
 		storeTimeout: orDur(opts.StoreTimeout, 2*time.Second),
 		clientIP:     opts.ClientIP,
-		isGuest:      opts.IsGuest,
 		epochs:       opts.Epochs,
-		selfStamped:  opts.SelfStamped,
 		requestID:    opts.RequestID,
 		loginPath:    opts.LoginPath,
 		now:          opts.Now,

@@ -279,7 +279,7 @@ func TestAccessTokensDisabled(t *testing.T) {
 		{"Basic eA==", "Bearer " + good},
 	} {
 		code, body := withAuth(t, g.base, "/api/v1/me/", auth...)
-		if code != http.StatusUnauthorized || (len(auth) == 1 && !strings.Contains(body, `"msg":"access tokens are disabled"`)) {
+		if code != http.StatusUnauthorized || (len(auth) == 1 && !strings.Contains(body, `"msg": "access tokens are disabled"`)) {
 			t.Errorf("%q: %d %s, want 401 access tokens are disabled", auth, code, body)
 		}
 	}
