@@ -332,7 +332,7 @@ func (m *Manager) Create(ctx context.Context, owner Owner, name string, scopes [
 		if c == "" {
 			continue
 		}
-		p, err := parseCIDR(c)
+		p, err := policy.ParseCIDR(c)
 		if err != nil {
 			return "", Record{}, fmt.Errorf("%w: %q is not an IP address or network", ErrInvalid, truncate(c, 64))
 		}
@@ -414,23 +414,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// parseCIDR accepts a network ("10.0.0.0/8") or a single address.
-func parseCIDR(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
 func (m *Manager) emit(ctx context.Context, ev audit.Event) {
 	if err := m.aud.Emit(ctx, ev); err != nil {
 		m.log.Warn("audit event not fully recorded", zap.String("event", ev.Event), zap.Error(err))
@@ -477,7 +460,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*entry, error) {
 	e := &entry{rec: rec}
 	if rec != nil {
 		for _, c := range rec.CIDRs {
-			if p, err := parseCIDR(c); err == nil {
+			if p, err := policy.ParseCIDR(c); err == nil {
 				e.cidrs = append(e.cidrs, p)
 			} else {
 				// An unreadable network must not widen the token.

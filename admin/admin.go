@@ -26,7 +26,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -267,11 +267,7 @@ func New(o Options) (h *Handler, err error) {
 	if h.maxBody <= 0 {
 		h.maxBody = 64 << 10
 	}
-	ra := o.RetryAfter
-	if ra <= 0 {
-		ra = 5 * time.Second
-	}
-	h.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	h.retryAfter = policy.RetryAfter(o.RetryAfter)
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}

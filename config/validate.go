@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/policy"
 )
 
 // Validate checks every key and returns the first problem as one error
@@ -145,21 +147,8 @@ func (c *Config) validateListeners() error {
 }
 
 // ParsePrefix parses a trusted_proxies entry: a CIDR, or a single address
-// meaning just that host.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
+// meaning just that host (policy.ParseCIDR, shared with access tokens).
+func ParsePrefix(s string) (netip.Prefix, error) { return policy.ParseCIDR(s) }
 
 func (c *Config) validateUpstreams() error {
 	if len(c.Upstreams) == 0 {

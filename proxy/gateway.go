@@ -188,11 +188,7 @@ func New(opts Options) (*Gateway, error) {
 	if g.maxPath <= 0 {
 		g.maxPath = 4096
 	}
-	ra := opts.RetryAfter
-	if ra <= 0 {
-		ra = 5 * time.Second
-	}
-	g.retryAfter = fmt.Sprint(int((ra + time.Second - 1) / time.Second))
+	g.retryAfter = policy.RetryAfter(opts.RetryAfter)
 	page, err := template.New("error").Parse(errorPage)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: error page: %w", err)

@@ -226,8 +226,7 @@ func New(opts Options) (*Vault, error) {
 		b = 20
 	}
 	v.limiter = newIPLimiter(r, b, opts.AnonymousIPs)
-	ra := orDur(opts.RetryAfter, 5*time.Second)
-	v.retryAfter = fmt.Sprint(int((ra + time.Second - 1) / time.Second))
+	v.retryAfter = policy.RetryAfter(opts.RetryAfter)
 	if v.clientIP == nil {
 		v.clientIP = remoteIP
 	}
