@@ -34,12 +34,17 @@
 //   - token.go: the format (Generate, Parse).
 //   - manager.go: Manager, creating, listing and revoking tokens, and the
 //     record cache invalidated by pub/sub on revocation.
-//   - guard.go: Guard, the middleware in front of Superset: it checks a
-//     "Bearer sgw_…" token and replaces it with a short-lived Superset
-//     access JWT for the owner (plus CSRF credentials for writes).
+//   - guard.go: Guard, the gateway's access-token stage
+//     (gateway.TokenStage): Authenticate checks a "Bearer sgw_…" token,
+//     Authorize its source ranges and scopes, Inject replaces it with a
+//     short-lived Superset access JWT for the owner (plus CSRF credentials
+//     for writes). The gateway checks the owner's epoch and writes every
+//     refusal.
 //   - seal.go, upstream.go: the sealed CSRF credentials and minted JWTs.
-//   - page.go: the /-/tokens page; admin.go: the admin API routes.
-//   - observe.go: Observer (metrics), Auditor and the refusal reasons.
+//   - page.go: the /-/tokens page. The admin API's token routes are the
+//     admin package's, over Manager.
+//   - observe.go: Observer (metrics) and Auditor; refusal reasons are
+//     policy.Reason values.
 //
 // Storage failures fail closed: 503 with Retry-After.
 package accesstoken

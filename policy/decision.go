@@ -1,8 +1,10 @@
-// Package policy holds the gateway's pure decisions: security headers,
-// rate-limit classes, scope route rules and secret strength. Nothing here
-// does I/O or imports net/http handlers' state; every decision takes plain
-// values and returns a Decision whose Reason feeds the metric label, the
-// audit event and the test assertion.
+// Package policy holds the gateway's pure decisions and their vocabulary:
+// the typed refusal reasons (reason.go), security headers, access-token
+// scope route rules, CIDR parsing, Retry-After rounding and secret
+// strength. Nothing here does I/O or imports net/http handlers' state;
+// every decision takes plain values and returns a Decision whose Reason
+// feeds the metric label, the audit event and the test assertion. (Rate-
+// limit classes will live here when the rate-limit stage exists.)
 package policy
 
 // Decision is the outcome of a policy check. The zero value refuses with no

@@ -3,13 +3,17 @@
 // 256-bit id; Superset's own cookies live server-side in a record keyed by a
 // hash of that id, encrypted under a key derived from the id itself.
 //
-// A Vault plugs into the proxy at three points:
+// A Vault is the gateway's session stage (gateway.SessionStage), called by
+// the gateway's request path at fixed points:
 //
-//   - Middleware (request path): decode the gateway cookie, load the record
-//     (through a bounded in-process cache invalidated by store pub/sub),
-//     enforce the idle and absolute timeouts, strip every cookie the client
-//     sent and inject the jar's cookies instead.
-//   - ModifyResponse (response path): absorb every Superset Set-Cookie into
+//   - Authenticate (stage 3, browser requests): decode the gateway cookie,
+//     load the record (through a bounded in-process cache invalidated by
+//     store pub/sub), enforce the idle and absolute timeouts; the session
+//     is the request's principal, issued at its login time.
+//   - Revoked (stage 4): destroy a session the epoch check refused.
+//   - Inject (stage 6): the jar's cookies replace whatever the client sent
+//     (the gateway drops every client cookie).
+//   - ModifyResponse (response path, last hook): absorb every Superset Set-Cookie into
 //     the jar, strip it from the reply, create records lazily, rotate the id
 //     when the identity changes (login), destroy the record on logout. An
 //     id rotated away grants nothing from that moment, but for
@@ -19,7 +23,7 @@
 //   - SessionsPage: the /-/sessions page where a signed-in user lists and
 //     ends their sessions.
 //
-// Run must be started once per process so that deletions published by other
-// replicas evict this replica's cache; without it the cache TTL alone bounds
-// staleness.
+// Start must be called once per process so that deletions published by
+// other replicas evict this replica's cache; without it the cache TTL alone
+// bounds staleness.
 package session

@@ -2,11 +2,14 @@
 // (store/redis and store/bolt) implement, and the sentinel errors every
 // consumer uses to tell "absent" from "store down".
 //
-// Domain packages (session, guesttoken, accesstoken, audit) do not depend on
-// Store: each declares the few methods it needs in its own narrow interface,
-// which both backends satisfy. Store exists so that one conformance suite
-// (store/storetest) can hold both backends to the same behaviour, and so that
-// cmd can wire one value into every consumer.
+// Domain packages (session, epoch, jwtguard, guesttoken, accesstoken,
+// audit) declare the few store methods they need in their own narrow
+// interfaces, which both backends satisfy; they import this package for
+// its sentinel errors, the Message type and a compile-time guard that
+// Store satisfies their interface. Store exists so that one
+// conformance suite (store/storetest) can hold both backends to the same
+// behaviour, and so that the gateway can wire one value into every
+// consumer.
 package store
 
 import (
