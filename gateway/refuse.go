@@ -64,9 +64,11 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		switch reason {
 		case policy.ReasonExpired:
 			return unauth("Access token has expired")
-		case policy.ReasonTokenRevoked, policy.ReasonRevokedUser, policy.ReasonRevokedGlobal:
+		case policy.ReasonTokenRevoked:
 			return unauth("Access token has been revoked")
 		}
+		// An owner's epoch (disabled, deleted, revoked) says nothing
+		// about the token itself to whoever holds it.
 		return unauth("Invalid access token")
 	case principal.Guest:
 		if reason == policy.ReasonExpired {
