@@ -31,6 +31,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
+	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
@@ -53,7 +54,7 @@ type process struct {
 	// makes to Superset on its own account (the vault's WhoAmI).
 	pool atomic.Pointer[upstream.Pool]
 	// service calls Superset's API as superset.service_user_id.
-	service *serviceIdentity
+	service *client.ServiceIdentity
 	// revoker holds guest-token revocations; guard checks guest tokens
 	// (nil when no guest secret is configured: embedding is not in use).
 	revoker *guesttoken.Revoker
@@ -192,7 +193,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		}
 	}
 
-	p.service = &serviceIdentity{key: cfg.Superset.JWTSecret, userID: cfg.Superset.ServiceUserID, now: time.Now}
+	p.service = client.NewServiceIdentity(cfg.Superset.JWTSecret, cfg.Superset.ServiceUserID, nil)
 	if err := p.openEpochs(ctx, cfg, g.reg); err != nil {
 		return g, err
 	}
@@ -559,7 +560,7 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 		Observer: obs,
 	}
 	if cfg.Superset.ServiceUserID > 0 {
-		ro.Resolver = aliasResolver{api: newServiceClient(currentPool{&p.pool}), id: p.service}
+		ro.Resolver = client.AliasResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service}
 	}
 	rev, err := guesttoken.NewRevoker(ro)
 	if err != nil {

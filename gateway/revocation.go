@@ -97,7 +97,7 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 	host, _ := os.Hostname()
 	rec, err := epoch.NewReconciler(epoch.ReconcilerOptions{
 		Lister: epoch.ClientLister{
-			Client: newServiceClient(currentPool{&p.pool}),
+			Client: client.Through(currentPool{&p.pool}),
 			Bearer: func(context.Context) (string, error) { return p.service.Bearer() },
 		},
 		Epochs:   ep,
@@ -127,7 +127,7 @@ func requestInfo(r *http.Request) (string, string) {
 // in admin.roles; plus the guest-token revocation routes.
 func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*admin.Handler, error) {
 	rc, err := admin.NewMeRolesChecker(admin.MeRolesOptions{
-		Client:      newServiceClient(currentPool{&p.pool}),
+		Client:      client.Through(currentPool{&p.pool}),
 		Credentials: p.adminCredentials,
 	})
 	if err != nil {
@@ -294,7 +294,7 @@ func decodeReason(c *admin.Call) error {
 // service user → 501 naming the key, store down → 503.
 func guestTokenError(err error) error {
 	switch {
-	case errors.Is(err, errNoServiceUser), errors.Is(err, guesttoken.ErrNoResolver):
+	case errors.Is(err, client.ErrNoServiceUser), errors.Is(err, guesttoken.ErrNoResolver):
 		return &admin.HTTPError{Code: http.StatusNotImplemented, Msg: "revoking by dashboard needs superset.service_user_id", Err: err}
 	case errors.Is(err, guesttoken.ErrResolve):
 		if client.StatusCode(err) == http.StatusNotFound {

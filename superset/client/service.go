@@ -1,28 +1,27 @@
-package gateway
+package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
-	"github.com/superset-gateway/superset-gateway/superset/client"
 )
 
-// errNoServiceUser is returned by everything that needs to call Superset as
+// ErrNoServiceUser is returned by everything that needs to call Superset as
 // the service user when superset.service_user_id is not configured.
-var errNoServiceUser = errors.New("superset.service_user_id is not set: the gateway cannot call Superset's API on its own account")
+var ErrNoServiceUser = errors.New("superset.service_user_id is not set: the gateway cannot call Superset's API on its own account")
 
-// serviceIdentity mints the service user's Superset access JWTs. Minting
+// ServiceIdentity mints the service user's Superset access JWTs. Minting
 // with Superset's JWT secret works whatever AUTH_TYPE Superset uses and
 // needs no stored password; the token is short-lived and reused until a
-// minute before it expires.
-type serviceIdentity struct {
+// minute before it expires. Build it with NewServiceIdentity; a nil one,
+// or one without a user, answers ErrNoServiceUser.
+type ServiceIdentity struct {
 	key    []byte
 	userID int
 	now    func() time.Time
@@ -32,13 +31,22 @@ type serviceIdentity struct {
 	exp time.Time
 }
 
+// NewServiceIdentity mints as Superset user userID with Superset's JWT
+// secret key; now nil means time.Now.
+func NewServiceIdentity(key []byte, userID int, now func() time.Time) *ServiceIdentity {
+	if now == nil {
+		now = time.Now
+	}
+	return &ServiceIdentity{key: key, userID: userID, now: now}
+}
+
 // serviceTokenTTL is the lifetime of a minted service token.
 const serviceTokenTTL = 5 * time.Minute
 
 // Bearer returns a valid access JWT for the service user.
-func (s *serviceIdentity) Bearer() (string, error) {
+func (s *ServiceIdentity) Bearer() (string, error) {
 	if s == nil || s.userID <= 0 {
-		return "", errNoServiceUser
+		return "", ErrNoServiceUser
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,36 +64,56 @@ func (s *serviceIdentity) Bearer() (string, error) {
 	return tok, nil
 }
 
-// newServiceClient is a Superset API client whose requests go through the
-// current upstream pool (the pool fills in scheme and host).
-func newServiceClient(pool http.RoundTripper) *client.Client {
-	return &client.Client{
+// Through is a Superset API client whose requests go through rt, the
+// gateway's upstream pool, which fills in scheme and host.
+func Through(rt http.RoundTripper) *Client {
+	return &Client{
 		BaseURL: "http://superset",
-		HTTP:    &http.Client{Transport: pool, Timeout: 15 * time.Second},
+		HTTP:    &http.Client{Transport: rt, Timeout: 15 * time.Second},
 	}
 }
 
-// uuidRe matches the embed uuids Superset hands out (any case).
-var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// isUUID reports the hyphenated form of the embed uuids Superset hands
+// out (any case).
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
-// aliasResolver finds every name a dashboard goes by in guest tokens: its
-// numeric id, its slug and its embed uuid. It implements guesttoken.Resolver.
-type aliasResolver struct {
-	api *client.Client
-	id  *serviceIdentity
+// AliasResolver finds every name a dashboard goes by in guest tokens: its
+// numeric id, its slug and its embed uuid, asking Superset as the service
+// user. It implements guesttoken.Resolver.
+type AliasResolver struct {
+	API      *Client
+	Identity *ServiceIdentity
 }
 
 // Aliases resolves ref (numeric id, slug or embed uuid) through Superset's
 // API. Any failure is an error: a revocation must not stamp half the names.
-func (r aliasResolver) Aliases(ctx context.Context, ref string) ([]string, error) {
-	bearer, err := r.id.Bearer()
+func (r AliasResolver) Aliases(ctx context.Context, ref string) ([]string, error) {
+	bearer, err := r.Identity.Bearer()
 	if err != nil {
 		return nil, err
 	}
 	var uuid string
 	key := ref
-	if uuidRe.MatchString(ref) {
-		e, err := r.api.EmbeddedByUUID(ctx, bearer, ref)
+	if isUUID(ref) {
+		e, err := r.API.EmbeddedByUUID(ctx, bearer, ref)
 		if err != nil {
 			return nil, fmt.Errorf("embedded dashboard %s: %w", ref, err)
 		}
@@ -97,7 +125,7 @@ func (r aliasResolver) Aliases(ctx context.Context, ref string) ([]string, error
 			uuid = ref
 		}
 	}
-	d, err := r.api.Dashboard(ctx, bearer, key)
+	d, err := r.API.Dashboard(ctx, bearer, key)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard %s: %w", key, err)
 	}
@@ -106,11 +134,11 @@ func (r aliasResolver) Aliases(ctx context.Context, ref string) ([]string, error
 	}
 	id := strconv.Itoa(d.ID)
 	if uuid == "" {
-		e, err := r.api.EmbeddedDashboard(ctx, bearer, id)
+		e, err := r.API.EmbeddedDashboard(ctx, bearer, id)
 		switch {
 		case err == nil:
 			uuid = e.UUID
-		case client.StatusCode(err) == http.StatusNotFound:
+		case StatusCode(err) == http.StatusNotFound:
 			// Not embedded: tokens can only name the id.
 		default:
 			return nil, fmt.Errorf("dashboard %s embedding: %w", id, err)

@@ -1,4 +1,4 @@
-package gateway
+package client_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
+	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 )
 
@@ -27,14 +28,14 @@ func (r rewriteTo) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
-func fakeResolver(t *testing.T, userID int) (aliasResolver, fakesuperset.Dashboard) {
+func fakeResolver(t *testing.T, userID int) (client.AliasResolver, fakesuperset.Dashboard) {
 	t.Helper()
 	f := fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret})
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
-	id := &serviceIdentity{key: []byte(fakeSecret), userID: userID, now: time.Now}
-	return aliasResolver{api: newServiceClient(rewriteTo{u}), id: id}, f.Dashboard()
+	id := client.NewServiceIdentity([]byte(fakeSecret), userID, nil)
+	return client.AliasResolver{API: client.Through(rewriteTo{u}), Identity: id}, f.Dashboard()
 }
 
 func TestAliasResolverNamesEveryAlias(t *testing.T) {
@@ -62,16 +63,15 @@ func TestAliasResolverFailsRatherThanGuess(t *testing.T) {
 	if _, err := r.Aliases(context.Background(), "1"); err == nil {
 		t.Fatal("resolved as a user Superset does not have")
 	}
-	var none aliasResolver
-	none.id = &serviceIdentity{}
-	if _, err := none.Aliases(context.Background(), "1"); !errors.Is(err, errNoServiceUser) {
-		t.Fatalf("without service_user_id: %v, want errNoServiceUser", err)
+	none := client.AliasResolver{Identity: client.NewServiceIdentity(nil, 0, nil)}
+	if _, err := none.Aliases(context.Background(), "1"); !errors.Is(err, client.ErrNoServiceUser) {
+		t.Fatalf("without service_user_id: %v, want ErrNoServiceUser", err)
 	}
 }
 
 func TestServiceIdentityMintsShortLivedAccessTokens(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	s := &serviceIdentity{key: []byte(fakeSecret), userID: 7, now: func() time.Time { return now }}
+	s := client.NewServiceIdentity([]byte(fakeSecret), 7, func() time.Time { return now })
 	tok, err := s.Bearer()
 	if err != nil {
 		t.Fatal(err)
@@ -80,13 +80,13 @@ func TestServiceIdentityMintsShortLivedAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("minted token does not verify as Superset would: %v", err)
 	}
-	if c.Subject != "7" || c.ExpiresAt.Sub(c.IssuedAt) > serviceTokenTTL {
+	if c.Subject != "7" || c.ExpiresAt.Sub(c.IssuedAt) > (5 * time.Minute) {
 		t.Fatalf("claims sub=%q lifetime=%s", c.Subject, c.ExpiresAt.Sub(c.IssuedAt))
 	}
 	if again, _ := s.Bearer(); again != tok {
 		t.Error("a still-valid token was re-minted")
 	}
-	now = now.Add(serviceTokenTTL)
+	now = now.Add((5 * time.Minute))
 	if later, _ := s.Bearer(); later == tok || strings.Count(later, ".") != 2 {
 		t.Error("an expiring token was not replaced")
 	}
