@@ -169,13 +169,13 @@ func Claims(h http.Header) bool {
 // the record Authenticate found and the CSRF cookie Inject chose.
 type tokenState struct {
 	rec    *Record
-	cidrs  []netip.Prefix
 	cookie string
 }
 
 // Authenticate reads a gateway access token (Authorization: Bearer sgw_…,
 // split the way Superset splits the header) and checks it: format and
-// checksum, a known id, the secret's HMAC, not revoked, not expired. It
+// checksum, a known id, the secret's HMAC, not revoked, not expired, used
+// from one of its allowed source ranges. It
 // returns the zero Principal when the request claims no access token.
 // The principal acts as the owner and was issued at the token's creation,
 // which the gateway checks against the owner's epoch. The record goes into
@@ -222,21 +222,22 @@ func (g *Guard) Authenticate(ctx context.Context, r *http.Request, x *principal.
 	case "expired":
 		return refuse(policy.ReasonExpired)
 	}
-	x.TokenState = &tokenState{rec: rec, cidrs: e.cidrs}
+	// A token fenced to source ranges is no credential at all from
+	// elsewhere: refused before its owner's epoch is even looked at.
+	if len(e.cidrs) > 0 && !inAny(e.cidrs, g.clientIP(r)) {
+		return refuse(policy.ReasonCIDR)
+	}
+	x.TokenState = &tokenState{rec: rec}
 	return p, policy.Decision{Allow: true}, nil
 }
 
-// Authorize checks the token's source addresses and scopes for r (the
-// normalised path): the narrowest scope that grants the route, or the
-// reason naming the missing one.
+// Authorize checks the token's scopes for r (the normalised path): the
+// narrowest scope that grants the route, or the reason naming the missing
+// one.
 func (g *Guard) Authorize(_ context.Context, r *http.Request, x *principal.Exchange) policy.Decision {
 	st, _ := x.TokenState.(*tokenState)
 	if st == nil {
 		return policy.Decision{Reason: policy.ReasonUnknownToken}
-	}
-	if len(st.cidrs) > 0 && !inAny(st.cidrs, g.clientIP(r)) {
-		g.obs.ObserveAccessTokenRequest(ScopeNone, string(policy.ReasonCIDR))
-		return policy.Decision{Reason: policy.ReasonCIDR}
 	}
 	d := g.scopes.Allow(st.rec.Scopes, r.Method, r.URL.Path)
 	if !d.Allow {

@@ -61,7 +61,7 @@ type SessionStage interface {
 // TokenStage is the access-token guard as the request path uses it.
 type TokenStage interface {
 	Authenticator
-	// Authorize checks the token's scopes (and source address) for r.
+	// Authorize checks the token's scopes for r.
 	Authorize(ctx context.Context, r *http.Request, x *principal.Exchange) policy.Decision
 	// Inject replaces Authorization with a minted Superset JWT of the
 	// owner and, for CSRF-protected writes, the Superset session and
