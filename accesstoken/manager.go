@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
@@ -243,38 +244,13 @@ func (m *Manager) Policy() Policy { return m.pol }
 // failed; it keeps retrying in the background, and meanwhile CacheTTL
 // alone bounds propagation.
 func (m *Manager) Start(ctx context.Context) error {
-	ch, err := m.st.Subscribe(ctx, InvalidateChannel)
-	go m.run(ctx, ch)
-	return err
-}
-
-func (m *Manager) run(ctx context.Context, ch <-chan store.Message) {
-	for {
-		if ch == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(m.retry):
-			}
-			var err error
-			if ch, err = m.st.Subscribe(ctx, InvalidateChannel); err != nil {
-				m.log.Warn("access-token invalidation subscription failed", zap.Error(err))
-				ch = nil
-				continue
-			}
-			// Messages sent while unsubscribed are lost.
-			m.clearCache()
-		}
-		for msg := range ch {
+	return invalidate.Start(ctx, invalidate.Options{Store: m.st, Channel: InvalidateChannel, Logger: m.log,
+		MinBackoff: m.retry, Clear: m.clearCache,
+		Evict: func(p []byte) {
 			if m.cache != nil {
-				m.cache.Delete(string(msg.Payload))
+				m.cache.Delete(string(p))
 			}
-		}
-		ch = nil
-		if ctx.Err() != nil {
-			return
-		}
-	}
+		}})
 }
 
 func (m *Manager) clearCache() {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
@@ -431,53 +432,19 @@ func (e *Epochs) Start(ctx context.Context) error {
 	started := false
 	e.runOnce.Do(func() {
 		started = true
-		var ch <-chan store.Message
-		ch, err = e.st.Subscribe(ctx, InvalidateChannel)
-		if err != nil {
-			err = unavailable("subscribe", err)
-			return
+		o := invalidate.Options{Store: e.st, Channel: InvalidateChannel, Logger: e.log, Evict: func([]byte) {}}
+		if e.c != nil {
+			o.Evict = func(p []byte) { e.c.del(string(p)) }
+			o.Clear = e.c.clear
 		}
-		go e.run(ctx, ch)
+		if err = invalidate.Start(ctx, o); err != nil {
+			err = unavailable("subscribe", err)
+		}
 	})
 	if !started {
 		return nil
 	}
 	return err
-}
-
-func (e *Epochs) run(ctx context.Context, ch <-chan store.Message) {
-	backoff := 100 * time.Millisecond
-	for {
-		for m := range ch {
-			if e.c == nil {
-				continue
-			}
-			e.c.del(string(m.Payload))
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		for {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			var err error
-			ch, err = e.st.Subscribe(ctx, InvalidateChannel)
-			if err == nil {
-				backoff = 100 * time.Millisecond
-				break
-			}
-			e.log.Warn("epoch: resubscribe failed", zap.Error(err))
-			backoff = min(2*backoff, 10*time.Second)
-		}
-		if e.c != nil {
-			e.c.clear()
-		}
-	}
 }
 
 // Revocations returns up to n recent stamps (all kept when n <= 0), newest

@@ -566,11 +566,9 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 	if err != nil {
 		return fmt.Errorf("guesttoken: %w", err)
 	}
-	go func() {
-		if err := rev.Run(ctx); err != nil && ctx.Err() == nil {
-			p.log.Error("guest-token invalidation loop ended", zap.Error(err))
-		}
-	}()
+	if err := rev.Start(ctx); err != nil {
+		p.log.Warn("guest-token invalidation subscription not live yet", zap.Error(err))
+	}
 	p.revoker = rev
 	if len(cfg.Superset.GuestTokenSecret) == 0 {
 		p.log.Warn("superset.guest_token_secret_file is not set: guest tokens pass to Superset unchecked and guest-token revocation is not enforced")

@@ -421,11 +421,12 @@ func TestPubSubInvalidation(t *testing.T) {
 			long := func(_ *guesttoken.Options, ro *guesttoken.RevokerOptions) { ro.CacheTTL = time.Hour }
 			a, b := newEnv(t, st, nil, long), newEnv(t, st, nil, long)
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
 			subscribed := make(chan struct{}, 1)
 			b.rev.OnSubscribed(func() { subscribed <- struct{}{} })
-			go func() { done <- b.rev.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
+			if err := b.rev.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cancel)
 			<-subscribed
 
 			tok := mint(t, testSecret, t0.Add(-time.Minute), "12")

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
@@ -355,37 +356,19 @@ func (r *Revoker) publish(ctx context.Context, keys ...string) {
 	}
 }
 
-// Run receives invalidations from every replica until ctx is done, and
-// then returns nil. Each (re)subscription clears the cache, because
-// messages sent while unsubscribed are lost. Without Run the cache TTL
+// Start subscribes to every replica's invalidations, returning once the
+// first attempt answered, and keeps the subscription until ctx is done;
+// each resubscription clears the cache, because messages sent while
+// unsubscribed are lost (internal/invalidate). Without it the cache TTL
 // alone bounds staleness.
-func (r *Revoker) Run(ctx context.Context) error {
-	for {
-		ch, err := r.st.Subscribe(ctx, Channel)
-		if err == nil {
-			r.cache.Clear()
-			if r.onSubscribed != nil {
-				r.onSubscribed()
+func (r *Revoker) Start(ctx context.Context) error {
+	return invalidate.Start(ctx, invalidate.Options{Store: r.st, Channel: Channel, Logger: r.log,
+		MinBackoff: r.retry, Clear: r.cache.Clear, OnSubscribed: r.onSubscribed,
+		Evict: func(p []byte) {
+			for k := range strings.SplitSeq(string(p), "\n") {
+				r.cache.Delete(k)
 			}
-			for m := range ch {
-				for k := range strings.SplitSeq(string(m.Payload), "\n") {
-					r.cache.Delete(k)
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.log.Warn("guest-token invalidation subscription lost; resubscribing", zap.Error(err))
-		r.cache.Clear()
-		t := time.NewTimer(r.retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+		}})
 }
 
 func dedupe(in []string) []string {

@@ -26,6 +26,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/internal/invalidate"
+	"github.com/superset-gateway/superset-gateway/internal/ttlcache"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/store"
@@ -111,7 +113,7 @@ type Guard struct {
 	v         apijwt.Verifier
 	rev       JTIStore
 	jtiTTL    time.Duration
-	jti       *jtiCache
+	jti       *ttlcache.Cache[string, bool]
 	verified  *verifiedCache
 	now       func() time.Time
 	log       *zap.Logger
@@ -135,7 +137,7 @@ func New(o Options) (*Guard, error) {
 		if size <= 0 {
 			size = 100_000
 		}
-		g.jti = newJTICache(size)
+		g.jti = ttlcache.New[string, bool](size)
 	}
 	if g.now == nil {
 		g.now = time.Now
@@ -317,7 +319,8 @@ func (g *Guard) RevokeJTI(ctx context.Context, jti string, exp time.Time) error 
 		return unavailable("revoke jti", err)
 	}
 	if g.jti != nil {
-		g.jti.put(jti, true, g.now().Add(g.jtiTTL))
+		now := g.now()
+		g.jti.Put(jti, true, now.Add(g.jtiTTL), now)
 	}
 	if err := g.rev.Publish(ctx, JTIChannel, []byte(jti)); err != nil {
 		g.log.Warn("jwtguard: jti invalidation not published; other replicas catch up within the cache TTL", zap.Error(err))
@@ -334,11 +337,10 @@ func (g *Guard) jtiRevoked(ctx context.Context, jti string) (bool, error) {
 	now := g.now()
 	var gen uint64
 	if g.jti != nil {
-		v, ok, gn := g.jti.get(jti, now)
-		if ok {
+		gen = g.jti.Generation()
+		if v, ok := g.jti.Get(jti, now); ok {
 			return v, nil
 		}
-		gen = gn
 	}
 	_, err := g.rev.Get(ctx, JTIKeyPrefix+jtiHash(jti))
 	revoked := err == nil
@@ -346,55 +348,28 @@ func (g *Guard) jtiRevoked(ctx context.Context, jti string) (bool, error) {
 		return false, unavailable("read jti", err)
 	}
 	if g.jti != nil {
-		g.jti.putIf(gen, jti, revoked, now.Add(g.jtiTTL))
+		g.jti.PutIf(gen, jti, revoked, now.Add(g.jtiTTL), now)
 	}
 	return revoked, nil
 }
 
-// Start subscribes to jti invalidations (returning once live) and keeps
-// the subscription until ctx is done; after a loss it resubscribes and
-// drops the cache. A no-op without Options.Revocations or a cache; later
-// calls return nil.
+// Start subscribes to jti invalidations (returning once the first attempt
+// answered) and keeps the subscription until ctx is done; after a loss it
+// resubscribes and drops the cache (internal/invalidate). A no-op without
+// Options.Revocations or a cache; later calls return nil.
 func (g *Guard) Start(ctx context.Context) error {
 	if g.rev == nil || g.jti == nil {
 		return nil
 	}
 	var err error
 	g.startOnce.Do(func() {
-		var ch <-chan store.Message
-		if ch, err = g.rev.Subscribe(ctx, JTIChannel); err != nil {
+		err = invalidate.Start(ctx, invalidate.Options{Store: g.rev, Channel: JTIChannel, Logger: g.log,
+			Evict: func(p []byte) { g.jti.Delete(string(p)) }, Clear: g.jti.Clear})
+		if err != nil {
 			err = unavailable("subscribe", err)
-			return
 		}
-		go g.run(ctx, ch)
 	})
 	return err
-}
-
-func (g *Guard) run(ctx context.Context, ch <-chan store.Message) {
-	backoff := 100 * time.Millisecond
-	for {
-		for m := range ch {
-			g.jti.del(string(m.Payload))
-		}
-		for {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			var err error
-			if ch, err = g.rev.Subscribe(ctx, JTIChannel); err == nil {
-				backoff = 100 * time.Millisecond
-				break
-			}
-			g.log.Warn("jwtguard: resubscribe failed", zap.Error(err))
-			backoff = min(2*backoff, 10*time.Second)
-		}
-		g.jti.clear()
-	}
 }
 
 func unavailable(op string, err error) error {

@@ -150,6 +150,22 @@ func (c *cache) del(hid string) {
 	sh.mu.Unlock()
 }
 
+// clear drops every entry (after a lost subscription, when deletions
+// published meanwhile were missed); entries still held by a request are
+// marked dead so that no byValue alias serves them.
+func (c *cache) clear() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			e.dead.Store(true)
+		}
+		clear(sh.m)
+		clear(sh.byValue)
+		sh.mu.Unlock()
+	}
+}
+
 func (c *cache) len() int {
 	n := 0
 	for i := range c.shards {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
 )
@@ -277,42 +278,17 @@ func (v *Vault) CookieName() string { return v.codec.Name() }
 // the retries continue in the background regardless, and until one succeeds
 // the cache TTL alone bounds staleness.
 func (v *Vault) Start(ctx context.Context) error {
-	ch, err := v.st.Subscribe(ctx, InvalidateChannel)
-	go v.run(ctx, ch)
+	err := invalidate.Start(ctx, invalidate.Options{Store: v.st, Channel: InvalidateChannel, Logger: v.log,
+		Evict: func(p []byte) {
+			if hid := string(p); validHandle(hid) {
+				v.cache.del(hid)
+			}
+		},
+		Clear: v.cache.clear})
 	if err != nil {
 		return fmt.Errorf("session: subscribe %s: %w", InvalidateChannel, err)
 	}
 	return nil
-}
-
-func (v *Vault) run(ctx context.Context, ch <-chan store.Message) {
-	backoff := 100 * time.Millisecond
-	for {
-		if ch != nil {
-			backoff = 100 * time.Millisecond
-			for m := range ch {
-				if hid := string(m.Payload); validHandle(hid) {
-					v.cache.del(hid)
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 10*time.Second)
-		var err error
-		if ch, err = v.st.Subscribe(ctx, InvalidateChannel); err != nil {
-			ch = nil
-			v.log.Warn("session invalidation subscription failed; cache TTL bounds staleness", zap.Error(err))
-		}
-	}
 }
 
 func validHandle(h string) bool {
