@@ -80,7 +80,7 @@ func TestServiceIdentityMintsShortLivedAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("minted token does not verify as Superset would: %v", err)
 	}
-	if c.Subject != "7" || c.ExpiresAt.Sub(c.IssuedAt) > (5 * time.Minute) {
+	if c.Subject != "7" || c.ExpiresAt.Sub(c.IssuedAt) > (5*time.Minute) {
 		t.Fatalf("claims sub=%q lifetime=%s", c.Subject, c.ExpiresAt.Sub(c.IssuedAt))
 	}
 	if again, _ := s.Bearer(); again != tok {
