@@ -437,7 +437,7 @@ func TestEmbeddedDashboardRevocation(t *testing.T) {
 
 	// A host that keeps serving the revoked token: a fresh embed with it
 	// reads nothing; the gateway refuses its calls as revoked.
-	revoked0 := metric(t, g, metrics.NameGuestTokensRefusedTotal, `reason="revoked"`)
+	revoked0 := metric(t, g, metrics.NameRefusalsTotal, `credential="guest_token",reason="revoked"`)
 	host.setMint(func() (string, error) { return stale, nil })
 	host.hold()
 	hostEval[any](t, b, "void window.embed()") // not awaited: attach before its API calls
@@ -455,8 +455,8 @@ func TestEmbeddedDashboardRevocation(t *testing.T) {
 			t.Errorf("REVOKED: %v with the revoked token", c)
 		}
 	}
-	if n := metric(t, g, metrics.NameGuestTokensRefusedTotal, `reason="revoked"`) - revoked0; n == 0 {
-		t.Errorf("the re-embed with the revoked token: %s{reason=\"revoked\"} did not grow", metrics.NameGuestTokensRefusedTotal)
+	if n := metric(t, g, metrics.NameRefusalsTotal, `credential="guest_token",reason="revoked"`) - revoked0; n == 0 {
+		t.Errorf("the re-embed with the revoked token: %s{credential=\"guest_token\",reason=\"revoked\"} did not grow", metrics.NameRefusalsTotal)
 	}
 	t.Logf("re-embedded with the revoked token: %v", f2.answered(0))
 

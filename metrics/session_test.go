@@ -83,7 +83,6 @@ func TestGuestTokensCountsEachDecision(t *testing.T) {
 	g := NewGuestTokens(reg)
 	g.ObserveGuestTokenChecked()
 	g.ObserveGuestTokenChecked()
-	g.ObserveGuestTokenRefused("revoked")
 	g.ObserveGuestTokenIssued("7")
 	g.ObserveGuestTokenRevocation("global")
 	if got := testutil.ToFloat64(g.checked); got != 2 {
@@ -92,7 +91,6 @@ func TestGuestTokensCountsEachDecision(t *testing.T) {
 	for _, c := range []struct {
 		name, label, value string
 	}{
-		{NameGuestTokensRefusedTotal, "reason", "revoked"},
 		{NameGuestTokensIssuedTotal, "dashboard", "7"},
 		{NameGuestTokenRevocationsTotal, "scope", "global"},
 	} {
@@ -107,14 +105,10 @@ func TestEpochsCountsStampsAndJWTDecisions(t *testing.T) {
 	e := NewEpochs(reg)
 	e.ObserveStamp("admin")
 	e.ObserveJWTChecked("access_jwt")
-	e.ObserveJWTRefused("refresh_jwt", "revoked_user")
 	if got := labelValue(t, reg, NameEpochStampsTotal, "trigger", "admin"); got != 1 {
 		t.Errorf("stamps{admin} = %v", got)
 	}
 	if got := labelValue(t, reg, NameJWTChecksTotal, "kind", "access_jwt"); got != 1 {
 		t.Errorf("checks{access_jwt} = %v", got)
-	}
-	if got := labelValue(t, reg, NameJWTRefusedTotal, "reason", "revoked_user"); got != 1 {
-		t.Errorf("refused{reason=revoked_user} = %v", got)
 	}
 }
