@@ -1,8 +1,10 @@
 // Package admin serves the gateway's admin JSON API under
 // /-/admin/api/v1/ (DESIGN.md §2.5, §6): revoke a user (stamp the epoch),
 // list and end a user's sessions, list revocations, read recent audit
-// events and the gateway's status. Other features add their routes
-// (guest-token revocation, access tokens) through Options.Routes.
+// events and the gateway's status; guest-token revocation and access
+// tokens (features.go) over the interfaces this package defines, which the
+// domain packages satisfy as they are. Extensions add routes through
+// Options.Routes.
 // Handler.Page serves the admin HTML page at /-/admin/ for signed-in
 // Superset admins.
 //
@@ -28,13 +30,15 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
@@ -50,8 +54,8 @@ var (
 	// ErrNoCredential is what a RoleChecker wraps when the request carries
 	// no usable Superset credential (answered 401).
 	ErrNoCredential = errors.New("admin: no credential")
-	// ErrNotFound is what Sessions.EndSession wraps when the session does
-	// not exist (answered 404).
+	// ErrNotFound is answered 404, as are session's, accesstoken's and the
+	// store's own not-found errors.
 	ErrNotFound = errors.New("admin: not found")
 	// ErrConfig reports invalid Options.
 	ErrConfig = errors.New("admin: invalid options")
@@ -73,32 +77,28 @@ type RoleChecker interface {
 	Roles(ctx context.Context, r *http.Request) (Principal, error)
 }
 
-// SessionInfo describes one gateway session for admins. Handle is a
-// non-secret handle (the hash the vault keys the record by), never the
-// session id the cookie carries. Its fields match session.Info one for one,
-// so cmd converts with admin.SessionInfo(info).
-type SessionInfo struct {
-	Handle     string    `json:"handle"`
-	UserID     string    `json:"user_id"`
-	Username   string    `json:"username,omitempty"`
-	AuthMethod string    `json:"auth_method,omitempty"`
-	LoginAt    time.Time `json:"login_at"`
-	Created    time.Time `json:"created"`
-	LastSeen   time.Time `json:"last_seen"`
-	ClientIP   string    `json:"client_ip,omitempty"`
-	UserAgent  string    `json:"user_agent,omitempty"`
-	Current    bool      `json:"current,omitempty"`
-}
+// SessionInfo is one gateway session as the vault describes it to admins
+// (a handle, never the session id the cookie carries).
+type SessionInfo = session.Info
 
-// Sessions is what the session vault provides to admins.
+// Sessions is what admins need from the session vault; *session.Vault
+// satisfies it.
 type Sessions interface {
 	// ListUserSessions returns the user's live sessions (empty, not an
 	// error, when there are none).
-	ListUserSessions(ctx context.Context, userID string) ([]SessionInfo, error)
-	// EndSession destroys the session with this handle, whoever owns it
-	// (an admin's power), on every replica; an error wrapping ErrNotFound
-	// when there is none.
-	EndSession(ctx context.Context, handle string) error
+	ListUserSessions(ctx context.Context, userID string) ([]session.Info, error)
+	// EndSessionAsAdmin destroys the session with this handle, whoever
+	// owns it (an admin's power), on every replica; an error wrapping
+	// session.ErrNotFound when there is none.
+	EndSessionAsAdmin(ctx context.Context, handle string) error
+}
+
+// GuestTokens is what admins need from guest-token revocation;
+// *guesttoken.Revoker satisfies it.
+type GuestTokens interface {
+	RevokeDashboardRef(ctx context.Context, ref string, at time.Time) (guesttoken.Revocation, error)
+	RevokeAll(ctx context.Context, at time.Time) (guesttoken.Revocation, error)
+	List(ctx context.Context) ([]guesttoken.Revocation, error)
 }
 
 // Epochs is what the admin API needs from *epoch.Epochs.
@@ -128,10 +128,11 @@ type Call struct {
 	Actor     string
 	RequestID string
 	IP        string
-	// Subject and Reason are set by the handler for the audit event
-	// ("user:7", "dashboard:12"; an admin's stated reason).
+	// Subject and Note are set by the handler for the audit event
+	// ("user:7", "dashboard:12"; an admin's stated reason, cleaned with
+	// audit.CleanNote).
 	Subject string
-	Reason  string
+	Note    string
 	maxBody int64
 }
 
@@ -202,7 +203,12 @@ type Options struct {
 	// Sessions may be nil until the vault provides it: its routes then
 	// answer 501.
 	Sessions Sessions
-	Audit    AuditLog
+	// GuestTokens and AccessTokens, when set, add their routes
+	// (dashboards/{ref}/guest-tokens/revoke, guest-tokens/revoke,
+	// guest-tokens/revocations; tokens, tokens/{id}).
+	GuestTokens  GuestTokens
+	AccessTokens AccessTokens
+	Audit        AuditLog
 	// Status answers GET status (store durability, upstream health,
 	// versions); nil answers {}.
 	Status func(ctx context.Context) any
@@ -228,6 +234,8 @@ type Handler struct {
 	rc         RoleChecker
 	ep         Epochs
 	sess       Sessions
+	guests     GuestTokens
+	access     AccessTokens
 	aud        AuditLog
 	status     func(context.Context) any
 	info       func(*http.Request) (string, string)
@@ -251,7 +259,7 @@ func New(o Options) (h *Handler, err error) {
 	if o.Epochs == nil || o.Audit == nil {
 		return nil, fmt.Errorf("%w: Epochs and Audit are required", ErrConfig)
 	}
-	h = &Handler{roles: slices.Clone(o.Roles), rc: o.RoleChecker, ep: o.Epochs, sess: o.Sessions, aud: o.Audit,
+	h = &Handler{roles: slices.Clone(o.Roles), rc: o.RoleChecker, ep: o.Epochs, sess: o.Sessions, guests: o.GuestTokens, access: o.AccessTokens, aud: o.Audit,
 		status: o.Status, info: o.RequestInfo, maxBody: o.MaxBody, log: o.Logger, mux: http.NewServeMux(),
 		cop: http.NewCrossOriginProtection()}
 	for _, t := range o.Tokens {
@@ -281,7 +289,14 @@ func New(o Options) (h *Handler, err error) {
 			h, err = nil, fmt.Errorf("%w: route: %v", ErrConfig, v)
 		}
 	}()
-	for _, r := range append(h.builtin(), o.Routes...) {
+	routes := h.builtin()
+	if h.guests != nil {
+		routes = append(routes, h.guestTokenRoutes()...)
+	}
+	if h.access != nil {
+		routes = append(routes, h.accessTokenRoutes()...)
+	}
+	for _, r := range append(routes, o.Routes...) {
 		if r.Handle == nil || r.Method == "" || r.Event == "" {
 			return nil, fmt.Errorf("%w: route %s %s needs Method, Event and Handle", ErrConfig, r.Method, r.Path)
 		}
@@ -316,7 +331,7 @@ func (h *Handler) route(rt Route) http.Handler {
 			return
 		}
 		res, err := rt.Handle(r.Context(), c)
-		ev.Subject, ev.Reason = c.Subject, c.Reason
+		ev.Subject, ev.Note = c.Subject, c.Note
 		if err != nil {
 			he := h.httpError(err)
 			ev.Outcome = audit.OutcomeFailure
@@ -403,6 +418,13 @@ func bearer(h http.Header) (string, bool) {
 	return tok, tok != ""
 }
 
+// isNotFound reports an error that means "no such thing", whichever
+// package said it.
+func isNotFound(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) ||
+		errors.Is(err, session.ErrNotFound) || errors.Is(err, accesstoken.ErrNotFound)
+}
+
 // httpError maps an error to its answer, in one place.
 func (h *Handler) httpError(err error) *HTTPError {
 	var he *HTTPError
@@ -411,7 +433,7 @@ func (h *Handler) httpError(err error) *HTTPError {
 		return he
 	case errors.Is(err, store.ErrUnavailable):
 		return &HTTPError{Code: http.StatusServiceUnavailable, Msg: "store_unavailable", Err: err}
-	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case isNotFound(err):
 		return &HTTPError{Code: http.StatusNotFound, Msg: "not_found", Err: err}
 	}
 	return &HTTPError{Code: http.StatusInternalServerError, Msg: "internal_error", Err: err}
@@ -456,18 +478,4 @@ func NewToken() (token, sha256hex string, err error) {
 func HashToken(token string) string {
 	s := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(s[:])
-}
-
-// cleanNote keeps an admin's free-text reason printable and short.
-func cleanNote(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
-		}
-		return ' '
-	}, s)
-	if len(s) > 500 {
-		s = s[:500]
-	}
-	return strings.TrimSpace(s)
 }

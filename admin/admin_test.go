@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
@@ -19,6 +20,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/client"
@@ -47,11 +49,11 @@ func (f *fakeSessions) ListUserSessions(_ context.Context, userID string) ([]adm
 	return out, nil
 }
 
-func (f *fakeSessions) EndSession(_ context.Context, id string) error {
+func (f *fakeSessions) EndSessionAsAdmin(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.m[id]; !ok {
-		return fmt.Errorf("session %s: %w", id, admin.ErrNotFound)
+		return fmt.Errorf("session %s: %w", id, session.ErrNotFound)
 	}
 	delete(f.m, id)
 	return nil
@@ -273,7 +275,7 @@ func TestRevokeUserListAndAudit(t *testing.T) {
 		t.Fatalf("answered epoch %v, stored %d", r.body["epoch"], u)
 	}
 	ev := e.lastEvent("admin.user.revoke")
-	if ev.Actor != "admin-token:ci" || ev.Subject != "user:3" || ev.Outcome != audit.OutcomeSuccess || ev.Reason != "left the company" {
+	if ev.Actor != "admin-token:ci" || ev.Subject != "user:3" || ev.Outcome != audit.OutcomeSuccess || ev.Note != "left the company" {
 		t.Fatalf("admin audit %+v", ev)
 	}
 	if ev := e.lastEvent("epoch.stamp"); ev.Actor != "admin-token:ci" || ev.Reason != epoch.TriggerAdmin || ev.Subject != "user:3" {
@@ -380,5 +382,16 @@ func TestNewToken(t *testing.T) {
 	}
 	if _, err := admin.New(admin.Options{Epochs: &epoch.Epochs{}, Audit: audit.New(audit.Options{}), Tokens: []admin.Token{{Name: "x", SHA256: "zz"}}}); err == nil {
 		t.Fatal("a bad token hash was accepted")
+	}
+}
+
+// TestNotesAreCleanedOnce: an admin's free-text note, whichever route
+// takes it, is kept in its own audit field, without control characters and
+// cut to audit.MaxNote; the reason field keeps only identifiers.
+func TestNotesAreCleanedOnce(t *testing.T) {
+	raw := "stolen\x1b[31m laptop\n" + strings.Repeat("é", 1000)
+	if got := audit.CleanNote(raw); len(got) > audit.MaxNote || strings.ContainsAny(got, "\x1b\n") || !utf8.ValidString(got) ||
+		!strings.HasPrefix(got, "stolen [31m laptop") {
+		t.Fatalf("CleanNote = %q", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
 )
@@ -26,33 +26,18 @@ var pageFS embed.FS
 // longer pattern, in the same http.ServeMux.
 const PagePath = "/-/admin/"
 
-// AccessToken is one scoped access token as the admin page shows it.
-type AccessToken struct {
-	ID         string
-	OwnerID    string
-	OwnerName  string
-	Name       string
-	Scopes     []string
-	CIDRs      []string
-	Created    time.Time
-	Expires    time.Time
-	Revoked    time.Time
-	RevokedBy  string
-	LastUsed   time.Time
-	LastUsedIP string
-	// Status is "active", "expired" or "revoked"; only active tokens get
-	// a Revoke button.
-	Status string
-}
+// AccessToken is one scoped access token as the manager describes it;
+// only "active" ones get a Revoke button.
+type AccessToken = accesstoken.Info
 
-// AccessTokens is what the admin page needs from the access-token feature
-// (cmd adapts *accesstoken.Manager).
+// AccessTokens is what the admin page and API need from the access-token
+// feature; *accesstoken.Manager satisfies it.
 type AccessTokens interface {
 	// ListAll returns every user's tokens, newest first (empty, not an
 	// error, when there are none).
 	ListAll(ctx context.Context) ([]AccessToken, error)
 	// Revoke revokes token id on behalf of actor by ("user:42"); revoking
-	// a revoked token is no error. Errors wrap ErrNotFound when there is
+	// a revoked token is no error. Errors wrap a not-found error when there is
 	// no such token, store.ErrUnavailable when the store cannot answer.
 	Revoke(ctx context.Context, id, by string) error
 }
@@ -298,7 +283,7 @@ func (p *page) doRevokeToken(ctx context.Context, ev *audit.Event, id string) er
 	}
 	ev.Subject = "access_token:" + id
 	err := p.toks.Revoke(ctx, id, ev.Actor)
-	if errors.Is(err, ErrNotFound) {
+	if isNotFound(err) {
 		ev.Reason = "not_found"
 		return &HTTPError{Code: http.StatusNotFound, Msg: "No access token has the id " + id + ".", Err: err}
 	}
@@ -329,14 +314,14 @@ func (p *page) doRevokeUser(ctx context.Context, ev *audit.Event, id, reason str
 		return &HTTPError{Code: http.StatusBadRequest, Msg: "That is not a Superset user id (1–64 letters, digits and . _ @ -)."}
 	}
 	ev.Subject = "user:" + id
-	note := cleanNote(reason)
+	note := audit.CleanNote(reason)
 	if note == "" {
 		// The CLI insists on one too: a revocation nobody can explain
 		// later is hard to review.
 		ev.Reason = "reason required"
 		return &HTTPError{Code: http.StatusBadRequest, Msg: "Give a reason; it is kept with the revocation and in the audit log."}
 	}
-	ev.Reason = note
+	ev.Note = note
 	_, err := p.h.ep.Stamp(ctx, id, epoch.Reason{Trigger: epoch.TriggerAdmin, Actor: ev.Actor,
 		RequestID: ev.RequestID, IP: ev.IP, Note: note})
 	if err != nil {

@@ -301,7 +301,7 @@ func TestPageRevokesAUser(t *testing.T) {
 		t.Fatalf("user 3's epoch: %d %v", v, err)
 	}
 	ev := e.lastEvent("admin.user.revoke")
-	if ev.Actor != "user:1" || ev.Subject != "user:3" || ev.Outcome != audit.OutcomeSuccess || ev.Reason != "laptop stolen" {
+	if ev.Actor != "user:1" || ev.Subject != "user:3" || ev.Outcome != audit.OutcomeSuccess || ev.Note != "laptop stolen" {
 		t.Fatalf("admin audit %+v", ev)
 	}
 	if ev := e.lastEvent("epoch.stamp"); ev.Actor != "user:1" || ev.Reason != epoch.TriggerAdmin || ev.Subject != "user:3" {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
 )
 
@@ -41,9 +42,9 @@ func (h *Handler) revokeUser(ctx context.Context, c *Call) (any, error) {
 	if err := c.DecodeJSON(&body); err != nil {
 		return nil, err
 	}
-	c.Reason = cleanNote(body.Reason)
+	c.Note = audit.CleanNote(body.Reason)
 	v, err := h.ep.Stamp(ctx, id, epoch.Reason{Trigger: epoch.TriggerAdmin, Actor: c.Actor,
-		RequestID: c.RequestID, IP: c.IP, Note: c.Reason})
+		RequestID: c.RequestID, IP: c.IP, Note: c.Note})
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func (h *Handler) endSession(ctx context.Context, c *Call) (any, error) {
 	if err := h.needSessions(); err != nil {
 		return nil, err
 	}
-	if err := h.sess.EndSession(ctx, id); err != nil {
+	if err := h.sess.EndSessionAsAdmin(ctx, id); err != nil {
 		return nil, err
 	}
 	return map[string]any{"ended": id}, nil

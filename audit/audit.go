@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -43,18 +45,21 @@ const (
 )
 
 // Event is one audit record. Its JSON keys are a stable interface (DESIGN.md
-// §6): ts, event, actor, subject, request_id, ip, outcome, reason, and
-// details when there are any.
+// §6): ts, event, actor, subject, request_id, ip, outcome, reason, and note
+// and details when there are any.
 type Event struct {
-	TS        time.Time      `json:"ts"`         // set by Emit when zero
-	Event     string         `json:"event"`      // e.g. "user.revoke", "session.rotate"
-	Actor     string         `json:"actor"`      // who acted: "user:42", "admin-token:ci", "gateway"
-	Subject   string         `json:"subject"`    // what it acted on: "user:7", "dashboard:12"
-	RequestID string         `json:"request_id"` // the X-Request-ID, to join with access logs
-	IP        string         `json:"ip"`         // client IP as the gateway resolved it
-	Outcome   string         `json:"outcome"`    // OutcomeSuccess, OutcomeFailure, OutcomeDenied
-	Reason    string         `json:"reason"`     // fixed identifier, free text only from an admin's own "reason"
-	Details   map[string]any `json:"details,omitempty"`
+	TS        time.Time `json:"ts"`         // set by Emit when zero
+	Event     string    `json:"event"`      // e.g. "user.revoke", "session.rotate"
+	Actor     string    `json:"actor"`      // who acted: "user:42", "admin-token:ci", "gateway"
+	Subject   string    `json:"subject"`    // what it acted on: "user:7", "dashboard:12"
+	RequestID string    `json:"request_id"` // the X-Request-ID, to join with access logs
+	IP        string    `json:"ip"`         // client IP as the gateway resolved it
+	Outcome   string    `json:"outcome"`    // OutcomeSuccess, OutcomeFailure, OutcomeDenied
+	Reason    string    `json:"reason"`     // a fixed identifier (a policy.Reason, a trigger), never free text
+	// Note is an admin's own free-text reason, cleaned once with
+	// CleanNote by whoever took it from the request.
+	Note    string         `json:"note,omitempty"`
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // RecentStore is the part of the store the recent-events list needs;
@@ -268,3 +273,27 @@ func OpenSink(output string) (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// MaxNote is the longest note kept, in bytes.
+const MaxNote = 500
+
+// CleanNote makes an admin's free-text note safe to keep: control and
+// other unprintable characters become spaces, the text is cut to MaxNote
+// bytes on a character boundary and trimmed. Every note goes through it
+// once, where it leaves the request.
+func CleanNote(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return ' '
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) > MaxNote {
+		cut := MaxNote
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return strings.TrimSpace(s)
+}

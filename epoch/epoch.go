@@ -241,12 +241,12 @@ func (e *Epochs) OnFreshGeneration(ctx context.Context) (int64, error) {
 
 func (e *Epochs) stamp(ctx context.Context, cacheKey, key, subject string, why Reason) (int64, error) {
 	now := e.now()
-	why.Note = truncate(why.Note, 500)
+	why.Note = audit.CleanNote(why.Note)
 	v, err := e.st.MaxInt64(ctx, key, now.UnixMilli())
 	if err != nil {
 		err = unavailable("stamp "+key, err)
 		e.emit(ctx, audit.Event{Event: "epoch.stamp", Actor: why.Actor, Subject: subject, RequestID: why.RequestID,
-			IP: why.IP, Outcome: audit.OutcomeFailure, Reason: why.Trigger, Details: noteDetails(why.Note, nil)})
+			IP: why.IP, Outcome: audit.OutcomeFailure, Reason: why.Trigger, Note: why.Note})
 		return 0, err
 	}
 	if key == GlobalKey {
@@ -265,19 +265,8 @@ func (e *Epochs) stamp(ctx context.Context, cacheKey, key, subject string, why R
 	}
 	e.obs.ObserveStamp(why.Trigger)
 	e.emit(ctx, audit.Event{Event: "epoch.stamp", Actor: why.Actor, Subject: subject, RequestID: why.RequestID,
-		IP: why.IP, Outcome: audit.OutcomeSuccess, Reason: why.Trigger, Details: noteDetails(why.Note, map[string]any{"epoch": v})})
+		IP: why.IP, Outcome: audit.OutcomeSuccess, Reason: why.Trigger, Note: why.Note, Details: map[string]any{"epoch": v}})
 	return v, nil
-}
-
-func noteDetails(note string, d map[string]any) map[string]any {
-	if note == "" {
-		return d
-	}
-	if d == nil {
-		d = map[string]any{}
-	}
-	d["note"] = note
-	return d
 }
 
 func (e *Epochs) emit(ctx context.Context, ev audit.Event) {

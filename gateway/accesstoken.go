@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
-	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -128,42 +127,4 @@ func (p *process) identifyOwner(r *http.Request) (accesstoken.Owner, bool, error
 		return accesstoken.Owner{}, false, err
 	}
 	return accesstoken.Owner{ID: s.UserID, Username: s.Username}, true, nil
-}
-
-// accessTokenRoutes are the admin routes of scoped access tokens: every
-// user's tokens, and revoking any of them.
-func (p *process) accessTokenRoutes() []admin.Route {
-	return []admin.Route{
-		{
-			Method: http.MethodGet, Path: "tokens", Event: "admin.access_tokens.list",
-			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
-				list, err := p.tokens.ListAll(ctx)
-				if err != nil {
-					return nil, err
-				}
-				if list == nil {
-					list = []accesstoken.Info{}
-				}
-				return map[string]any{"tokens": list}, nil
-			},
-		},
-		{
-			Method: http.MethodDelete, Path: "tokens/{id}", Event: "admin.access_tokens.revoke",
-			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
-				id := c.Request.PathValue("id")
-				if !accesstoken.ValidID(id) {
-					return nil, &admin.HTTPError{Code: http.StatusBadRequest, Msg: "bad token id"}
-				}
-				c.Subject = "access_token:" + id
-				err := p.tokens.Revoke(ctx, id, c.Actor)
-				if errors.Is(err, accesstoken.ErrNotFound) {
-					return nil, fmt.Errorf("%w: %w", admin.ErrNotFound, err)
-				}
-				if err != nil {
-					return nil, err
-				}
-				return map[string]any{"revoked": id}, nil
-			},
-		},
-	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,12 +16,10 @@ import (
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/epoch"
-	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
-	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/client"
@@ -134,17 +131,18 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*a
 		return nil, err
 	}
 	return admin.New(admin.Options{
-		Tokens:      adminTokensOf(tokens),
-		Roles:       cfg.Admin.Roles,
-		RoleChecker: rc,
-		Epochs:      p.epochs,
-		Sessions:    adminSessions{p.vault},
-		Audit:       p.audit,
-		Status:      p.status,
-		Routes:      append(p.guestTokenRoutes(), p.accessTokenRoutes()...),
-		RequestInfo: requestInfo,
-		MaxBody:     64 << 10,
-		Logger:      p.log.Named("admin"),
+		Tokens:       adminTokensOf(tokens),
+		Roles:        cfg.Admin.Roles,
+		RoleChecker:  rc,
+		Epochs:       p.epochs,
+		Sessions:     p.vault,
+		Audit:        p.audit,
+		Status:       p.status,
+		GuestTokens:  p.revoker,
+		AccessTokens: p.tokens,
+		RequestInfo:  requestInfo,
+		MaxBody:      64 << 10,
+		Logger:       p.log.Named("admin"),
 	})
 }
 
@@ -207,102 +205,6 @@ func (p *process) status(ctx context.Context) any {
 		out["upstreams"] = nodes
 	}
 	return out
-}
-
-// adminSessions adapts the vault to admin.Sessions.
-type adminSessions struct{ v *session.Vault }
-
-func (a adminSessions) ListUserSessions(ctx context.Context, userID string) ([]admin.SessionInfo, error) {
-	list, err := a.v.ListUserSessions(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]admin.SessionInfo, len(list))
-	for i, in := range list {
-		out[i] = admin.SessionInfo(in)
-	}
-	return out, nil
-}
-
-func (a adminSessions) EndSession(ctx context.Context, handle string) error {
-	err := a.v.EndSessionAsAdmin(ctx, handle)
-	if errors.Is(err, session.ErrNotFound) {
-		return fmt.Errorf("%w: %w", admin.ErrNotFound, err)
-	}
-	return err
-}
-
-// guestTokenRoutes are the admin routes of guest-token revocation (A3).
-func (p *process) guestTokenRoutes() []admin.Route {
-	return []admin.Route{
-		{
-			Method: http.MethodPost, Path: "dashboards/{ref}/guest-tokens/revoke", Event: "admin.guest_tokens.revoke",
-			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
-				ref := c.Request.PathValue("ref")
-				c.Subject = "dashboard:" + ref
-				if err := decodeReason(c); err != nil {
-					return nil, err
-				}
-				rev, err := p.revoker.RevokeDashboardRef(ctx, ref, time.Now())
-				if err != nil {
-					return nil, guestTokenError(err)
-				}
-				return rev, nil
-			},
-		},
-		{
-			Method: http.MethodPost, Path: "guest-tokens/revoke", Event: "admin.guest_tokens.revoke_all",
-			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
-				c.Subject = "guest-tokens:all"
-				if err := decodeReason(c); err != nil {
-					return nil, err
-				}
-				rev, err := p.revoker.RevokeAll(ctx, time.Now())
-				if err != nil {
-					return nil, guestTokenError(err)
-				}
-				return rev, nil
-			},
-		},
-		{
-			Method: http.MethodGet, Path: "guest-tokens/revocations", Event: "admin.guest_tokens.list",
-			Handle: func(ctx context.Context, c *admin.Call) (any, error) {
-				list, err := p.revoker.List(ctx)
-				if err != nil {
-					return nil, guestTokenError(err)
-				}
-				return map[string]any{"revocations": list}, nil
-			},
-		},
-	}
-}
-
-// decodeReason reads the optional {"reason": "…"} body into the audit event.
-func decodeReason(c *admin.Call) error {
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	if err := c.DecodeJSON(&body); err != nil {
-		return err
-	}
-	c.Reason = body.Reason
-	return nil
-}
-
-// guestTokenError maps revocation failures to admin answers: Superset could
-// not resolve the dashboard → 502 (or 404 when it does not exist), no
-// service user → 501 naming the key, store down → 503.
-func guestTokenError(err error) error {
-	switch {
-	case errors.Is(err, client.ErrNoServiceUser), errors.Is(err, guesttoken.ErrNoResolver):
-		return &admin.HTTPError{Code: http.StatusNotImplemented, Msg: "revoking by dashboard needs superset.service_user_id", Err: err}
-	case errors.Is(err, guesttoken.ErrResolve):
-		if client.StatusCode(err) == http.StatusNotFound {
-			return &admin.HTTPError{Code: http.StatusNotFound, Msg: "Superset knows no such dashboard", Err: err}
-		}
-		return &admin.HTTPError{Code: http.StatusBadGateway, Msg: "Superset could not resolve the dashboard; nothing was revoked", Err: err}
-	}
-	return err
 }
 
 // adminTokensOf turns the validated admin.tokens_file entries into the

@@ -105,7 +105,7 @@ func TestCLIRevokeUserEndsTheirJWTs(t *testing.T) {
 	var audited bool
 	for _, line := range strings.Split(g.stdout.String(), "\n") {
 		if strings.Contains(line, `"event":"admin.user.revoke"`) && strings.Contains(line, `"actor":"admin-token:ci"`) &&
-			strings.Contains(line, `"reason":"laptop stolen"`) && strings.Contains(line, `"subject":"user:3"`) {
+			strings.Contains(line, `"note":"laptop stolen"`) && strings.Contains(line, `"subject":"user:3"`) {
 			audited = true
 		}
 	}
