@@ -28,6 +28,11 @@ type cacheShard struct {
 	// entry, so a hit skips the HMAC and AES work of decoding. Only values
 	// of live sessions get here, so forged cookies cannot fill it.
 	byValue map[string]*cacheEntry
+	// gen counts deletions in this shard. A load records it before
+	// reading the store and caches its record only if it has not moved,
+	// so a record read before a destroy is never cached after the
+	// destroy's invalidation.
+	gen uint64
 }
 
 type cacheEntry struct {
@@ -68,6 +73,32 @@ func (c *cache) get(hid string, now time.Time) *cacheEntry {
 		return nil
 	}
 	return e
+}
+
+// generation is hid's shard's deletion count, for putIf.
+func (c *cache) generation(hid string) uint64 {
+	sh := c.shard(hid)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.gen
+}
+
+// putIf is put unless hid's shard saw a deletion since gen; the entry is
+// returned either way (uncached then), for the request that loaded it.
+func (c *cache) putIf(gen uint64, s *Session, now time.Time) *cacheEntry {
+	if c.ttl > 0 {
+		sh := c.shard(s.hid)
+		sh.mu.RLock()
+		moved := sh.gen != gen
+		sh.mu.RUnlock()
+		if moved {
+			s.prepare(now)
+			e := &cacheEntry{s: s, expires: now.Add(c.ttl).UnixNano()}
+			e.seen.Store(s.LastSeen.UnixMilli())
+			return e
+		}
+	}
+	return c.put(s, now)
 }
 
 // put stores s and returns its entry (a fresh one even when caching is off,
@@ -143,6 +174,7 @@ func (c *cache) putValue(value string, e *cacheEntry, now time.Time) {
 func (c *cache) del(hid string) {
 	sh := c.shard(hid)
 	sh.mu.Lock()
+	sh.gen++
 	if e := sh.m[hid]; e != nil {
 		e.dead.Store(true)
 		delete(sh.m, hid)
@@ -157,6 +189,7 @@ func (c *cache) clear() {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
+		sh.gen++
 		for _, e := range sh.m {
 			e.dead.Store(true)
 		}

@@ -152,3 +152,30 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatal("cache TTL not honoured")
 	}
 }
+
+// TestCacheLoadRacingADeleteIsNotCached: a record read before a destroy's
+// invalidation arrived must not be cached after it (it would be served
+// for a whole TTL on this replica); clear voids loads in flight too.
+func TestCacheLoadRacingADeleteIsNotCached(t *testing.T) {
+	now := time.Now()
+	c := newCache(64, time.Minute)
+	hid := hashID([]byte("a-session-id-0123456789abcdef012"))
+	gen := c.generation(hid) // a load starts
+	c.del(hid)               // the destroy's message arrives meanwhile
+	if e := c.putIf(gen, &Session{hid: hid, UserID: "3"}, now); e == nil || e.s.UserID != "3" {
+		t.Fatal("the loading request lost its record")
+	}
+	if c.get(hid, now) != nil {
+		t.Fatal("a record loaded before its deletion was cached after it")
+	}
+	gen = c.generation(hid)
+	c.clear()
+	c.putIf(gen, &Session{hid: hid}, now)
+	if c.get(hid, now) != nil {
+		t.Fatal("a load in flight across a clear was cached")
+	}
+	c.putIf(c.generation(hid), &Session{hid: hid}, now)
+	if c.get(hid, now) == nil {
+		t.Fatal("an undisturbed load was not cached")
+	}
+}

@@ -406,6 +406,7 @@ func (v *Vault) check(ctx context.Context, e *cacheEntry, now time.Time) (*cache
 }
 
 func (v *Vault) load(ctx context.Context, id []byte, hid string, now time.Time) (*cacheEntry, error) {
+	gen := v.cache.generation(hid)
 	sctx, cancel := v.storeCtx(ctx)
 	b, err := v.st.Get(sctx, recordKey(hid))
 	cancel()
@@ -433,7 +434,7 @@ func (v *Vault) load(ctx context.Context, id []byte, hid string, now time.Time) 
 		return nil, ErrNotFound
 	}
 	v.obs.SessionLookup("miss")
-	return v.cache.put(s, now), nil
+	return v.cache.putIf(gen, s, now), nil
 }
 
 // write stores s. An update (of a record that already existed) checks the
