@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
+
 	"github.com/superset-gateway/superset-gateway/gateway"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
@@ -57,26 +59,10 @@ func sealKey(b byte) []byte {
 	return k
 }
 
-// clock is a fake clock shared by the fake Superset, the store and the
-// gateway pieces.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared fake clock (internal/testkit).
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testkit.NewClock(time.Now()) }
 
 // seenReq is what reached the fake Superset.
 type seenReq struct {

@@ -34,7 +34,7 @@ func TestDisableThroughGatewayRevokesBobsJWTs(t *testing.T) {
 		if s.obs.get(epoch.TriggerUserDisabled) != 1 {
 			t.Fatalf("stamp not counted: %v", s.obs.m)
 		}
-		if ev := s.aud.find("epoch.stamp", "user:3", "success"); ev == nil || ev.Actor != "user:1" || ev.Reason != epoch.TriggerUserDisabled || ev.RequestID == "" {
+		if ev := s.aud.Find("epoch.stamp", "user:3", "success"); ev == nil || ev.Actor != "user:1" || ev.Reason != epoch.TriggerUserDisabled || ev.RequestID == "" {
 			t.Fatalf("stamp audit event = %+v", ev)
 		}
 
@@ -174,7 +174,7 @@ func TestStampFailureAnswers503(t *testing.T) {
 	if r.code != http.StatusServiceUnavailable || r.hdr.Get("Retry-After") == "" {
 		t.Fatalf("stamp failure answered %d %s", r.code, r.body)
 	}
-	if ev := s.aud.find("epoch.stamp", "user:3", "failure"); ev == nil {
+	if ev := s.aud.Find("epoch.stamp", "user:3", "failure"); ev == nil {
 		t.Fatal("failed stamp not audited")
 	}
 }

@@ -16,12 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
+
 	"github.com/superset-gateway/superset-gateway/session"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/principal"
 
-	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
@@ -36,26 +37,11 @@ import (
 
 const secretKey = "test-superset-secret-key-0123456789abcdef"
 
-// clock is a fake clock shared by the fake Superset and the gateway.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared fake clock (internal/testkit).
+type clock = testkit.Clock
 
 func newClock() *clock {
-	return &clock{t: time.Now().Truncate(time.Second).Add(100 * time.Millisecond)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return testkit.NewClock(time.Now().Truncate(time.Second).Add(100 * time.Millisecond))
 }
 
 // stamps counts ObserveStamp calls by trigger.
@@ -79,30 +65,8 @@ func (s *stamps) get(trigger string) int {
 	return s.m[trigger]
 }
 
-// events is an Auditor that keeps events.
-type events struct {
-	mu  sync.Mutex
-	evs []audit.Event
-}
-
-func (e *events) Emit(_ context.Context, ev audit.Event) error {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-	return nil
-}
-
-func (e *events) find(event, subject, outcome string) *audit.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i := range e.evs {
-		if e.evs[i].Event == event && e.evs[i].Subject == subject && e.evs[i].Outcome == outcome {
-			ev := e.evs[i]
-			return &ev
-		}
-	}
-	return nil
-}
+// events records audit events (internal/testkit).
+type events = testkit.Events
 
 func openBolt(t *testing.T, path string, clk *clock) *bolt.Store {
 	t.Helper()

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
+
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
@@ -27,22 +28,8 @@ import (
 
 const secretKey = "test-superset-secret-key-0123456789abcdef"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared fake clock (internal/testkit).
+type clock = testkit.Clock
 
 // refusals is an Observer.
 type refusals struct {
@@ -69,26 +56,8 @@ func (r *refusals) count(kind, reason string) int {
 	return r.refused[kind+" "+reason]
 }
 
-type events struct {
-	mu  sync.Mutex
-	evs []audit.Event
-}
-
-func (e *events) Emit(_ context.Context, ev audit.Event) error {
-	e.mu.Lock()
-	e.evs = append(e.evs, ev)
-	e.mu.Unlock()
-	return nil
-}
-
-func (e *events) last() audit.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.evs) == 0 {
-		return audit.Event{}
-	}
-	return e.evs[len(e.evs)-1]
-}
+// events records audit events (internal/testkit).
+type events = testkit.Events
 
 // env is a real proxy.Gateway with the guard in front of the fake Superset.
 type env struct {
@@ -106,7 +75,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clk: &clock{t: time.Now().Truncate(time.Second).Add(100 * time.Millisecond)}, obs: &refusals{checked: map[string]int{}, refused: map[string]int{}}, aud: &events{}}
+	e := &env{t: t, clk: testkit.NewClock(time.Now().Truncate(time.Second).Add(100 * time.Millisecond)), obs: &refusals{checked: map[string]int{}, refused: map[string]int{}}, aud: &events{}}
 	e.fake = fakesuperset.New(fakesuperset.Options{SecretKey: secretKey, Now: e.clk.Now, Observe: func(r *http.Request) {
 		e.mu.Lock()
 		e.seen = append(e.seen, r.Header.Get("Authorization"))

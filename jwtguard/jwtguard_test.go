@@ -71,7 +71,7 @@ func TestAttackerTokensNeverReachSuperset(t *testing.T) {
 		if e.obs.count(c.kind, c.reason) != before+1 {
 			t.Errorf("%s: refusal %q not counted (%v)", c.name, c.reason, e.obs.refused)
 		}
-		if ev := e.aud.last(); ev.Event != "jwt.refused" || ev.Reason != c.reason || ev.RequestID == "" {
+		if ev := e.aud.Last(); ev.Event != "jwt.refused" || ev.Reason != c.reason || ev.RequestID == "" {
 			t.Errorf("%s: audit %+v", c.name, ev)
 		}
 		if e.reached("Bearer " + c.token) {
@@ -136,7 +136,7 @@ func TestRefreshChecksEpochAndType(t *testing.T) {
 	if r.code != 401 || e.obs.count(principal.RefreshJWT.String(), string(policy.ReasonRevokedUser)) != 1 || !strings.Contains(r.body, "revoked") {
 		t.Fatalf("revoked refresh: %d %s", r.code, r.body)
 	}
-	if ev := e.aud.last(); ev.Subject != "user:3" {
+	if ev := e.aud.Last(); ev.Subject != "user:3" {
 		t.Fatalf("audit subject %q", ev.Subject)
 	}
 }

@@ -92,21 +92,24 @@ func (c *cache) putIf(gen uint64, s *Session, now time.Time) *cacheEntry {
 		moved := sh.gen != gen
 		sh.mu.RUnlock()
 		if moved {
-			s.prepare(now)
-			e := &cacheEntry{s: s, expires: now.Add(c.ttl).UnixNano()}
-			e.seen.Store(s.LastSeen.UnixMilli())
-			return e
+			return c.entry(s, now)
 		}
 	}
 	return c.put(s, now)
 }
 
-// put stores s and returns its entry (a fresh one even when caching is off,
-// so callers have somewhere to keep seen).
-func (c *cache) put(s *Session, now time.Time) *cacheEntry {
+// entry wraps s for the cache, without storing it.
+func (c *cache) entry(s *Session, now time.Time) *cacheEntry {
 	s.prepare(now)
 	e := &cacheEntry{s: s, expires: now.Add(c.ttl).UnixNano()}
 	e.seen.Store(s.LastSeen.UnixMilli())
+	return e
+}
+
+// put stores s and returns its entry (a fresh one even when caching is off,
+// so callers have somewhere to keep seen).
+func (c *cache) put(s *Session, now time.Time) *cacheEntry {
+	e := c.entry(s, now)
 	if c.ttl <= 0 {
 		return e
 	}

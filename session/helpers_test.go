@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
+
 	"github.com/superset-gateway/superset-gateway/gateway"
 
 	"github.com/superset-gateway/superset-gateway/policy"
@@ -32,26 +34,10 @@ import (
 
 const secretKey = "test-superset-secret-key-0123456789abcdef"
 
-// clock is a fake clock shared by the fake Superset, the store and the
-// vault, so timeouts are tested without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared fake clock (internal/testkit).
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testkit.NewClock(time.Now()) }
 
 func keyPair(b byte) session.KeyPair {
 	h := make([]byte, 64)
