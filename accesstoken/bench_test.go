@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/epoch"
@@ -38,10 +39,7 @@ func BenchmarkMiddlewareHit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pl, err := gateway.NewPipeline(gateway.Parts{Tokens: g, Epochs: ep, Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pl := gatewaytest.Pipeline(b, gateway.Parts{Tokens: g, Epochs: ep})
 	h := pl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

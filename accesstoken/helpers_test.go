@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/testkit"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
@@ -216,25 +217,11 @@ func (a *auditSink) find(event, reason string) []audit.Event {
 }
 
 // counter is an Observer.
-type counter struct {
-	mu sync.Mutex
-	m  map[string]int
-}
+type counter struct{ testkit.Counter }
 
-func (c *counter) ObserveAccessTokenRequest(scope, outcome string) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[scope+"|"+outcome]++
-	c.mu.Unlock()
-}
-func (c *counter) ObserveAccessTokenManaged(op string) { c.ObserveAccessTokenRequest("managed", op) }
-func (c *counter) get(k string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[k]
-}
+func (c *counter) ObserveAccessTokenRequest(scope, outcome string) { c.Inc(scope + "|" + outcome) }
+func (c *counter) ObserveAccessTokenManaged(op string)             { c.ObserveAccessTokenRequest("managed", op) }
+func (c *counter) get(k string) int                                { return c.Get(k) }
 
 // tgw is a real proxy.Gateway with the vault and the token guard in
 // front of the fake Superset, wired as cmd wires them.
@@ -316,23 +303,8 @@ func (e *env) gateway(o gwOpts) *tgw {
 	mux.Handle(accesstoken.PagePath, page)
 	mux.Handle(accesstoken.PagePath+"/", page)
 	// The gateway's own request path, with the session and token stages.
-	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: g.vault, Tokens: g.guard, Epochs: g.epochs, Now: e.clk.Now,
-		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Auditor: e.aud,
-			RequestInfo: func(r *http.Request) (string, string) { return proxy.RequestID(r), proxy.ClientIP(r).String() }})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := proxy.New(proxy.Options{
-		Upstream:       pool,
-		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
-		ModifyResponse: pl.ModifyResponse,
-		Internal:       mux,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.front = httptest.NewServer(gw)
-	t.Cleanup(g.front.Close)
+	g.front = gatewaytest.Front(t, gateway.Parts{Sessions: g.vault, Tokens: g.guard, Epochs: g.epochs, Now: e.clk.Now,
+		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Auditor: e.aud, RequestInfo: gatewaytest.RequestInfo})}, pool, mux)
 	return g
 }
 

@@ -32,7 +32,7 @@ func TestDisableThroughGatewayRevokesBobsJWTs(t *testing.T) {
 			t.Fatalf("bob's epoch = %d, want %d", got, want)
 		}
 		if s.obs.get(epoch.TriggerUserDisabled) != 1 {
-			t.Fatalf("stamp not counted: %v", s.obs.m)
+			t.Fatalf("stamp not counted: %v", s.obs.get("user_disabled"))
 		}
 		if ev := s.aud.Find("epoch.stamp", "user:3", "success"); ev == nil || ev.Actor != "user:1" || ev.Reason != epoch.TriggerUserDisabled || ev.RequestID == "" {
 			t.Fatalf("stamp audit event = %+v", ev)

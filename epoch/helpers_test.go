@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/testkit"
 
 	"github.com/superset-gateway/superset-gateway/session"
@@ -45,25 +46,10 @@ func newClock() *clock {
 }
 
 // stamps counts ObserveStamp calls by trigger.
-type stamps struct {
-	mu sync.Mutex
-	m  map[string]int
-}
+type stamps struct{ testkit.Counter }
 
-func (s *stamps) ObserveStamp(trigger string) {
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = map[string]int{}
-	}
-	s.m[trigger]++
-	s.mu.Unlock()
-}
-
-func (s *stamps) get(trigger string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[trigger]
-}
+func (s *stamps) ObserveStamp(trigger string) { s.Inc(trigger) }
+func (s *stamps) get(trigger string) int      { return s.Get(trigger) }
 
 // events records audit events (internal/testkit).
 type events = testkit.Events
@@ -183,21 +169,8 @@ func newStackOn(t *testing.T, st store.Store, clk *clock, fake *fakesuperset.Fak
 	}
 	// The gateway's own request path: the JWT stage, the stamp hook and
 	// the session vault.
-	pl, err := gateway.NewPipeline(gateway.Parts{JWT: guard, Stamp: hook, Epochs: s.ep, Sessions: selfRecorder{vault, s},
-		Now: clk.Now, Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := proxy.New(proxy.Options{
-		Upstream:       pool,
-		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
-		ModifyResponse: pl.ModifyResponse,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.front = httptest.NewServer(gw)
-	t.Cleanup(s.front.Close)
+	s.front = gatewaytest.Front(t, gateway.Parts{JWT: guard, Stamp: hook, Epochs: s.ep, Sessions: selfRecorder{vault, s},
+		Now: clk.Now}, pool, nil)
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 
@@ -71,11 +72,7 @@ func BenchmarkCheckNoVerifiedCache(b *testing.B) {
 // the principal: the gateway's request path with the guest stage.
 func BenchmarkMiddlewareCacheHit(b *testing.B) {
 	g, rev, tok := benchGuardRev(b, 0)
-	pl, err := gateway.NewPipeline(gateway.Parts{Guests: g, GuestRevoked: rev, Epochs: allowEpochs{},
-		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pl := gatewaytest.Pipeline(b, gateway.Parts{Guests: g, GuestRevoked: rev})
 	h := pl.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/chart/data", nil)
 	r.Header.Set("X-GuestToken", tok)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/principal"
 
 	"github.com/superset-gateway/superset-gateway/guesttoken"
@@ -53,11 +54,7 @@ func FuzzGuestTokenPath(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	pl, err := gateway.NewPipeline(gateway.Parts{Guests: g, GuestRevoked: rev, Epochs: allowEpochs{}, Now: clock.Now,
-		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		f.Fatal(err)
-	}
+	pl := gatewaytest.Pipeline(f, gateway.Parts{Guests: g, GuestRevoked: rev, Now: clock.Now})
 
 	f.Fuzz(func(t *testing.T, header, contentType string, body []byte) {
 		var (

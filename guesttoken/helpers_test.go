@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
-	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 
 	"github.com/superset-gateway/superset-gateway/guesttoken"
@@ -289,12 +289,9 @@ func (e *env) gateway(t testing.TB, backend string) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := gateway.NewPipeline(gateway.Parts{Guests: e.guard, GuestRevoked: e.rev, GuestIssuance: e.guard.ModifyResponse,
-		Sessions: vault, Epochs: allowEpochs{}, Now: e.clock.Now,
+	pl := gatewaytest.Pipeline(t, gateway.Parts{Guests: e.guard, GuestRevoked: e.rev, GuestIssuance: e.guard.ModifyResponse,
+		Sessions: vault, Now: e.clock.Now,
 		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: e.obs, RetryAfter: 7 * time.Second})})
-	if err != nil {
-		t.Fatal(err)
-	}
 	probe := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if p, ok := principal.FromContext(r.Context()); ok && p.Kind == principal.Guest {
@@ -313,13 +310,6 @@ func (e *env) gateway(t testing.TB, backend string) http.Handler {
 		t.Fatal(err)
 	}
 	return gw
-}
-
-// allowEpochs: guest tokens carry no user, so no user epoch applies.
-type allowEpochs struct{}
-
-func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
-	return policy.Decision{Allow: true}, nil
 }
 
 // toBackend is the simplest upstream: every request to one URL.

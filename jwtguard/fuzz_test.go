@@ -1,7 +1,6 @@
 package jwtguard_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,17 +8,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
-	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
-
-type allowEpochs struct{}
-
-func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
-	return policy.Decision{Allow: true}, nil
-}
 
 // FuzzMiddleware feeds arbitrary Authorization headers and paths to the
 // guard. Whatever the input: no panic; a request reaches the upstream only
@@ -54,7 +47,7 @@ func FuzzMiddleware(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth, path string) {
 		var reached bool
 		var got principal.Principal
-		h := chain(t, g, allowEpochs{}, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		h := chain(t, g, gatewaytest.AllowEpochs{}, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 			reached = true
 			got, _ = principal.FromContext(r.Context())
 		}))

@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/testkit"
 
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
-	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
@@ -108,19 +108,9 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(pool.CloseIdleConnections)
 	// The gateway's own request path, with the JWT stage only.
-	pl, err := gateway.NewPipeline(gateway.Parts{JWT: e.guard, Epochs: e.ep, Now: e.clk.Now,
+	e.front = gatewaytest.Front(t, gateway.Parts{JWT: e.guard, Epochs: e.ep, Now: e.clk.Now,
 		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: e.obs, Auditor: e.aud, RetryAfter: 7 * time.Second,
-			RequestInfo: func(r *http.Request) (string, string) { return proxy.RequestID(r), proxy.ClientIP(r).String() }})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := proxy.New(proxy.Options{Upstream: pool, Middleware: []func(http.Handler) http.Handler{pl.Middleware},
-		ModifyResponse: pl.ModifyResponse})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.front = httptest.NewServer(gw)
-	t.Cleanup(e.front.Close)
+			RequestInfo: gatewaytest.RequestInfo})}, pool, nil)
 	return e
 }
 

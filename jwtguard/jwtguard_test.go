@@ -12,6 +12,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/policy"
@@ -182,11 +183,8 @@ func TestStoreDownAnswers503(t *testing.T) {
 	}
 	tok, _ := apijwt.Mint([]byte(secretKey), apijwt.MintOptions{Subject: "3", Now: time.Now()})
 	reached := false
-	pl, err := gateway.NewPipeline(gateway.Parts{JWT: g, Epochs: downEpochs{},
+	pl := gatewaytest.Pipeline(t, gateway.Parts{JWT: g, Epochs: downEpochs{},
 		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: obs, RetryAfter: 3 * time.Second})})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := pl.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
 	req := httptest.NewRequest("GET", "/api/v1/me/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)

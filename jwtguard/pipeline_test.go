@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 )
 
@@ -12,9 +13,5 @@ import (
 // of next: the production order, not an assembly of this package's own.
 func chain(tb testing.TB, g *jwtguard.Guard, ep gateway.EpochChecker, next http.Handler) http.Handler {
 	tb.Helper()
-	pl, err := gateway.NewPipeline(gateway.Parts{JWT: g, Epochs: ep, Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pl.Middleware(next)
+	return gatewaytest.Pipeline(tb, gateway.Parts{JWT: g, Epochs: ep}).Middleware(next)
 }

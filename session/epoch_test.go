@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/session"
@@ -180,11 +181,7 @@ func TestPrincipalIsTheLiveSession(t *testing.T) {
 	var seen []string
 	var mu sync.Mutex
 	g := startGateway(t, ss, openStore(t, boltBackend, clk), clk, gwOpts{})
-	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: g.vault, Epochs: allowEpochs{}, Now: clk.Now,
-		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pl := gatewaytest.Pipeline(t, gateway.Parts{Sessions: g.vault, Now: clk.Now})
 	probe := pl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := principal.FromContext(r.Context())
 		mu.Lock()

@@ -497,7 +497,7 @@ func TestAnonymousCreationRateLimited(t *testing.T) {
 		t.Fatalf("4th cookie-less request: %d", r.StatusCode)
 	}
 	if g.obs.get("created:anonymous") != 3 || g.obs.get("rate_limited") != 1 {
-		t.Fatalf("counts: %v", g.obs.m)
+		t.Fatalf("counts: created %d, rate limited %d", g.obs.get("created:anonymous"), g.obs.get("rate_limited"))
 	}
 	clk.Advance(10 * time.Second)
 	if r := g.do("GET", "/login/", "", nil); r.StatusCode != http.StatusOK {

@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/testkit"
 
 	"github.com/superset-gateway/superset-gateway/gateway"
-
-	"github.com/superset-gateway/superset-gateway/policy"
 
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -52,24 +51,10 @@ func keyPair(b byte) session.KeyPair {
 }
 
 // counter is an Observer that counts.
-type counter struct {
-	mu sync.Mutex
-	m  map[string]int
-}
+type counter struct{ testkit.Counter }
 
-func (c *counter) inc(k string) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[k]++
-	c.mu.Unlock()
-}
-func (c *counter) get(k string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[k]
-}
+func (c *counter) inc(k string)                   { c.Inc(k) }
+func (c *counter) get(k string) int               { return c.Get(k) }
 func (c *counter) SessionCreated(kind string)     { c.inc("created:" + kind) }
 func (c *counter) SessionRotated()                { c.inc("rotated") }
 func (c *counter) SessionDestroyed(reason string) { c.inc("destroyed:" + reason) }
@@ -189,34 +174,12 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	mux.Handle("/-/sessions", v.SessionsPage())
 	mux.Handle("/-/sessions/", v.SessionsPage())
 	// The gateway's own request path with the session stage.
-	var ep gateway.EpochChecker = allowEpochs{}
+	parts := gateway.Parts{Sessions: v, Stamp: o.stamp, Now: clk.Now}
 	if so.Epochs != nil {
-		ep = so.Epochs
+		parts.Epochs = so.Epochs
 	}
-	pl, err := gateway.NewPipeline(gateway.Parts{Sessions: v, Epochs: ep, Stamp: o.stamp, Now: clk.Now,
-		Refusals: gateway.NewRefuser(gateway.RefuserOptions{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := proxy.New(proxy.Options{
-		Upstream:       pool,
-		Middleware:     []func(http.Handler) http.Handler{pl.Middleware},
-		ModifyResponse: pl.ModifyResponse,
-		Internal:       mux,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.front = httptest.NewServer(gw)
-	t.Cleanup(g.front.Close)
+	g.front = gatewaytest.Front(t, parts, pool, mux)
 	return g
-}
-
-// allowEpochs stands for the epochs in tests that stamp none.
-type allowEpochs struct{}
-
-func (allowEpochs) IssuedAfter(context.Context, string, time.Time, time.Duration) (policy.Decision, error) {
-	return policy.Decision{Allow: true}, nil
 }
 
 func openStore(t *testing.T, b backend, clk *clock) store.Store {
