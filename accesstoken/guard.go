@@ -37,7 +37,7 @@ type GuardOptions struct {
 	// CSRFTTL bounds how long CSRF credentials are kept; 0 means 12 hours
 	// (Superset's WTF_CSRF_TIME_LIMIT is 7 days).
 	CSRFTTL time.Duration
-	// ClientIP is the client address the proxy decided on (cmd passes
+	// ClientIP is the client address the proxy decided on (the gateway passes
 	// proxy.ClientIP). nil, or a zero address, fails every CIDR check.
 	ClientIP func(*http.Request) netip.Addr
 	// RequestID names the request in audit events (proxy.RequestID); nil

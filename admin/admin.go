@@ -42,7 +42,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/store"
 )
 
-// APIPrefix is where cmd mounts the Handler in proxy Options.Internal.
+// APIPrefix is where the gateway mounts the Handler in proxy Options.Internal.
 const APIPrefix = "/-/admin/api/v1/"
 
 // TokenPrefix starts every admin API token, so secret scanners and the
@@ -214,7 +214,7 @@ type Options struct {
 	Status func(ctx context.Context) any
 	// Routes are added after the built-in ones; a clash is an error.
 	Routes []Route
-	// RequestInfo returns the request id and client IP (cmd passes
+	// RequestInfo returns the request id and client IP (the gateway passes
 	// proxy.RequestID and proxy.ClientIP); nil leaves them empty.
 	RequestInfo func(*http.Request) (requestID, ip string)
 	// MaxBody bounds request bodies; 0 means 64 KiB.

@@ -110,7 +110,7 @@ type Options struct {
 	Observer Observer
 	Auditor  Auditor
 	// OnWipe, if set, runs after a wipe noticed while running has been
-	// answered by a new global stamp (cmd re-creates the store's generation
+	// answered by a new global stamp (the gateway re-creates the store's generation
 	// marker there, so the next start does not take the same wipe for a
 	// new one and stamp again). It must not block for long.
 	OnWipe func(ctx context.Context)
@@ -232,7 +232,7 @@ func (e *Epochs) StampGlobal(ctx context.Context, why Reason) (int64, error) {
 	return e.stamp(ctx, GlobalSubject, GlobalKey, "global", why)
 }
 
-// OnFreshGeneration stamps the global epoch with TriggerStoreWiped. cmd
+// OnFreshGeneration stamps the global epoch with TriggerStoreWiped. The gateway
 // calls it, before serving, when store.EnsureGeneration reports a fresh
 // (new or wiped) store, so that nothing revoked before the wipe comes back.
 func (e *Epochs) OnFreshGeneration(ctx context.Context) (int64, error) {

@@ -270,7 +270,7 @@ type ClientLister struct {
 	Client *client.Client
 	// Bearer returns an access JWT of the service user for each listing,
 	// e.g. a token minted with Superset's JWT secret for the service user
-	// (cmd's service identity).
+	// (the gateway's service identity).
 	Bearer func(ctx context.Context) (string, error)
 }
 

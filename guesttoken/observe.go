@@ -27,7 +27,7 @@ func (nopObserver) ObserveGuestTokenIssued(string)     {}
 func (nopObserver) ObserveGuestTokenRevocation(string) {}
 
 // AuditEvent mirrors the gateway's audit record (DESIGN.md §6) so that this
-// package need not import the audit package; cmd adapts it. Details holds
+// package need not import the audit package; the gateway adapts it. Details holds
 // ids, counts and names only, never a token.
 type AuditEvent struct {
 	Event     string // "guest_token.issue", "guest_token.default_secret"

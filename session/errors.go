@@ -14,7 +14,7 @@ var (
 	// ErrRotated means the id was rotated away (a login changed it) within
 	// the last RotatedGrace. It wraps ErrNotFound: the caller is
 	// anonymous all the same, but the answer must leave the client's
-	// cookie alone (see Vault.Middleware).
+	// cookie alone (see Vault.Authenticate).
 	ErrRotated = fmt.Errorf("%w: rotated away", ErrNotFound)
 	// ErrBadCookie means the gateway cookie did not decode under any
 	// configured key (forged, truncated, oversized, signed with a retired

@@ -130,7 +130,7 @@ func isEmbeddedPage(r *http.Request) bool {
 // answer, keeps them in the session's jar, creates the record when Superset
 // first sets a cookie, rotates the id when the identity changes and
 // destroys the session on logout. Responses to requests that did not pass
-// through Middleware are only stripped. It never returns an error: store
+// through Authenticate are only stripped. It never returns an error: store
 // failures turn the response into a 503.
 func (v *Vault) ModifyResponse(resp *http.Response) error {
 	var cookies []*http.Cookie

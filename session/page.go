@@ -52,7 +52,7 @@ func (s *Session) info() Info {
 }
 
 // Current returns the live session of the gateway cookie on r, enforcing
-// the timeouts like Middleware does. Errors: ErrBadCookie, ErrNotFound,
+// the timeouts like Authenticate does. Errors: ErrBadCookie, ErrNotFound,
 // ErrExpired (the caller is anonymous), or a store error.
 func (v *Vault) Current(r *http.Request) (*Session, error) {
 	ck, err := r.Cookie(v.codec.Name())
