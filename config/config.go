@@ -254,6 +254,13 @@ type Headers struct {
 	// Overrides change the defaults for paths starting with Prefix; the
 	// longest matching prefix wins.
 	Overrides []HeaderOverride `yaml:"overrides"`
+	// UnderscoreHeaders is what happens to a request header whose name
+	// contains "_": "drop" (the default, as nginx's
+	// underscores_in_headers off) or "refuse" (400). Such a header never
+	// reaches Superset: gunicorn keeps it only from the gateway's address,
+	// and then SCRIPT_NAME moves Superset's routing away from the path the
+	// gateway decided on, and X_Remote_User would pass for X-Remote-User.
+	UnderscoreHeaders string `yaml:"underscore_headers"`
 }
 
 // HeaderOverride sets and removes response headers under a path prefix.
@@ -307,7 +314,7 @@ func Default() *Config {
 			UpstreamTimeout:   60 * time.Second,
 			ShutdownGrace:     20 * time.Second,
 		},
-		Headers: Headers{FrameAncestors: "'self'"},
+		Headers: Headers{FrameAncestors: "'self'", UnderscoreHeaders: "drop"},
 		Log:     Log{Level: "info"},
 	}
 }

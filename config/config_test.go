@@ -150,6 +150,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"trusted_headers: [X-Forwarded-User]\n", `config: trusted_headers[0]: X-Forwarded-User is a forwarding header`},
 		{"trusted_headers: [cookie]\n", `config: trusted_headers[0]: Cookie carries the request itself`},
 		{"trusted_headers: [X-Remote-User, x-remote-user]\n", `config: trusted_headers[1]: X-Remote-User repeats trusted_headers[0]`},
+		{"trusted_headers: [X_Remote_User]\n", `config: trusted_headers[0]: "X_Remote_User" contains "_"`},
+		{"headers: {underscore_headers: allow}\n", `config: headers.underscore_headers: "allow" must be drop or refuse`},
 		{"balance: random\n", `config: balance: "random" is not round_robin or least_conn`},
 		{"health_check: {path: health}\n", `config: health_check.path: "health" must start with /`},
 		{"health_check: {interval: 1s, timeout: 2s}\n", "config: health_check.timeout: 2s is longer than health_check.interval"},

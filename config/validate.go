@@ -124,6 +124,8 @@ func (c *Config) validateListeners() error {
 		switch {
 		case !validToken(name):
 			return bad(key, "%q is not an HTTP header name", name)
+		case strings.Contains(name, "_"):
+			return bad(key, "%q contains \"_\": the gateway never forwards such headers (headers.underscore_headers); have the sign-on proxy use hyphens", name)
 		case strings.HasPrefix(canon, "X-Forwarded-") || canon == "Forwarded" || canon == "X-Real-Ip" || canon == "X-Request-Id":
 			return bad(key, "%s is a forwarding header: trusted_proxies already governs it", canon)
 		case slices.Contains([]string{"Host", "Cookie", "Authorization", "Content-Type", "Content-Length",
@@ -397,6 +399,9 @@ func validHeaderValue(s string) bool {
 }
 
 func (c *Config) validateHeaders() error {
+	if u := c.Headers.UnderscoreHeaders; u != "drop" && u != "refuse" {
+		return bad("headers.underscore_headers", "%q must be drop or refuse", u)
+	}
 	if strings.TrimSpace(c.Headers.FrameAncestors) == "" || !validHeaderValue(c.Headers.FrameAncestors) || strings.ContainsAny(c.Headers.FrameAncestors, ";,") {
 		return bad("headers.frame_ancestors", "must be a CSP source list such as 'self' https://app.example.com")
 	}

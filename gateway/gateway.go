@@ -374,10 +374,12 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Observer:       p.metrics,
 		TrustedProxies: trusted,
 		TrustedHeaders: cfg.TrustedHeaders,
-		Classify:       superset.Classify,
-		Readiness:      p.readiness(pool),
-		Headers:        headers,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		// headers.underscore_headers: "drop" (default) or "refuse".
+		RefuseUnderscoreHeaders: cfg.Headers.UnderscoreHeaders == "refuse",
+		Classify:                superset.Classify,
+		Readiness:               p.readiness(pool),
+		Headers:                 headers,
+		MaxBodyBytes:            cfg.Limits.MaxBodyBytes,
 	}
 	// The request path between hygiene and the reverse proxy, in the one
 	// order pipeline.go documents.

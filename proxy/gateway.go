@@ -66,6 +66,11 @@ type Options struct {
 	// X-Real-IP and X-Request-ID the gateway believes. From any other peer
 	// these headers are stripped. Empty means trust nobody.
 	TrustedProxies []netip.Prefix
+	// RefuseUnderscoreHeaders answers 400 to a request with a header
+	// whose name contains "_"; false drops such headers instead. Either
+	// way none reaches Superset (see canonicalHeaders).
+	RefuseUnderscoreHeaders bool
+
 	// TrustedHeaders are further request headers only a trusted proxy may
 	// set, such as the user header of a sign-on proxy that Superset turns
 	// into REMOTE_USER. From any other peer they are removed before the
@@ -120,6 +125,8 @@ type Gateway struct {
 	trusted trustSet
 	// trustedHdr are Options.TrustedHeaders, canonical.
 	trustedHdr []string
+	// refuseUnderscore is Options.RefuseUnderscoreHeaders.
+	refuseUnderscore bool
 	classify   func(*http.Request) string
 	readiness  func(context.Context) (bool, any)
 	internal   http.Handler
@@ -151,7 +158,8 @@ func New(opts Options) (*Gateway, error) {
 		trustedHdr = append(trustedHdr, http.CanonicalHeaderKey(name))
 	}
 	g := &Gateway{
-		trustedHdr: trustedHdr,
+		trustedHdr:       trustedHdr,
+		refuseUnderscore: opts.RefuseUnderscoreHeaders,
 		log:        opts.Logger,
 		obs:        opts.Observer,
 		now:        opts.Now,
@@ -359,13 +367,28 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 		g.refuse(rw, st, http.StatusMethodNotAllowed, "bad_method")
 		return
 	}
-	// Go's server already drops Content-Length when Transfer-Encoding is
-	// present on the wire and reframes the body (RFC 9112 §6.3); this
-	// refuses the ambiguity wherever it is still visible, e.g. from an
-	// in-process caller or a future protocol layer.
-	if len(r.TransferEncoding) > 0 && len(r.Header["Content-Length"]) > 0 ||
+	// Go's server drops Content-Length when Transfer-Encoding is present
+	// on the wire and reframes the body (RFC 9112 §6.3): the listener
+	// refuses that framing before the parser sees it (framing.go) and
+	// marks it with FramingConflictHeader. This refuses the ambiguity
+	// wherever it is still visible, e.g. from an in-process caller.
+	if len(r.Header[FramingConflictHeader]) > 0 ||
+		len(r.TransferEncoding) > 0 && len(r.Header["Content-Length"]) > 0 ||
 		len(r.Header["Transfer-Encoding"]) > 0 && len(r.Header["Content-Length"]) > 0 {
-		g.refuse(rw, st, http.StatusBadRequest, "smuggling")
+		// The body's end is in doubt, and with it where the next request
+		// on this connection starts: none is read.
+		rw.Header().Set("Connection", "close")
+		g.refuse(rw, st, http.StatusBadRequest, string(policy.ReasonSmuggling))
+		return
+	}
+	if len(r.TransferEncoding) > 0 && r.ProtoMajor == 1 {
+		// The framing listener stops following a connection at a chunked
+		// body (framing.go): the next request gets a connection of its
+		// own.
+		rw.Header().Set("Connection", "close")
+	}
+	if reason := canonicalHeaders(r.Header, g.refuseUnderscore); reason != "" {
+		g.refuse(rw, st, http.StatusBadRequest, string(reason))
 		return
 	}
 	if g.maxBody > 0 {

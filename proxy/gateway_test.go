@@ -250,29 +250,119 @@ func TestSmugglingRefused(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || s.backend.count() != 0 {
 		t.Fatalf("handler layer: status %d, backend hits %d", rec.Code, s.backend.count())
 	}
-	// Wire layer: net/http drops Content-Length and reframes, so the
-	// smuggled request stays inside the body and upstream sees one framing.
+	// Wire layer: net/http alone would drop Content-Length and re-frame;
+	// the listener sees both on the wire and the gateway refuses with
+	// 400 and closes the connection, in every spelling.
 	smuggled := "GET /admin HTTP/1.1\r\nHost: gw\r\n\r\n"
 	body := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)
-	resp, _ := raw(t, s.addr(), "POST /api/v1/chart/ HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("wire layer status %d", resp.StatusCode)
-	}
-	got := s.backend.last(t)
-	if s.backend.count() != 1 || got.Path != "/api/v1/chart/" || got.Body != smuggled || got.Header.Get("Content-Length") != "" {
-		t.Errorf("upstream saw %d requests, last %+v", s.backend.count(), got)
-	}
-	// Framing net/http cannot decide is refused before the gateway.
 	for _, head := range []string{
+		"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+		"content-length: 4\r\ntransfer-encoding: chunked\r\n",
+		"Content-Length: 4\nTransfer-Encoding: chunked\n",
+		"Content-Length: 4\r\nContent-Length: 4\r\n", // equal lengths: net/http merges them
 		"Content-Length: 4\r\nContent-Length: 5\r\n",
 		"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
 		"Transfer-Encoding: gzip, chunked\r\n",
 		"Transfer-Encoding: xchunked\r\n",
 	} {
-		resp, _ := raw(t, s.addr(), "POST /x HTTP/1.1\r\nHost: gw\r\n"+head+"\r\n0\r\n\r\n")
-		if resp.StatusCode < 400 || s.backend.count() != 1 {
-			t.Errorf("%q: status %d, backend hits %d", head, resp.StatusCode, s.backend.count())
+		resp, _ := raw(t, s.addr(), "POST /api/v1/chart/ HTTP/1.1\r\nHost: gw\r\n"+head+"\r\n"+body)
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotImplemented {
+			t.Errorf("%q: status %d, want 400", head, resp.StatusCode)
 		}
+		if s.backend.count() != 0 {
+			t.Fatalf("%q: %d requests reached the upstream", head, s.backend.count())
+		}
+	}
+}
+
+// TestFramingPipelined: the listener follows requests on one connection:
+// a good request, then an ambiguous one, then another good one. The first
+// is answered, the second refused with the connection closed, so the third
+// (which sat behind it on the wire) never reaches the upstream.
+func TestFramingPipelined(t *testing.T) {
+	s := newStack(t, nil, nil)
+	c, err := net.Dial("tcp", s.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	good := "POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 20\r\n\r\n" + "Content-Length: 9\r\n\r\n"[:20]
+	bad := "POST /b HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	third := "GET /c HTTP/1.1\r\nHost: gw\r\n\r\n"
+	if _, err := io.WriteString(c, good+bad+third); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var codes []int
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if len(codes) != 2 || codes[0] != 200 || codes[1] != 400 {
+		t.Fatalf("answers %v, want [200 400] and the connection closed", codes)
+	}
+	if s.backend.count() != 1 || s.backend.last(t).Path != "/a" {
+		t.Fatalf("upstream saw %d requests", s.backend.count())
+	}
+}
+
+// TestFramingAfterChunked: a chunked request is answered with Connection:
+// close, so a request hidden after its body on the same connection is
+// never read.
+func TestFramingAfterChunked(t *testing.T) {
+	s := newStack(t, nil, nil)
+	hidden := "POST /hidden HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+	resp, _ := raw(t, s.addr(), "POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+hidden)
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("chunked request: %d, close=%v", resp.StatusCode, resp.Close)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if s.backend.count() != 1 || s.backend.last(t).Path != "/a" {
+		t.Fatalf("upstream saw %d requests", s.backend.count())
+	}
+}
+
+// TestFramingTracker: what the listener decides after each kind of header
+// block (after a chunked body or an upgrade it hands bytes through
+// untouched).
+func TestFramingTracker(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		block string
+		state int
+		body  int64
+		bad   bool
+	}{
+		{"get", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", trackHeader, 0, false},
+		{"post", "POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", trackBody, 12, false},
+		{"chunked", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", trackOff, 0, false},
+		{"upgrade", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", trackOff, 0, false},
+		{"both", "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", trackOff, 0, true},
+		{"folded", "POST / HTTP/1.1\r\nContent-Length: 1\r\n x\r\n\r\n", trackOff, 0, true},
+		{"bad length", "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", trackOff, 0, false},
+		{"h2 preface", "PRI * HTTP/2.0\r\n\r\n", trackOff, 0, false},
+	} {
+		tr := framingTracker{max: 1 << 16}
+		n := tr.feed([]byte(c.block))
+		if n != len(c.block) || tr.state != c.state || tr.body != c.body || tr.conflict != c.bad {
+			t.Errorf("%s: fed %d of %d, state %d body %d conflict %v", c.name, n, len(c.block), tr.state, tr.body, tr.conflict)
+		}
+		if out := string(tr.emit([]byte(c.block))); c.bad != strings.Contains(out, FramingConflictHeader+": 1\r\n") {
+			t.Errorf("%s: emitted %q", c.name, out)
+		}
+	}
+	tr := framingTracker{max: 64}
+	if n := tr.feed([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); n != 0 {
+		t.Fatalf("an incomplete block was let through (%d)", n)
+	}
+	if n := tr.feed([]byte(strings.Repeat("a", 5000))); n != 5000 || tr.state != trackOff {
+		t.Fatalf("an oversized block is the parser's to refuse: %d %d", n, tr.state)
 	}
 }
 
@@ -714,5 +804,48 @@ func TestTLSUpstream(t *testing.T) {
 	gw2.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
 	if rec.Code != http.StatusBadGateway {
 		t.Errorf("unverified upstream: %d", rec.Code)
+	}
+}
+
+// TestUnderscoreAndDuplicateHeaders, from the attacker's side over the
+// wire: a header name with "_" never reaches the upstream (dropped, or the
+// request refused), whoever sends it (gunicorn would honour Script_Name
+// from the gateway's address); a single-valued header sent twice is
+// refused before anything is forwarded.
+func TestUnderscoreAndDuplicateHeaders(t *testing.T) {
+	s := newStack(t, nil, func(o *Options, _ *upstream.Options) {
+		o.TrustedProxies = loopback() // even from a trusted peer
+		o.TrustedHeaders = []string{"X-Remote-User"}
+	})
+	resp, _ := raw(t, s.addr(), "GET /api/v1/dashboard/api/v1/chart/2/data/ HTTP/1.1\r\nHost: gw\r\nScript_Name: /api/v1/dashboard\r\n"+
+		"X_Remote_User: admin\r\nscript_name: /x\r\nX-Kept: 1\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for name := range s.backend.last(t).Header {
+		if strings.Contains(name, "_") {
+			t.Errorf("%s reached the upstream", name)
+		}
+	}
+	if s.backend.last(t).Header.Get("X-Kept") != "1" {
+		t.Error("an ordinary header was dropped")
+	}
+	for _, head := range []string{
+		"Content-Type: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+		"Authorization: Bearer a\r\nAuthorization: Bearer b\r\n",
+		"X-GuestToken: a\r\nx-guesttoken: b\r\n",
+		"X-CSRFToken: a\r\nX-CSRFToken: a\r\n",
+		"Origin: https://a.example\r\nOrigin: https://b.example\r\n",
+	} {
+		before := s.backend.count()
+		resp, body := raw(t, s.addr(), "POST /api/v1/chart/data HTTP/1.1\r\nHost: gw\r\n"+head+"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+		if resp.StatusCode != http.StatusBadRequest || s.backend.count() != before {
+			t.Errorf("%q: %d %q, reached the upstream: %v", head, resp.StatusCode, body, s.backend.count() != before)
+		}
+	}
+	refusing := newStack(t, nil, func(o *Options, _ *upstream.Options) { o.RefuseUnderscoreHeaders = true })
+	resp, _ = raw(t, refusing.addr(), "GET /x HTTP/1.1\r\nHost: gw\r\nScript_Name: /x\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest || refusing.backend.count() != 0 {
+		t.Fatalf("refuse mode: %d, upstream hits %d", resp.StatusCode, refusing.backend.count())
 	}
 }

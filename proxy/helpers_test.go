@@ -145,7 +145,10 @@ func newStack(t testing.TB, h http.HandlerFunc, mod func(*Options, *upstream.Opt
 		t.Fatal(err)
 	}
 	s.gw = gw
-	s.front = httptest.NewServer(gw)
+	// The listener as Server.Run wraps a plaintext one.
+	s.front = httptest.NewUnstartedServer(gw)
+	s.front.Listener = FramingListener(s.front.Listener, 0)
+	s.front.Start()
 	t.Cleanup(s.front.Close)
 	return s
 }

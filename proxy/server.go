@@ -169,6 +169,13 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
+	if s.certs == nil {
+		// Plaintext HTTP/1: request framing is judged on the wire before
+		// net/http parses it (framing.go). Under TLS net/http must see the
+		// *tls.Conn itself; there it re-frames an ambiguous request on its
+		// own, so what reaches Superset is unambiguous either way.
+		ln = FramingListener(ln, s.main.MaxHeaderBytes)
+	}
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, l net.Listener, tlsOn bool) {
