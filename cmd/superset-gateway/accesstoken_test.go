@@ -274,11 +274,13 @@ func TestAccessTokensDisabled(t *testing.T) {
 		{"Bearer sgw_not_even_well_formed"},
 		{"Bearer " + good + ", Basic eA=="},
 		{"Token " + good},
-		// Two headers: the Superset JWT guard, earlier in the chain,
-		// refuses them first (401 with its own message).
+		// Two headers: request hygiene refuses them first (400).
 		{"Basic eA==", "Bearer " + good},
 	} {
 		code, body := withAuth(t, g.base, "/api/v1/me/", auth...)
+		if len(auth) > 1 && code == http.StatusBadRequest {
+			continue
+		}
 		if code != http.StatusUnauthorized || (len(auth) == 1 && !strings.Contains(body, `"msg": "access tokens are disabled"`)) {
 			t.Errorf("%q: %d %s, want 401 access tokens are disabled", auth, code, body)
 		}
