@@ -107,9 +107,13 @@ type Epochs interface {
 	Revocations(ctx context.Context, n int) ([]epoch.Revocation, error)
 }
 
-// AuditLog is *audit.Logger.
+// AuditLog is *audit.Logger. A refused admin call (no or a wrong
+// credential, not an admin, cross-origin) goes to Refusal, which throttles
+// it: anyone can send those. Every admin action, done or failed, goes to
+// Emit, which never drops.
 type AuditLog interface {
 	Emit(ctx context.Context, ev audit.Event) error
+	Refusal(ctx context.Context, ev audit.Event) error
 	Recent(ctx context.Context, since time.Time, n int) ([]audit.Event, error)
 }
 
@@ -326,7 +330,7 @@ func (h *Handler) route(rt Route) http.Handler {
 		ev.Actor = actor
 		if herr != nil {
 			ev.Outcome, ev.Reason = audit.OutcomeDenied, herr.Msg
-			h.emit(r.Context(), ev)
+			h.refusal(r.Context(), ev)
 			h.writeError(w, herr)
 			return
 		}
@@ -346,6 +350,12 @@ func (h *Handler) route(rt Route) http.Handler {
 		h.emit(r.Context(), ev)
 		writeJSON(w, http.StatusOK, res)
 	})
+}
+
+func (h *Handler) refusal(ctx context.Context, ev audit.Event) {
+	if err := h.aud.Refusal(ctx, ev); err != nil {
+		h.log.Warn("admin: audit event not recorded", zap.String("event", ev.Event), zap.Error(err))
+	}
 }
 
 func (h *Handler) emit(ctx context.Context, ev audit.Event) {

@@ -204,7 +204,7 @@ func (p *page) crossOrigin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ev := p.event(r, eventFor(r.URL.Path))
 	ev.Outcome, ev.Reason = audit.OutcomeDenied, "cross_origin"
-	p.h.emit(r.Context(), ev)
+	p.h.refusal(r.Context(), ev)
 	p.message(w, http.StatusForbidden, messageData{Title: "Refused",
 		Text: "This form was sent from another site, so nothing was changed. Use the admin page itself."})
 }
@@ -219,7 +219,7 @@ func (p *page) admit(w http.ResponseWriter, r *http.Request, ev *audit.Event) (P
 		return pr, true
 	}
 	ev.Outcome, ev.Reason = audit.OutcomeDenied, herr.Msg
-	p.h.emit(r.Context(), *ev)
+	p.h.refusal(r.Context(), *ev)
 	switch herr.Code {
 	case http.StatusUnauthorized:
 		http.Redirect(w, r, p.login+"?next="+url.QueryEscape(PagePath), http.StatusFound)
