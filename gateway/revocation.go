@@ -87,6 +87,10 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 	}
 	p.stampHook = hook
 
+	if cfg.ReconcileInterval == 0 {
+		p.log.Warn("reconcile_interval is 0s: the reconciler is off; users disabled outside the gateway (CLI, LDAP sync, SQL) keep their credentials until they expire")
+		return nil
+	}
 	if cfg.Superset.ServiceUserID <= 0 {
 		p.log.Warn("superset.service_user_id is not set: the reconciler is off; users disabled outside the gateway (CLI, LDAP sync, SQL) keep their credentials until they expire")
 		return nil
