@@ -135,10 +135,13 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*a
 		return nil, err
 	}
 	return admin.New(admin.Options{
-		Tokens:       adminTokensOf(tokens),
-		Roles:        cfg.Admin.Roles,
-		RoleChecker:  rc,
-		Epochs:       p.epochs,
+		Tokens:      adminTokensOf(tokens),
+		Roles:       cfg.Admin.Roles,
+		RoleChecker: rc,
+		Epochs:      p.epochs,
+		// Who an admin names is asked of Superset as the service user
+		// (as dashboard aliases are); without one, plain ids only.
+		Users:        client.UserResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service},
 		Sessions:     p.vault,
 		Audit:        p.audit,
 		Status:       p.status,
