@@ -204,6 +204,10 @@ func (a *auditSink) Emit(_ context.Context, ev audit.Event) error {
 	return nil
 }
 
+// Refusal records a refusal like any event: the throttling is the audit
+// package's, tested there.
+func (a *auditSink) Refusal(ctx context.Context, ev audit.Event) error { return a.Emit(ctx, ev) }
+
 func (a *auditSink) find(event, reason string) []audit.Event {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -105,11 +105,16 @@ type GuestTokens interface {
 type Epochs interface {
 	Stamp(ctx context.Context, userID string, why epoch.Reason) (int64, error)
 	Revocations(ctx context.Context, n int) ([]epoch.Revocation, error)
+	EpochReader
 }
 
-// AuditLog is *audit.Logger.
+// AuditLog is *audit.Logger. A refused admin call (no or a wrong
+// credential, not an admin, cross-origin) goes to Refusal, which throttles
+// it: anyone can send those. Every admin action, done or failed, goes to
+// Emit, which never drops.
 type AuditLog interface {
 	Emit(ctx context.Context, ev audit.Event) error
+	Refusal(ctx context.Context, ev audit.Event) error
 	Recent(ctx context.Context, since time.Time, n int) ([]audit.Event, error)
 }
 
@@ -128,11 +133,13 @@ type Call struct {
 	Actor     string
 	RequestID string
 	IP        string
-	// Subject and Note are set by the handler for the audit event
-	// ("user:7", "dashboard:12"; an admin's stated reason, cleaned with
-	// audit.CleanNote).
+	// Subject, Note and Reason are set by the handler for the audit
+	// event ("user:7", "dashboard:12"; an admin's stated reason, cleaned
+	// with audit.CleanNote; a fixed identifier of why the call failed,
+	// else the error's message is used).
 	Subject string
 	Note    string
+	Reason  string
 	maxBody int64
 }
 
@@ -200,6 +207,10 @@ type Options struct {
 	// RoleChecker identifies Superset callers; nil admits tokens only.
 	RoleChecker RoleChecker
 	Epochs      Epochs
+	// Users resolves the user an admin names (a Superset user id or a
+	// username) before a revocation; nil accepts plain decimal ids
+	// unchecked and refuses usernames.
+	Users Users
 	// Sessions may be nil until the vault provides it: its routes then
 	// answer 501.
 	Sessions Sessions
@@ -233,6 +244,7 @@ type Handler struct {
 	roles      []string
 	rc         RoleChecker
 	ep         Epochs
+	users      Users
 	sess       Sessions
 	guests     GuestTokens
 	access     AccessTokens
@@ -259,7 +271,7 @@ func New(o Options) (h *Handler, err error) {
 	if o.Epochs == nil || o.Audit == nil {
 		return nil, fmt.Errorf("%w: Epochs and Audit are required", ErrConfig)
 	}
-	h = &Handler{roles: slices.Clone(o.Roles), rc: o.RoleChecker, ep: o.Epochs, sess: o.Sessions, guests: o.GuestTokens, access: o.AccessTokens, aud: o.Audit,
+	h = &Handler{roles: slices.Clone(o.Roles), rc: o.RoleChecker, ep: o.Epochs, users: o.Users, sess: o.Sessions, guests: o.GuestTokens, access: o.AccessTokens, aud: o.Audit,
 		status: o.Status, info: o.RequestInfo, maxBody: o.MaxBody, log: o.Logger, mux: http.NewServeMux(),
 		cop: http.NewCrossOriginProtection()}
 	for _, t := range o.Tokens {
@@ -326,12 +338,12 @@ func (h *Handler) route(rt Route) http.Handler {
 		ev.Actor = actor
 		if herr != nil {
 			ev.Outcome, ev.Reason = audit.OutcomeDenied, herr.Msg
-			h.emit(r.Context(), ev)
+			h.refusal(r.Context(), ev)
 			h.writeError(w, herr)
 			return
 		}
 		res, err := rt.Handle(r.Context(), c)
-		ev.Subject, ev.Note = c.Subject, c.Note
+		ev.Subject, ev.Note, ev.Reason = c.Subject, c.Note, c.Reason
 		if err != nil {
 			he := h.httpError(err)
 			ev.Outcome = audit.OutcomeFailure
@@ -346,6 +358,12 @@ func (h *Handler) route(rt Route) http.Handler {
 		h.emit(r.Context(), ev)
 		writeJSON(w, http.StatusOK, res)
 	})
+}
+
+func (h *Handler) refusal(ctx context.Context, ev audit.Event) {
+	if err := h.aud.Refusal(ctx, ev); err != nil {
+		h.log.Warn("admin: audit event not recorded", zap.String("event", ev.Event), zap.Error(err))
+	}
 }
 
 func (h *Handler) emit(ctx context.Context, ev audit.Event) {

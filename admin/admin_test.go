@@ -72,6 +72,12 @@ type env struct {
 
 func newEnv(t *testing.T, sess admin.Sessions, routes ...admin.Route) *env {
 	t.Helper()
+	return newEnvUsers(t, sess, nil, routes...)
+}
+
+// newEnvUsers resolves the users admins name with users (nil: ids only).
+func newEnvUsers(t *testing.T, sess admin.Sessions, users admin.Users, routes ...admin.Route) *env {
+	t.Helper()
 	now := time.Now().Truncate(time.Second)
 	clk := func() time.Time { return now }
 	e := &env{t: t, now: now}
@@ -130,6 +136,7 @@ func newEnv(t *testing.T, sess admin.Sessions, routes ...admin.Route) *env {
 		Roles:       []string{"Admin"},
 		RoleChecker: rc,
 		Epochs:      e.ep,
+		Users:       users,
 		Sessions:    sess,
 		Audit:       e.aud,
 		Status:      func(context.Context) any { return map[string]any{"store": "bolt", "durable": true} },
@@ -393,5 +400,42 @@ func TestNotesAreCleanedOnce(t *testing.T) {
 	if got := audit.CleanNote(raw); len(got) > audit.MaxNote || strings.ContainsAny(got, "\x1b\n") || !utf8.ValidString(got) ||
 		!strings.HasPrefix(got, "stolen [31m laptop") {
 		t.Fatalf("CleanNote = %q", got)
+	}
+}
+
+// TestRevokeUserByName: the API and so the CLI share the page's check.
+// "alice" as an id was taken as the user id "alice" (200, nobody revoked).
+func TestRevokeUserByName(t *testing.T) {
+	idsOnly := newEnv(t, nil)
+	r := idsOnly.call("POST", "users/alice/revoke", idsOnly.token, `{"reason":"x"}`)
+	if msg, _ := r.body["error"].(string); r.code != 400 || !strings.Contains(msg, "not a Superset user id") {
+		t.Fatalf("alice without a resolver: %d %v", r.code, r.body)
+	}
+	if ev := idsOnly.lastEvent("admin.user.revoke"); ev.Subject != "" || ev.Reason != admin.ReasonBadUserRef || ev.Outcome != audit.OutcomeFailure {
+		t.Errorf("audit %+v", ev)
+	}
+
+	e := newEnvUsers(t, nil, fakeUsers{})
+	r = e.call("POST", "users/alice/revoke", e.token, `{"reason":"offboarding"}`)
+	if r.code != 200 || r.body["user_id"] != "2" || r.body["username"] != "alice" {
+		t.Fatalf("alice: %d %v", r.code, r.body)
+	}
+	if u, _, _ := e.ep.Epoch(bg, "2"); u == 0 {
+		t.Fatal("alice (user 2) not revoked")
+	}
+	if ev := e.lastEvent("admin.user.revoke"); ev.Subject != "user:2" || ev.Outcome != audit.OutcomeSuccess {
+		t.Errorf("audit %+v", ev)
+	}
+	for _, c := range []struct {
+		ref  string
+		code int
+	}{{"mallory", 404}, {"99", 404}, {strings.Repeat("a", 65), 400}} {
+		r := e.call("POST", "users/"+c.ref+"/revoke", e.token, `{"reason":"x"}`)
+		if msg, _ := r.body["error"].(string); r.code != c.code || msg == "" {
+			t.Errorf("%s: %d %v", c.ref, r.code, r.body)
+		}
+	}
+	if ev := e.lastEvent("admin.user.revoke"); ev.Reason != admin.ReasonBadUserRef {
+		t.Errorf("last audit %+v", ev)
 	}
 }

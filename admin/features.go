@@ -101,6 +101,11 @@ func (h *Handler) listTokens(ctx context.Context, _ *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The status the gateway enforces: a token its owner's revocation
+	// covers is revoked, whatever its record says.
+	if list, err = EnforcedStatus(ctx, h.ep, list); err != nil {
+		return nil, err
+	}
 	if list == nil {
 		list = []accesstoken.Info{}
 	}

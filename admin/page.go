@@ -204,7 +204,7 @@ func (p *page) crossOrigin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ev := p.event(r, eventFor(r.URL.Path))
 	ev.Outcome, ev.Reason = audit.OutcomeDenied, "cross_origin"
-	p.h.emit(r.Context(), ev)
+	p.h.refusal(r.Context(), ev)
 	p.message(w, http.StatusForbidden, messageData{Title: "Refused",
 		Text: "This form was sent from another site, so nothing was changed. Use the admin page itself."})
 }
@@ -219,7 +219,7 @@ func (p *page) admit(w http.ResponseWriter, r *http.Request, ev *audit.Event) (P
 		return pr, true
 	}
 	ev.Outcome, ev.Reason = audit.OutcomeDenied, herr.Msg
-	p.h.emit(r.Context(), *ev)
+	p.h.refusal(r.Context(), *ev)
 	switch herr.Code {
 	case http.StatusUnauthorized:
 		http.Redirect(w, r, p.login+"?next="+url.QueryEscape(PagePath), http.StatusFound)
@@ -300,34 +300,42 @@ func (p *page) revokeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d pageData
-	id, err := p.formValue(w, r, &ev, "user_id")
+	var u UserRef
+	ref, err := p.formValue(w, r, &ev, "user_id")
 	if err == nil {
-		d.Form.UserID, d.Form.Reason = id, r.PostForm.Get("reason")
-		err = p.doRevokeUser(r.Context(), &ev, id, d.Form.Reason)
+		d.Form.UserID, d.Form.Reason = ref, r.PostForm.Get("reason")
+		u, err = p.doRevokeUser(r.Context(), &ev, ref, d.Form.Reason)
 	}
-	p.finish(w, r, pr, &ev, err, url.Values{"done": {"user"}, "id": {id}}, d)
+	p.finish(w, r, pr, &ev, err, url.Values{"done": {"user"}, "id": {u.ID}}, d)
 }
 
-func (p *page) doRevokeUser(ctx context.Context, ev *audit.Event, id, reason string) error {
-	if !epoch.ValidUserID(id) {
-		ev.Reason = "bad user id"
-		return &HTTPError{Code: http.StatusBadRequest, Msg: "That is not a Superset user id (1–64 letters, digits and . _ @ -)."}
+// doRevokeUser stamps the epoch of the user ref names (an id or a
+// username, ResolveUserRef) and returns who that was.
+func (p *page) doRevokeUser(ctx context.Context, ev *audit.Event, ref, reason string) (UserRef, error) {
+	u, why, err := ResolveUserRef(ctx, p.h.users, ref)
+	if err != nil {
+		ev.Reason = why
+		return UserRef{}, err
 	}
+	id := u.ID
 	ev.Subject = "user:" + id
 	note := audit.CleanNote(reason)
 	if note == "" {
 		// The CLI insists on one too: a revocation nobody can explain
 		// later is hard to review.
 		ev.Reason = "reason required"
-		return &HTTPError{Code: http.StatusBadRequest, Msg: "Give a reason; it is kept with the revocation and in the audit log."}
+		return UserRef{}, &HTTPError{Code: http.StatusBadRequest, Msg: "Give a reason; it is kept with the revocation and in the audit log."}
 	}
 	ev.Note = note
-	_, err := p.h.ep.Stamp(ctx, id, epoch.Reason{Trigger: epoch.TriggerAdmin, Actor: ev.Actor,
+	if u.Username != "" {
+		ev.Details["username"] = u.Username
+	}
+	_, err = p.h.ep.Stamp(ctx, id, epoch.Reason{Trigger: epoch.TriggerAdmin, Actor: ev.Actor,
 		RequestID: ev.RequestID, IP: ev.IP, Note: note})
 	if err != nil {
-		return fmt.Errorf("admin page: revoke user: %w", err)
+		return UserRef{}, fmt.Errorf("admin page: revoke user: %w", err)
 	}
-	return nil
+	return u, nil
 }
 
 // formValue reads one field of a POSTed form, the body bounded by the
@@ -382,6 +390,11 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, pr Principal, stat
 	toks, err := p.toks.ListAll(r.Context())
 	if err != nil {
 		return fmt.Errorf("admin page: list access tokens: %w", err)
+	}
+	// Shown as the gateway enforces them: a revoked user's tokens are
+	// revoked, with no Revoke button.
+	if toks, err = EnforcedStatus(r.Context(), p.h.ep, toks); err != nil {
+		return fmt.Errorf("admin page: %w", err)
 	}
 	revs, err := p.h.ep.Revocations(r.Context(), p.nrev)
 	if err != nil {

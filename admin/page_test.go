@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
+	"github.com/superset-gateway/superset-gateway/superset/client"
 )
 
 // fakeTokens is an AccessTokens in memory whose store can be "down".
@@ -121,7 +123,23 @@ type pageEnv struct {
 	toks *fakeTokens
 }
 
-func newPageEnv(t *testing.T) *pageEnv {
+// fakeUsers is Superset's users as the service user sees them: 1 admin,
+// 2 alice, 3 bob.
+type fakeUsers struct{}
+
+func (fakeUsers) ResolveUser(_ context.Context, ref string) (client.User, error) {
+	for _, u := range []client.User{{ID: 1, Username: "admin"}, {ID: 2, Username: "alice"}, {ID: 3, Username: "bob"}} {
+		if ref == strconv.Itoa(u.ID) || ref == u.Username {
+			return u, nil
+		}
+	}
+	return client.User{}, client.ErrUnknownUser
+}
+
+func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
+
+// newPageEnvWith resolves users with users (nil: ids only, unchecked).
+func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
 	if err != nil {
@@ -146,6 +164,7 @@ func newPageEnv(t *testing.T) *pageEnv {
 		Roles:       []string{"Admin"},
 		RoleChecker: fakeRoles{},
 		Epochs:      e.ep,
+		Users:       users,
 		Audit:       e.aud,
 		RequestInfo: func(*http.Request) (string, string) { return "req-1", "192.0.2.1" },
 	})
@@ -408,8 +427,10 @@ func TestPageBadInput(t *testing.T) {
 		{"malformed token id", "/-/admin/tokens/revoke", url.Values{"id": {"../../etc"}}, 400, "not an access-token id", "bad token id"},
 		{"no token id", "/-/admin/tokens/revoke", url.Values{}, 400, "not an access-token id", "bad token id"},
 		{"unknown token", "/-/admin/tokens/revoke", url.Values{"id": {unknownTok}}, 404, "No access token has the id " + unknownTok, "not_found"},
-		{"malformed user id", "/-/admin/users/revoke", url.Values{"user_id": {"3:x"}, "reason": {"x"}}, 400, "not a Superset user id", "bad user id"},
-		{"global is no user", "/-/admin/users/revoke", url.Values{"user_id": {epoch.GlobalSubject}, "reason": {"x"}}, 400, "not a Superset user id", "bad user id"},
+		{"malformed user id", "/-/admin/users/revoke", url.Values{"user_id": {"3\tx"}, "reason": {"x"}}, 400, "neither a Superset user id", admin.ReasonBadUserRef},
+		{"global is no user", "/-/admin/users/revoke", url.Values{"user_id": {epoch.GlobalSubject}, "reason": {"x"}}, 404, "Superset has no user with the username &#34;*&#34;", admin.ReasonUnknownUser},
+		{"unknown user id", "/-/admin/users/revoke", url.Values{"user_id": {"99"}, "reason": {"x"}}, 404, "Superset has no user with the id &#34;99&#34;", admin.ReasonUnknownUser},
+		{"leading zero", "/-/admin/users/revoke", url.Values{"user_id": {"03"}, "reason": {"x"}}, 404, "no user with the username &#34;03&#34;", admin.ReasonUnknownUser},
 		{"no reason", "/-/admin/users/revoke", url.Values{"user_id": {"3"}, "reason": {" \u0007 "}}, 400, "Give a reason", "reason required"},
 	} {
 		r := e.post(c.path, "admin", c.form)
@@ -426,7 +447,7 @@ func TestPageBadInput(t *testing.T) {
 	}
 	// What was typed is kept (escaped) for another try.
 	r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"3\"><b>"}, "reason": {"<i>why</i>"}})
-	if r.StatusCode != 400 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || !strings.Contains(r.body, "&lt;i&gt;why&lt;/i&gt;") {
+	if r.StatusCode != 404 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || !strings.Contains(r.body, "&lt;i&gt;why&lt;/i&gt;") {
 		t.Errorf("form not kept or not escaped: %d", r.StatusCode)
 	}
 	// Wrong methods and paths.
@@ -485,4 +506,78 @@ func TestPageOptions(t *testing.T) {
 	if _, err := tokensOnly.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID}); !errors.Is(err, admin.ErrConfig) {
 		t.Errorf("without a RoleChecker: %v", err)
 	}
+}
+
+// TestPageUserNamedByUsername: "alice" typed in the user field. Before,
+// the page said "User alice revoked", recorded user:alice and revoked
+// nobody. Without a way to ask Superset it is refused with 400; with one,
+// alice (user 2) is revoked under her id.
+func TestPageUserNamedByUsername(t *testing.T) {
+	t.Run("no resolver", func(t *testing.T) {
+		e := newPageEnvWith(t, nil)
+		r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"alice"}, "reason": {"offboarding"}})
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "is not a Superset user id (a plain number)") ||
+			strings.Contains(r.body, "revoked:") {
+			t.Fatalf("alice typed as an id: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		ev := e.events("admin.user.revoke")[0]
+		if ev.Outcome != audit.OutcomeFailure || ev.Subject != "" || ev.Reason != admin.ReasonBadUserRef {
+			t.Errorf("audit %+v", ev)
+		}
+		// A plain id still works without a resolver.
+		if r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"3"}, "reason": {"x"}}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("id 3: %d", r.StatusCode)
+		}
+	})
+	t.Run("resolved", func(t *testing.T) {
+		e := newPageEnv(t)
+		r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"alice"}, "reason": {"offboarding"}})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != admin.PagePath+"?done=user&id=2" {
+			t.Fatalf("revoke alice: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		if v, _, _ := e.ep.Epoch(bg, "2"); v == 0 {
+			t.Fatal("alice (user 2) not revoked")
+		}
+		ev := e.events("admin.user.revoke")[0]
+		if ev.Outcome != audit.OutcomeSuccess || ev.Subject != "user:2" || ev.Details["username"] != "alice" {
+			t.Errorf("audit %+v", ev)
+		}
+		page := e.do(http.MethodGet, admin.PagePath+"?done=user&id=2", "admin", nil)
+		if !strings.Contains(page.body, "User 2 revoked") {
+			t.Error("no confirmation")
+		}
+		if page := e.do(http.MethodGet, admin.PagePath+"?done=user&id=alice", "admin", nil); strings.Contains(page.body, "alice revoked") {
+			t.Error("a crafted link confirms a revocation of a non-id")
+		}
+	})
+}
+
+// TestPageShowsWhatTheGatewayEnforces: after bob (user 3) is revoked, his
+// token created before is refused by the gateway; the page showed it
+// "active" with a Revoke button. It must show it revoked by his epoch.
+func TestPageShowsWhatTheGatewayEnforces(t *testing.T) {
+	e := newPageEnv(t)
+	if r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"3"}, "reason": {"laptop stolen"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke bob: %d", r.StatusCode)
+	}
+	page := e.do(http.MethodGet, admin.PagePath, "admin", nil)
+	row := tokenRow(t, page.body, bobTok)
+	if strings.Contains(row, "<button") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
+		t.Errorf("bob's token after his revocation:\n%s", row)
+	}
+	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "<button") {
+		t.Errorf("alice's token lost its Revoke button:\n%s", row)
+	}
+}
+
+// tokenRow is the table row of the token id.
+func tokenRow(t *testing.T, body, id string) string {
+	t.Helper()
+	i := strings.Index(body, id)
+	if i < 0 {
+		t.Fatalf("token %s not listed", id)
+	}
+	start := strings.LastIndex(body[:i], "<tr")
+	end := strings.Index(body[i:], "</tr>")
+	return body[start : i+end]
 }

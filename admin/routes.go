@@ -30,12 +30,17 @@ func userID(c *Call) (string, error) {
 	return id, nil
 }
 
-// revokeUser: POST users/{id}/revoke {"reason": "…"} → {"epoch": ms}.
+// revokeUser: POST users/{id}/revoke {"reason": "…"} → {"epoch": ms,
+// "user_id": id[, "username": name]}. {id} is a Superset user id or a
+// username (ResolveUserRef): 400 for neither, 404 for no such user.
 func (h *Handler) revokeUser(ctx context.Context, c *Call) (any, error) {
-	id, err := userID(c)
+	u, reason, err := ResolveUserRef(ctx, h.users, c.Request.PathValue("id"))
 	if err != nil {
+		c.Reason = reason
 		return nil, err
 	}
+	id := u.ID
+	c.Subject = "user:" + id
 	var body struct {
 		Reason string `json:"reason"`
 	}
@@ -48,7 +53,11 @@ func (h *Handler) revokeUser(ctx context.Context, c *Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"epoch": v, "user_id": id}, nil
+	out := map[string]any{"epoch": v, "user_id": id}
+	if u.Username != "" {
+		out["username"] = u.Username
+	}
+	return out, nil
 }
 
 func (h *Handler) needSessions() error {

@@ -12,6 +12,13 @@
 // key whose name contains password, passwd, token, cookie, secret or
 // authorization (case-insensitively, at any depth) and logs the key's name,
 // never its value. Put a token's id in Subject, not in Details.
+//
+// Refusals are anyone's to cause, so they are recorded apart (Refusal, not
+// Emit): throttled per (event, reason), kept in their own bounded recent
+// list, and every dropped one is counted and summed up in a periodic
+// "audit.refusals_dropped" event. Revocations, admin actions, logins and
+// every other change of security state go through Emit, which never drops
+// and which no flood of refusals can push out of the recent events.
 package audit
 
 import (
@@ -87,6 +94,12 @@ type Options struct {
 	// Logger receives the logger's own problems (a failed write, a dropped
 	// secret-looking key); nil means zap.NewNop().
 	Logger *zap.Logger
+	// Throttle shapes how many refusals are recorded (Refusal); its zero
+	// value is the defaults.
+	Throttle ThrottleOptions
+	// Dropped counts refusals the throttle dropped; nil counts nothing
+	// (the summary events still record them).
+	Dropped DropObserver
 }
 
 // ErrNoRecent is returned by Recent when no RecentStore was configured.
@@ -100,6 +113,10 @@ type Logger struct {
 	max    int
 	now    func() time.Time
 	log    *zap.Logger
+
+	refusalMax int
+	thr        *throttle
+	dropped    DropObserver
 }
 
 // New returns a Logger configured by opts.
@@ -117,6 +134,15 @@ func New(opts Options) *Logger {
 	if l.log == nil {
 		l.log = zap.NewNop()
 	}
+	l.refusalMax = opts.Throttle.RecentMax
+	if l.refusalMax <= 0 {
+		l.refusalMax = DefaultRefusalRecentMax
+	}
+	l.thr = newThrottle(opts.Throttle)
+	l.dropped = opts.Dropped
+	if l.dropped == nil {
+		l.dropped = nopDrops{}
+	}
 	return l
 }
 
@@ -129,6 +155,11 @@ func New(opts Options) *Logger {
 // caller decides whether that matters (an admin revocation reports it, a
 // per-request refusal only logs it).
 func (l *Logger) Emit(ctx context.Context, ev Event) error {
+	return l.record(ctx, ev, RecentKey, l.max)
+}
+
+// record writes ev and keeps it on the recent list key, at most max long.
+func (l *Logger) record(ctx context.Context, ev Event, key string, max int) error {
 	if ev.TS.IsZero() {
 		ev.TS = l.now()
 	}
@@ -158,7 +189,7 @@ func (l *Logger) Emit(ctx context.Context, ev Event) error {
 	var serr error
 	if l.recent != nil {
 		// The store keeps the line without its newline.
-		if err := l.recent.LPushTrim(ctx, RecentKey, line[:len(line)-1], l.max); err != nil {
+		if err := l.recent.LPushTrim(ctx, key, line[:len(line)-1], max); err != nil {
 			l.log.Warn("audit: recent list not updated", zap.String("event", ev.Event), zap.Error(err))
 			serr = fmt.Errorf("audit: keep recent %s: %w", ev.Event, err)
 		}
@@ -167,23 +198,40 @@ func (l *Logger) Emit(ctx context.Context, ev Event) error {
 }
 
 // Recent returns up to n events (all kept ones when n <= 0) whose TS is at or
-// after since, newest first. A zero since means no lower bound. Entries that
-// do not decode are skipped: the list is shared with other replicas, which
-// may run another version.
+// after since, newest first: the kept events and the kept refusals merged.
+// Refusals take at most a quarter of n (RefusalShare) unless too few other
+// events fill the rest, so that a flood of refusals never hides a
+// revocation or an admin action from the view. A zero since means no lower
+// bound. Entries that do not decode are skipped: the lists are shared with
+// other replicas, which may run another version.
 func (l *Logger) Recent(ctx context.Context, since time.Time, n int) ([]Event, error) {
 	if l.recent == nil {
 		return nil, ErrNoRecent
 	}
-	if n <= 0 || n > l.max {
-		n = l.max
+	events, err := l.read(ctx, RecentKey, since, n, l.max)
+	if err != nil {
+		return nil, err
+	}
+	refusals, err := l.read(ctx, RecentRefusalsKey, since, n, l.refusalMax)
+	if err != nil {
+		return nil, err
+	}
+	return MergeRecent(events, refusals, n), nil
+}
+
+// read decodes up to n (all kept when n <= 0) entries of the list key, kept
+// at most max long, whose TS is at or after since.
+func (l *Logger) read(ctx context.Context, key string, since time.Time, n, max int) ([]Event, error) {
+	if n <= 0 || n > max {
+		n = max
 	}
 	// Read the whole kept list when filtering by time: entries from several
 	// replicas are only roughly ordered.
 	fetch := n
 	if !since.IsZero() {
-		fetch = l.max
+		fetch = max
 	}
-	raw, err := l.recent.LRange(ctx, RecentKey, fetch)
+	raw, err := l.recent.LRange(ctx, key, fetch)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read recent: %w", err)
 	}
@@ -202,6 +250,36 @@ func (l *Logger) Recent(ctx context.Context, since time.Time, n int) ([]Event, e
 		}
 	}
 	return out, nil
+}
+
+// RefusalShare is the largest share of a Recent answer of n events that
+// refusals may take while other events are left to show: 1/RefusalShare.
+const RefusalShare = 4
+
+// MergeRecent merges events and refusals, each newest first, into at most n
+// events newest first (all of both when n <= 0). Refusals get at most
+// n/RefusalShare places, more only when events run out.
+func MergeRecent(events, refusals []Event, n int) []Event {
+	ne, nr := len(events), len(refusals)
+	if n > 0 {
+		quota := n / RefusalShare
+		nr = min(nr, max(quota, n-ne))
+		ne = min(ne, n-nr)
+	}
+	out := make([]Event, 0, ne+nr)
+	i, j := 0, 0
+	for i < ne || j < nr {
+		// Ties go to the event: a revocation and the refusal it caused
+		// share a millisecond often enough.
+		if j == nr || i < ne && !events[i].TS.Before(refusals[j].TS) {
+			out = append(out, events[i])
+			i++
+		} else {
+			out = append(out, refusals[j])
+			j++
+		}
+	}
+	return out
 }
 
 // secretLooking reports whether a Details key's name suggests it holds a

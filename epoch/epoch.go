@@ -195,21 +195,22 @@ type Revocation struct {
 	Note    string    `json:"note,omitempty"`
 }
 
-// ValidUserID reports whether id can be a Superset user id as it appears in
-// a JWT "sub" or a Flask session "_user_id": 1–64 bytes of letters, digits
-// and "._@-". (FAB ids are integers; the wider set costs nothing and keeps
-// custom security managers working.)
+// ValidUserID reports whether id is a Superset user id as it appears in a
+// JWT "sub" or a Flask session "_user_id": FAB's integer primary key in
+// canonical decimal (1 to 2^63-1, no sign, no leading zero). Anything else
+// would be stamped as a user nobody is ("alice", or "007" beside "7"): a
+// revocation reported done that revokes no one.
 func ValidUserID(id string) bool {
-	if id == "" || len(id) > 64 || id == GlobalSubject {
+	const maxID = "9223372036854775807"
+	if id == "" || len(id) > len(maxID) || id[0] == '0' {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '@' || c == '-') {
+		if id[i] < '0' || id[i] > '9' {
 			return false
 		}
 	}
-	return true
+	return len(id) < len(maxID) || id <= maxID
 }
 
 // Stamp moves userID's epoch to now (never backwards) and returns the epoch
@@ -292,10 +293,7 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 	if !ValidUserID(userID) {
 		return policy.Decision{Reason: policy.ReasonBadSubject}, nil
 	}
-	ms := issued.UnixMilli()
-	if g := granularity.Milliseconds(); g > 1 {
-		ms -= ((ms % g) + g) % g
-	}
+	ms := issuedMS(issued, granularity)
 	nowNS := e.now().UnixNano()
 	wipes := e.wipes.Load()
 	g, gok, err := e.lookup(ctx, GlobalSubject, nowNS)
@@ -323,6 +321,25 @@ func (e *Epochs) IssuedAfter(ctx context.Context, userID string, issued time.Tim
 		}
 	}
 	return policy.Decision{Allow: true}, nil
+}
+
+// issuedMS is issued in Unix ms, truncated to granularity (a JWT's iat is
+// whole seconds: a token issued in the same second as a stamp is
+// refused).
+func issuedMS(issued time.Time, granularity time.Duration) int64 {
+	ms := issued.UnixMilli()
+	if g := granularity.Milliseconds(); g > 1 {
+		ms -= ((ms % g) + g) % g
+	}
+	return ms
+}
+
+// Covers reports whether an epoch (Unix ms, 0 for none) revokes a
+// credential issued at issued with granularity, exactly as IssuedAfter
+// decides: for views (the admin page) that must agree with what the
+// gateway enforces.
+func Covers(epochMS int64, issued time.Time, granularity time.Duration) bool {
+	return epochMS > 0 && issuedMS(issued, granularity) <= epochMS
 }
 
 // Epoch returns userID's epoch and the global one (0 when absent), read

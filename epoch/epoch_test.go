@@ -309,3 +309,36 @@ func TestWipeSeenThroughAUserLookup(t *testing.T) {
 		}
 	})
 }
+
+// TestValidUserID: FAB user ids are integers. "alice" or "007" typed by an
+// admin was accepted and stamped as a user nobody is.
+func TestValidUserID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"1": true, "42": true, "9223372036854775807": true,
+		"": false, "0": false, "007": false, "alice": false, "a.b@c-d": false, "*": false,
+		"-1": false, "+1": false, " 1": false, "1 ": false, "9223372036854775808": false, "99999999999999999999": false,
+	} {
+		if got := epoch.ValidUserID(id); got != want {
+			t.Errorf("ValidUserID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// TestCoversAgreesWithIssuedAfter: the view's rule is the enforcement's.
+func TestCoversAgreesWithIssuedAfter(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_500)
+	for _, c := range []struct {
+		epoch int64
+		g     time.Duration
+		want  bool
+	}{
+		{0, time.Millisecond, false},
+		{at.UnixMilli(), time.Millisecond, true},
+		{at.UnixMilli() - 1, time.Millisecond, false},
+		{at.UnixMilli() - 400, time.Second, true}, // iat in whole seconds
+	} {
+		if got := epoch.Covers(c.epoch, at, c.g); got != c.want {
+			t.Errorf("Covers(%d, %v, %v) = %v", c.epoch, at, c.g, got)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package epoch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,14 +76,29 @@ type ReconcilerOptions struct {
 	Lister UserLister
 	Epochs Stamper
 	Store  LeaseStore
-	// Interval is reconcile_interval; 0 means 60s. With cache_ttl it bounds
-	// how long a user disabled behind the gateway's back keeps access.
+	// Interval is reconcile_interval: how often Superset's users are
+	// listed; 0 means off (Run returns at once), as the configuration
+	// documents. With cache_ttl it bounds how long a user disabled
+	// behind the gateway's back keeps access. Negative is an error.
 	Interval time.Duration
+	// RetryMin is the first wait after a failed run until the first run
+	// succeeds (at start Superset is often not healthy yet); it doubles
+	// up to RetryMax. 0 means DefaultRetryMin.
+	RetryMin time.Duration
+	// RetryMax caps that wait; 0 means DefaultRetryMax. It is never
+	// longer than Interval.
+	RetryMax time.Duration
 	// Holder names this replica in the lease; "" means a random id.
 	Holder string
 	// Logger may be nil.
 	Logger *zap.Logger
 }
+
+// Retry defaults of a reconciler that has not yet run successfully.
+const (
+	DefaultRetryMin = 500 * time.Millisecond
+	DefaultRetryMax = 15 * time.Second
+)
 
 // Reconciler stamps users that became inactive or vanished in Superset
 // without the gateway seeing it (CLI, LDAP sync, SQL). Build it with
@@ -93,6 +109,8 @@ type Reconciler struct {
 	ep       Stamper
 	st       LeaseStore
 	interval time.Duration
+	retryMin time.Duration
+	retryMax time.Duration
 	holder   string
 	log      *zap.Logger
 }
@@ -102,9 +120,14 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	if o.Lister == nil || o.Epochs == nil || o.Store == nil {
 		return nil, fmt.Errorf("%w: ReconcilerOptions.Lister, Epochs and Store are required", ErrConfig)
 	}
-	r := &Reconciler{lister: o.Lister, ep: o.Epochs, st: o.Store, interval: o.Interval, holder: o.Holder, log: o.Logger}
-	if r.interval <= 0 {
-		r.interval = time.Minute
+	if o.Interval < 0 || o.RetryMin < 0 || o.RetryMax < 0 {
+		return nil, fmt.Errorf("%w: ReconcilerOptions: negative Interval, RetryMin or RetryMax", ErrConfig)
+	}
+	r := &Reconciler{lister: o.Lister, ep: o.Epochs, st: o.Store, interval: o.Interval,
+		retryMin: cmp.Or(o.RetryMin, DefaultRetryMin), retryMax: cmp.Or(o.RetryMax, DefaultRetryMax), holder: o.Holder, log: o.Logger}
+	if r.interval > 0 {
+		r.retryMax = min(r.retryMax, r.interval)
+		r.retryMin = min(r.retryMin, r.retryMax)
 	}
 	if r.holder == "" {
 		var b [12]byte
@@ -117,11 +140,20 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	return r, nil
 }
 
-// Run reconciles every Interval until ctx is done, starting at once.
-// Failures are logged and retried at the next tick.
+// Off reports whether the reconciler is turned off (Interval 0).
+func (r *Reconciler) Off() bool { return r.interval == 0 }
+
+// Run reconciles until ctx is done, starting at once: until a run
+// succeeds (at start Superset is often not healthy yet) a failed run is
+// retried after RetryMin, doubling up to RetryMax; from then on every
+// Interval, and a failure waits for the next one. With Interval 0 (off) it
+// returns at once.
 func (r *Reconciler) Run(ctx context.Context) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
+	if r.Off() {
+		return
+	}
+	succeeded := false
+	backoff := r.retryMin
 	for {
 		rctx, cancel := context.WithTimeout(ctx, r.interval)
 		ran, stamped, err := r.RunOnce(rctx)
@@ -132,12 +164,27 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case len(stamped) > 0:
 			r.log.Info("epoch: reconciler stamped users", zap.Strings("users", stamped))
 		}
+		succeeded = succeeded || err == nil
+		wait := nextWait(succeeded, r.interval, &backoff, r.retryMax)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// nextWait is how long Run waits before its next run: interval once a run
+// has succeeded, else *backoff, which it then doubles up to max.
+func nextWait(succeeded bool, interval time.Duration, backoff *time.Duration, max time.Duration) time.Duration {
+	if succeeded {
+		return interval
+	}
+	w := *backoff
+	*backoff = min(2*w, max)
+	return w
 }
 
 // RunOnce takes or renews the lease and, if this replica holds it, lists

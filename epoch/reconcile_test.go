@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +205,80 @@ func TestReconcilerStampsUsersFirstSeenInactive(t *testing.T) {
 func mintedBearer(jwtKey []byte, serviceUserID string, now func() time.Time) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) {
 		return apijwt.Mint(jwtKey, apijwt.MintOptions{Subject: serviceUserID, TTL: 5 * time.Minute, Now: now()})
+	}
+}
+
+// countingLister fails its first fails listings, as the gateway's upstream
+// pool does before Superset's first health check passes.
+type countingLister struct {
+	mu    sync.Mutex
+	calls int
+	fails int
+}
+
+func (l *countingLister) ListUsers(context.Context) ([]epoch.User, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.calls <= l.fails {
+		return nil, errors.New("upstream: no healthy upstream")
+	}
+	return []epoch.User{{ID: "1", Active: true}}, nil
+}
+
+func (l *countingLister) count() int { l.mu.Lock(); defer l.mu.Unlock(); return l.calls }
+
+// TestReconcilerIntervalZeroIsOff: reconcile_interval 0s is documented as
+// off; the reconciler must not list anyone.
+func TestReconcilerIntervalZeroIsOff(t *testing.T) {
+	clk := newClock()
+	st := openBolt(t, filepath.Join(t.TempDir(), "s.db"), clk)
+	l := &countingLister{}
+	r, err := epoch.NewReconciler(epoch.ReconcilerOptions{Lister: l, Epochs: newEpochs(t, st, clk, epoch.Options{}), Store: st, Interval: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	go func() { r.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run with Interval 0 is still running: 0 is not off")
+	}
+	if n := l.count(); n != 0 {
+		t.Errorf("Interval 0 listed users %d times", n)
+	}
+	if _, err := epoch.NewReconciler(epoch.ReconcilerOptions{Lister: l, Epochs: newEpochs(t, st, clk, epoch.Options{}), Store: st, Interval: -time.Second}); !errors.Is(err, epoch.ErrConfig) {
+		t.Errorf("negative interval: %v, want ErrConfig", err)
+	}
+}
+
+// TestReconcilerRetriesUntilFirstSuccess: at start the first listings fail
+// (no healthy upstream yet); the reconciler retries within seconds, not a
+// whole interval later, and once it has succeeded it waits the interval.
+func TestReconcilerRetriesUntilFirstSuccess(t *testing.T) {
+	clk := newClock()
+	st := openBolt(t, filepath.Join(t.TempDir(), "s.db"), clk)
+	l := &countingLister{fails: 2}
+	r, err := epoch.NewReconciler(epoch.ReconcilerOptions{Lister: l, Epochs: newEpochs(t, st, clk, epoch.Options{}), Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.count() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := l.count(); n < 3 {
+		t.Fatalf("%d listings in 10s with an hourly interval after 2 failures: the first success waits a whole interval", n)
+	}
+	time.Sleep(2 * time.Second)
+	if n := l.count(); n != 3 {
+		t.Errorf("%d listings: after the first success the reconciler must wait the interval", n)
 	}
 }

@@ -181,7 +181,19 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		return g, err
 	}
 	g.closers = append(g.closers, closeAudit)
-	p.audit = audit.New(audit.Options{Writer: auditOut, Recent: st, Logger: log.Named("audit")})
+	p.audit = audit.New(audit.Options{Writer: auditOut, Recent: st, Logger: log.Named("audit"), Dropped: metrics.NewAudit(g.reg)})
+	actx, stopAudit := context.WithCancel(context.Background())
+	go p.audit.Run(actx)
+	g.closers = append(g.closers, func() {
+		// Before the sink closes (closers run in reverse): the drops of
+		// the last period are summed up too.
+		stopAudit()
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := p.audit.Flush(fctx); err != nil {
+			log.Warn("audit: last summary of dropped refusals not fully recorded", zap.Error(err))
+		}
+	})
 	if p.freshStore {
 		// openEpochs stamps the global epoch for it; this event and
 		// /-/readyz make the wipe visible too.
@@ -626,14 +638,21 @@ func (p *process) internalRoutes() http.Handler {
 	return internal
 }
 
-// guestAuditor adapts the audit logger to guesttoken.Auditor.
+// guestAuditor adapts the audit logger to guesttoken.Auditor. A denied
+// event (a token signed with the default secret) is a refusal anyone can
+// cause: it is throttled like every refusal.
 type guestAuditor struct{ a *audit.Logger }
 
 func (g guestAuditor) Audit(ctx context.Context, ev guesttoken.AuditEvent) {
-	_ = g.a.Emit(ctx, audit.Event{
+	aev := audit.Event{
 		Event: ev.Event, Actor: ev.Actor, Subject: ev.Subject, RequestID: ev.RequestID,
 		IP: ev.IP, Outcome: ev.Outcome, Reason: ev.Reason, Details: ev.Details,
-	}) // best effort: an audit hiccup must not fail the request; Emit logs write failures
+	}
+	record := g.a.Emit
+	if ev.Outcome == audit.OutcomeDenied {
+		record = g.a.Refusal
+	}
+	_ = record(ctx, aev) // best effort: an audit hiccup must not fail the request; the logger logs write failures
 }
 
 // sameSite maps session.cookie_samesite (validated by config) to the

@@ -104,10 +104,11 @@ type RefusalObserver interface {
 	ObserveCredentialRefusal(kind, reason string)
 }
 
-// RefusalAuditor records refusal events; the audit package throttles
-// them, so an attacker's flood cannot push real events out.
+// RefusalAuditor records refusal events; *audit.Logger implements it and
+// throttles them per (event, reason), keeping them apart from every other
+// event, so an attacker's flood cannot push real events out.
 type RefusalAuditor interface {
-	Emit(ctx context.Context, ev audit.Event) error
+	Refusal(ctx context.Context, ev audit.Event) error
 }
 
 // Refuser is the one refusal writer of the request path: every refusal
@@ -175,7 +176,7 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 			// whoever sent it may not be them.
 			ev.Subject = "user:" + p.UserID
 		}
-		if err := f.aud.Emit(r.Context(), ev); err != nil {
+		if err := f.aud.Refusal(r.Context(), ev); err != nil {
 			f.log.Warn("refusal not audited", zap.Error(err))
 		}
 	}

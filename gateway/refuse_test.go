@@ -73,7 +73,7 @@ func (c countRefusals) ObserveCredentialRefusal(kind, reason string) { c[kind+" 
 
 type lastEvent struct{ ev audit.Event }
 
-func (l *lastEvent) Emit(_ context.Context, ev audit.Event) error { l.ev = ev; return nil }
+func (l *lastEvent) Refusal(_ context.Context, ev audit.Event) error { l.ev = ev; return nil }
 
 // TestRefuseIsOneValueEverywhere: the reason a stage returned is the
 // metric label, the audit reason and decides the answer, and the answer

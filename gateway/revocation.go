@@ -87,6 +87,10 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 	}
 	p.stampHook = hook
 
+	if cfg.ReconcileInterval == 0 {
+		p.log.Warn("reconcile_interval is 0s: the reconciler is off; users disabled outside the gateway (CLI, LDAP sync, SQL) keep their credentials until they expire")
+		return nil
+	}
 	if cfg.Superset.ServiceUserID <= 0 {
 		p.log.Warn("superset.service_user_id is not set: the reconciler is off; users disabled outside the gateway (CLI, LDAP sync, SQL) keep their credentials until they expire")
 		return nil
@@ -131,10 +135,13 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*a
 		return nil, err
 	}
 	return admin.New(admin.Options{
-		Tokens:       adminTokensOf(tokens),
-		Roles:        cfg.Admin.Roles,
-		RoleChecker:  rc,
-		Epochs:       p.epochs,
+		Tokens:      adminTokensOf(tokens),
+		Roles:       cfg.Admin.Roles,
+		RoleChecker: rc,
+		Epochs:      p.epochs,
+		// Who an admin names is asked of Superset as the service user
+		// (as dashboard aliases are); without one, plain ids only.
+		Users:        client.UserResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service},
 		Sessions:     p.vault,
 		Audit:        p.audit,
 		Status:       p.status,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,9 +83,6 @@ type Guard struct {
 	obs        Observer
 	aud        Auditor
 	caller     CallerFunc
-	// lastDefaultAudit throttles default-secret audit events (unix ms):
-	// an attacker replaying such a token must not flood the audit log.
-	lastDefaultAudit atomic.Int64
 }
 
 // New validates o and builds a Guard.
@@ -245,15 +241,12 @@ func (g *Guard) Authenticate(ctx context.Context, r *http.Request, x *principal.
 	return p, policy.Decision{Allow: true}, nil
 }
 
-// auditDefaultSecret records, at most once a second, that a token signed
-// with Superset's default secret was presented.
+// auditDefaultSecret records that a token signed with Superset's default
+// secret was presented. The event is denied: the auditor throttles it like
+// every refusal (the gateway's adapter sends it to audit.Logger.Refusal),
+// so an attacker replaying such a token cannot flood the audit log.
 func (g *Guard) auditDefaultSecret(r *http.Request, c *guestjwt.Claims) {
 	if g.aud == nil {
-		return
-	}
-	now := g.now().UnixMilli()
-	last := g.lastDefaultAudit.Load()
-	if now-last < 1000 || !g.lastDefaultAudit.CompareAndSwap(last, now) {
 		return
 	}
 	cl := g.caller(r)

@@ -41,7 +41,9 @@ type AuditEvent struct {
 }
 
 // Auditor records audit events. It must not block the request for long;
-// errors are the auditor's to log.
+// errors are the auditor's to log. Events with Outcome "denied" are
+// refusals anyone can cause: the auditor throttles them (the gateway's
+// adapter sends them to audit.Logger.Refusal).
 type Auditor interface {
 	Audit(ctx context.Context, ev AuditEvent)
 }

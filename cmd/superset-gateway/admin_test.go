@@ -114,6 +114,17 @@ func TestCLIRevokeUserEndsTheirJWTs(t *testing.T) {
 	}
 }
 
+// TestCLIRevokeUserByName: a username is resolved through Superset (as
+// the service user) and the user's id is stamped.
+func TestCLIRevokeUserByName(t *testing.T) {
+	g, token := adminGateway(t)
+	env := []string{"SG_ADMIN_TOKEN=" + token, "SG_ADMIN_URL=" + g.base}
+	code, out, errOut := runCmd(t, context.Background(), env, "revoke", "user", "bob", "--reason", "left")
+	if code != exitOK || !strings.Contains(out, `"user_id":"3"`) || !strings.Contains(out, `"username":"bob"`) {
+		t.Fatalf("revoke user bob: exit %d %q %s", code, out, errOut)
+	}
+}
+
 func TestCLIRevokeRefusals(t *testing.T) {
 	g, token := adminGateway(t)
 	for _, c := range []struct {
@@ -127,6 +138,9 @@ func TestCLIRevokeRefusals(t *testing.T) {
 		{[]string{"SG_ADMIN_TOKEN=" + token}, []string{"revoke", "user", "3"}, exitUsage, "--reason is required"},
 		{[]string{"SG_ADMIN_TOKEN=" + token}, []string{"revoke", "guest-tokens", "--all", "--dashboard", "1"}, exitUsage, "exclude each other"},
 		{[]string{"SG_ADMIN_TOKEN=sgwa_wrong"}, []string{"revoke", "user", "3", "--reason", "x", "--url", g.base}, exitFailure, "401"},
+		// Asked of Superset: unknown users revoke nobody.
+		{[]string{"SG_ADMIN_TOKEN=" + token, "SG_ADMIN_URL=" + g.base}, []string{"revoke", "user", "99", "--reason", "x"}, exitFailure, `404 Not Found: Superset has no user with the id "99"`},
+		{[]string{"SG_ADMIN_TOKEN=" + token, "SG_ADMIN_URL=" + g.base}, []string{"revoke", "user", "mallory", "--reason", "x"}, exitFailure, `Superset has no user with the username "mallory"`},
 	} {
 		code, _, errOut := runCmd(t, context.Background(), c.env, c.args...)
 		if code != c.code || !strings.Contains(errOut, c.want) {

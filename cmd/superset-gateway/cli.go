@@ -13,7 +13,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
+
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
+	"github.com/superset-gateway/superset-gateway/epoch"
 )
 
 // adminTokenCreate prints a new admin API token once, and the line to add
@@ -121,7 +122,7 @@ func (c *adminClient) do(ctx context.Context, method, path string, body any) ([]
 	return out, nil
 }
 
-const revokeUsage = "revoke: usage: revoke user ID --reason TEXT | revoke guest-tokens (--dashboard REF | --all) | revoke token ID"
+const revokeUsage = "revoke: usage: revoke user (ID|USERNAME) --reason TEXT | revoke guest-tokens (--dashboard REF | --all) | revoke token ID"
 
 // revokeFlags are the flags each revoke target takes, besides --url and
 // --token-file; any other flag set is refused rather than ignored.
@@ -177,13 +178,16 @@ func revoke(ctx context.Context, args, env []string, stdout io.Writer) error {
 	method, path, body := http.MethodPost, "", any(map[string]string{"reason": *reason})
 	switch what {
 	case "user":
-		if !isUserID(id) {
-			return usageError{fmt.Errorf("revoke user: %q is not a Superset user id", id)}
+		// A user id or a username, which the gateway resolves through
+		// Superset (admin.ResolveUserRef): unknown users are a 404 from
+		// the API, not a revocation of nobody.
+		if id == "" || !admin.ValidUserRef(id) || isDigits(id) && !epoch.ValidUserID(id) {
+			return usageError{fmt.Errorf("revoke user: %q is not a Superset user id (a number without leading zeros) nor a username", id)}
 		}
 		if strings.TrimSpace(*reason) == "" {
 			return usageError{errors.New("revoke user: --reason is required (it goes to the audit log)")}
 		}
-		path = "users/" + id + "/revoke"
+		path = "users/" + url.PathEscape(id) + "/revoke"
 	case "guest-tokens":
 		switch {
 		case *all && *dashboard != "":
@@ -214,11 +218,10 @@ func revoke(ctx context.Context, args, env []string, stdout io.Writer) error {
 	return nil
 }
 
-// isUserID reports a Superset user id: a decimal integer without leading
-// zeros.
-func isUserID(id string) bool {
-	_, err := strconv.ParseUint(id, 10, 63)
-	return err == nil && (id[0] != '0' || id == "0")
+// isDigits reports a string of ASCII digits only: a user id, never a
+// username, however it is written.
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // tokenID is the id of an access token given by its id or as the whole
@@ -266,7 +269,7 @@ func tokens(ctx context.Context, args, env []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("tokens list: unexpected argument %q", fs.Arg(0))}
 	}
-	if *user != "" && !isUserID(*user) {
+	if *user != "" && !epoch.ValidUserID(*user) {
 		return usageError{fmt.Errorf("tokens list: --user %q is not a Superset user id", *user)}
 	}
 	switch *status {

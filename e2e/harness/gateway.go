@@ -41,6 +41,8 @@ type GatewayOptions struct {
 	// with an https public_url (Secure, __Host- cookie). waitHealthy does
 	// not verify the certificate: it is the test's own, on loopback.
 	TLSCertFile, TLSKeyFile string
+	// AuditOutput is audit.output: a file path, or "" for stdout.
+	AuditOutput string
 	// Extra lines are appended to the YAML config verbatim (top-level keys
 	// not written above, e.g. "session: {cache_ttl: 500ms}").
 	Extra []string
@@ -124,6 +126,10 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		publicURL = "https://" + listen
 		tlsYAML = "tls: {cert_file: " + q(o.TLSCertFile) + ", key_file: " + q(o.TLSKeyFile) + "}\n"
 	}
+	auditOut := "stdout"
+	if o.AuditOutput != "" {
+		auditOut = o.AuditOutput
+	}
 	var ups []string
 	for _, u := range o.Upstreams {
 		ups = append(ups, q(u))
@@ -145,7 +151,7 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"metrics:",
 		"  listen: " + q(metricsListen),
 		"audit:",
-		"  output: stdout",
+		"  output: " + q(auditOut),
 	}, "\n") + "\n" + tlsYAML + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
 }
 

@@ -75,6 +75,10 @@ func (e *Events) Emit(_ context.Context, ev audit.Event) error {
 	return nil
 }
 
+// Refusal records ev like Emit: the throttling of refusals is the audit
+// package's, tested there.
+func (e *Events) Refusal(ctx context.Context, ev audit.Event) error { return e.Emit(ctx, ev) }
+
 // All is every event so far, oldest first.
 func (e *Events) All() []audit.Event {
 	e.mu.Lock()
