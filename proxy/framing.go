@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"strconv"
 )
@@ -77,6 +78,9 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		}
 		if len(c.in) == 0 && c.t.state != trackHeader && len(p) > 0 {
 			n, err := c.Conn.Read(p)
+			if n == 0 && isTimeout(err) {
+				return 0, err
+			}
 			if c.t.state == trackBody {
 				if used := c.t.feed(p[:n]); used < n {
 					// The next request's first bytes: held back until
@@ -92,10 +96,24 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(c.buf[:])
 		c.in = append(c.in, c.buf[:n]...)
-		if err != nil {
+		switch {
+		case err == nil:
+		case isTimeout(err):
+			// net/http aborts its background read with a deadline in
+			// the past and then reads on: a timeout is not the end of
+			// the connection, and what was read is kept for later.
+			if n == 0 {
+				return 0, err
+			}
+		default:
 			c.err = err
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // framingTracker follows HTTP/1.x request framing as net/http does, far

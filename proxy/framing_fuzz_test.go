@@ -62,3 +62,42 @@ func FuzzFramingConn(f *testing.F) {
 		}
 	})
 }
+
+// timeoutConn answers one timeout (as net/http's aborted background read
+// sees) before its data.
+type timeoutConn struct {
+	chunkConn
+	timedOut bool
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func (c *timeoutConn) Read(p []byte) (int, error) {
+	if !c.timedOut {
+		c.timedOut = true
+		return 0, timeoutErr{}
+	}
+	return c.chunkConn.Read(p)
+}
+
+// TestFramingTimeoutIsNotTheEnd: net/http aborts its background read with
+// a past deadline and then reads the next request; the listener must not
+// take that timeout for the end of the connection (every keep-alive
+// request after the first failed when it did).
+func TestFramingTimeoutIsNotTheEnd(t *testing.T) {
+	for _, state := range []int{trackHeader, trackOff} {
+		c := &framingConn{Conn: &timeoutConn{chunkConn: chunkConn{data: []byte("GET / HTTP/1.1\r\n\r\n"), step: 5}},
+			t: framingTracker{max: 1 << 12, state: state}}
+		if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+			t.Fatalf("state %d: first read %v, want the timeout", state, err)
+		}
+		out, err := io.ReadAll(c)
+		if err != nil || string(out) != "GET / HTTP/1.1\r\n\r\n" {
+			t.Fatalf("state %d: after the timeout: %q %v", state, out, err)
+		}
+	}
+}
