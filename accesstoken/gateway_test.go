@@ -202,8 +202,9 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("Authorization %q: %d", h[:12], r.StatusCode)
 			}
 		}
+		// Two Authorization fields: request hygiene refuses them (400).
 		r := g.do("GET", "/api/v1/me/", nil, "Authorization", "Bearer "+good, "Authorization", "Bearer "+good)
-		if r.StatusCode != http.StatusUnauthorized {
+		if r.StatusCode != http.StatusBadRequest {
 			t.Errorf("two Authorization headers: %d", r.StatusCode)
 		}
 

@@ -127,15 +127,15 @@ type Gateway struct {
 	trustedHdr []string
 	// refuseUnderscore is Options.RefuseUnderscoreHeaders.
 	refuseUnderscore bool
-	classify   func(*http.Request) string
-	readiness  func(context.Context) (bool, any)
-	internal   http.Handler
-	headers    *policy.HeaderPolicy
-	maxBody    int64
-	maxPath    int
-	retryAfter string
-	page       *template.Template
-	upstream   http.Handler
+	classify         func(*http.Request) string
+	readiness        func(context.Context) (bool, any)
+	internal         http.Handler
+	headers          *policy.HeaderPolicy
+	maxBody          int64
+	maxPath          int
+	retryAfter       string
+	page             *template.Template
+	upstream         http.Handler
 }
 
 var _ http.Handler = (*Gateway)(nil)
@@ -160,16 +160,16 @@ func New(opts Options) (*Gateway, error) {
 	g := &Gateway{
 		trustedHdr:       trustedHdr,
 		refuseUnderscore: opts.RefuseUnderscoreHeaders,
-		log:        opts.Logger,
-		obs:        opts.Observer,
-		now:        opts.Now,
-		trusted:    trustSet(append([]netip.Prefix(nil), opts.TrustedProxies...)),
-		classify:   opts.Classify,
-		readiness:  opts.Readiness,
-		internal:   opts.Internal,
-		headers:    opts.Headers,
-		maxBody:    opts.MaxBodyBytes,
-		maxPath:    opts.MaxPathBytes,
+		log:              opts.Logger,
+		obs:              opts.Observer,
+		now:              opts.Now,
+		trusted:          trustSet(append([]netip.Prefix(nil), opts.TrustedProxies...)),
+		classify:         opts.Classify,
+		readiness:        opts.Readiness,
+		internal:         opts.Internal,
+		headers:          opts.Headers,
+		maxBody:          opts.MaxBodyBytes,
+		maxPath:          opts.MaxPathBytes,
 	}
 	for i, p := range g.trusted {
 		g.trusted[i] = p.Masked()
