@@ -23,6 +23,10 @@ var (
 	// ErrExpired means the record exists but its idle or absolute timeout
 	// has passed; the vault deletes it.
 	ErrExpired = errors.New("session: expired")
+	// ErrRevoked means the session was signed in before its user's (or
+	// the global) invalidation epoch; the vault has destroyed it. It wraps
+	// ErrNotFound: the caller is anonymous.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrNotFound)
 	// ErrNotOwner means a user tried to end a session that is not theirs.
 	ErrNotOwner = errors.New("session: not owner")
 )

@@ -51,19 +51,40 @@ func (s *Session) info() Info {
 		LoginAt: s.LoginAt, Created: s.Created, LastSeen: s.LastSeen, ClientIP: s.ClientIP, UserAgent: s.UserAgent}
 }
 
-// Current returns the live session of the gateway cookie on r, enforcing
-// the timeouts like Authenticate does. Errors: ErrBadCookie, ErrNotFound,
-// ErrExpired (the caller is anonymous), or a store error.
+// Current returns the live session of the gateway cookie on r for the
+// gateway's own pages (/-/sessions, /-/tokens, /-/admin/): the timeouts
+// enforced like Authenticate does, and a signed-in session issued before
+// its user's or the global epoch destroyed on sight, as the request path
+// does, so a revoked cookie opens no page. Errors: ErrBadCookie,
+// ErrNotFound, ErrExpired, ErrRevoked (the caller is anonymous), or a
+// store error (answer 503; nobody is logged out by an outage).
 func (v *Vault) Current(r *http.Request) (*Session, error) {
 	ck, err := r.Cookie(v.codec.Name())
 	if err != nil {
 		return nil, fmt.Errorf("%w: absent", ErrBadCookie)
 	}
-	e, err := v.sessionFor(r.Context(), ck.Value, v.now())
+	ctx := r.Context()
+	e, err := v.sessionFor(ctx, ck.Value, v.now())
 	if err != nil {
 		return nil, err
 	}
-	return e.s, nil
+	s := e.s
+	if v.epochs == nil || s.UserID == "" {
+		return s, nil
+	}
+	d, err := v.epochs.IssuedAfter(ctx, s.UserID, s.LoginAt, time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("session: epoch: %w", err)
+	}
+	if d.Allow {
+		return s, nil
+	}
+	if err := v.destroy(ctx, s.hid, s.UserID, "revoked"); err != nil {
+		v.log.Warn("revoked session not destroyed", zap.Error(err))
+	}
+	v.emit(ctx, r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
+		Outcome: audit.OutcomeDenied, Reason: string(d.Reason)})
+	return nil, fmt.Errorf("%w: %s", ErrRevoked, d.Reason)
 }
 
 // ListUserSessions returns the live sessions of a user, most recently seen
@@ -189,6 +210,10 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil && !cur.Anonymous():
 	case err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrBadCookie):
+		if errors.Is(err, ErrRevoked) {
+			// Destroyed just now: the browser's copy is worthless.
+			http.SetCookie(w, v.codec.Cookie(""))
+		}
 		http.Redirect(w, r, v.loginPath+"?next="+url.QueryEscape("/-/sessions"), http.StatusFound)
 		return
 	default:
