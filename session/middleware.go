@@ -14,6 +14,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
+	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/flaskcookie"
 )
 
@@ -202,7 +203,10 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	}
 
 	var jar Jar
-	var before string
+	var before, cur0 string
+	if sess != nil {
+		cur0 = sess.UserID
+	}
 	if sess != nil {
 		jar = sess.Jar.Clone()
 		before, _ = sess.Jar.Value(flaskCookieName, now)
@@ -211,7 +215,12 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	}
 	changed := jar.apply(cookies, now)
 	after, _ := jar.Value(flaskCookieName, now)
-	loginish := isLoginish(req) && resp.StatusCode < 400
+	// A login is recognised by its outcome as well as by its route: when
+	// Superset sets its session cookie on an answer to an anonymous
+	// session (any method, any path), whoever that cookie now belongs to
+	// is asked. With client-side cookies the cookie names the user;
+	// server-side sessions keep their sid across a login, so WhoAmI tells.
+	loginish := (isLoginish(req) || (cur0 == "" && setsSession(cookies))) && resp.StatusCode < 400
 
 	var cur Session
 	if sess != nil {
@@ -287,7 +296,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			return nil
 		}
 	}
-	if loginish && uid == "" && req.Method == http.MethodPost {
+	if loginish && uid == "" && req.Method == http.MethodPost && isLoginish(req) {
 		v.emit(ctx, req, audit.Event{Event: "login.failure", Actor: "anonymous", Outcome: audit.OutcomeFailure,
 			Reason: "still_anonymous", Details: map[string]any{"method": authMethod(req)}})
 	}
@@ -408,34 +417,28 @@ func (v *Vault) replace(resp *http.Response, code int, body string) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-func isLogout(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Path == "/logout/"
-}
+func isLogout(r *http.Request) bool { return superset.IsLogout(r.Method, r.URL.Path) }
 
-// isLoginish reports the routes through which FAB logs a user in: the form
-// post (DB, LDAP), the OAuth start and callback, and provider logins
-// (/login/<provider>, also used by OpenID).
-func isLoginish(r *http.Request) bool {
-	p := r.URL.Path
-	switch {
-	case p == "/login/":
-		return r.Method == http.MethodPost
-	case strings.HasPrefix(p, "/oauth-authorized/"), strings.HasPrefix(p, "/login/"):
-		return true
-	}
-	return false
-}
+// isLoginish reports the routes through which FAB may sign a user in
+// (superset.LoginMethod, the one route table).
+func isLoginish(r *http.Request) bool { return superset.IsLogin(r.Method, r.URL.Path) }
 
-// authMethod names how a login happened, from the route that did it.
+// authMethod names how a login happened, from the route that did it;
+// "other" for a login recognised only by its outcome.
 func authMethod(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/login/":
-		return "form"
-	case strings.HasPrefix(p, "/oauth-authorized/"):
-		return "oauth:" + clip(strings.Trim(strings.TrimPrefix(p, "/oauth-authorized/"), "/"), 64)
-	case strings.HasPrefix(p, "/login/"):
-		return "login:" + clip(strings.Trim(strings.TrimPrefix(p, "/login/"), "/"), 64)
+	if m, ok := superset.LoginMethod(r.Method, r.URL.Path); ok {
+		return m
 	}
 	return "other"
+}
+
+// setsSession reports whether Superset set (or refreshed) its session
+// cookie in this answer.
+func setsSession(cookies []*http.Cookie) bool {
+	for _, c := range cookies {
+		if c.Name == flaskCookieName {
+			return true
+		}
+	}
+	return false
 }

@@ -98,22 +98,43 @@ func classifyAPI(method, p string) string {
 	return ClassAPI
 }
 
-// LoginMethod reports whether a request, if answered successfully, signs a
-// user in through the browser flow, and how: "form" for POST /login/
-// (AUTH_DB and AUTH_LDAP), "oauth" for the GET /oauth-authorized/<provider>
-// callback. API logins (ClassAPILogin) issue JWTs and do not count.
-// REMOTE_USER logins can happen on any page and are not recognisable here.
+// LoginMethod reports whether a request, if answered successfully, may
+// sign a user in through the browser flow, and how: "form" for POST
+// /login/ (AUTH_DB and AUTH_LDAP), "remote_user" for GET /login/ (FAB's
+// AuthRemoteUserView signs in from REMOTE_USER there; under the other auth
+// types it only shows the page), "oauth:<provider>" for the GET
+// /oauth-authorized/<provider> callback and "login:<provider>" for GET
+// /login/<provider> (an OAuth start, OpenID). API logins (ClassAPILogin)
+// issue JWTs and do not count. It names routes; the session vault also
+// recognises a login it did not foresee by its outcome.
 func LoginMethod(method, p string) (string, bool) {
 	p = canonical(p)
-	if method == http.MethodPost && trimSlash(p) == "/login" {
-		return "form", true
-	}
-	if method == http.MethodGet || method == http.MethodHead {
-		if _, ok := oneSegment(p, "/oauth-authorized/"); ok {
-			return "oauth", true
+	switch {
+	case trimSlash(p) == "/login":
+		switch method {
+		case http.MethodPost:
+			return "form", true
+		case http.MethodGet, http.MethodHead:
+			return "remote_user", true
+		}
+	case method == http.MethodGet || method == http.MethodHead:
+		if prov, ok := oneSegment(p, "/oauth-authorized/"); ok {
+			return "oauth:" + clipName(prov), true
+		}
+		if prov, ok := oneSegment(p, "/login/"); ok {
+			return "login:" + clipName(prov), true
 		}
 	}
 	return "", false
+}
+
+// clipName bounds a provider name taken from a path (an audit and page
+// label, never trusted further).
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
 }
 
 // IsLogin is LoginMethod without the method name.

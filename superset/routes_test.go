@@ -91,11 +91,14 @@ func TestLoginLogout(t *testing.T) {
 	}{
 		{"POST", "/login/", "form"},
 		{"POST", "/login", "form"},
-		{"GET", "/login/", ""},
-		{"GET", "/oauth-authorized/github", "oauth"},
+		{"GET", "/login/", "remote_user"},
+		{"HEAD", "/login/", "remote_user"},
+		{"GET", "/oauth-authorized/github", "oauth:github"},
 		{"POST", "/oauth-authorized/github", ""},
-		{"GET", "/login/github", ""},
+		{"GET", "/login/github", "login:github"},
+		{"POST", "/login/github", ""},
 		{"POST", "/api/v1/security/login", ""},
+		{"GET", "/x/login/", ""},
 	}
 	for _, c := range cases {
 		k, ok := LoginMethod(c.method, c.path)
