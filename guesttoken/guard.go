@@ -320,3 +320,12 @@ func (g *Guard) auditDefaultSecret(r *http.Request, c *guestjwt.Claims) {
 	}
 	g.aud.Audit(r.Context(), ev)
 }
+
+// Read is what Authenticate reads of r before verifying anything: the
+// token header and every guest token of a body that could be a form, or
+// a refusal. The differential tests (e2e/oracle) compare it with what
+// Superset reads. It puts the body back byte for byte; release must be
+// called when r is done.
+func (g *Guard) Read(r *http.Request) (Reading, Decision, func()) {
+	return g.ex.read(r)
+}
