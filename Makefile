@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz bench demo superset-env tools clean
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-oracle bench demo superset-env tools clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -18,7 +18,7 @@ run: build
 	./$(BIN) serve --config deploy/examples/local.yaml
 
 # Everything CI runs.
-test: lint unit e2e
+test: lint unit e2e fuzz-oracle
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -50,6 +50,17 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
+
+# The differential fuzz targets (e2e/oracle): the gateway's reading of a
+# request against gunicorn + Werkzeug + Flask's, from Superset's venv, each
+# for ORACLE_FUZZTIME (their committed corpora also run in `e2e`).
+ORACLE_FUZZTIME ?= 15s
+ORACLE_FUZZ := FuzzOracleGuestToken FuzzOracleBearer FuzzOraclePath
+fuzz-oracle: superset-env
+	@set -e; for f in $(ORACLE_FUZZ); do \
+	  echo "== e2e/oracle $$f"; \
+	  $(GO) test -tags e2e -run '^$$' -fuzz "^$$f$$" -fuzztime $(ORACLE_FUZZTIME) ./e2e/oracle/; \
+	done
 
 superset-env:
 	bash e2e/superset/install.sh "$(SUPERSET_VENV)"

@@ -12,14 +12,19 @@
 //   - decision.go: pure decisions (revocation, lifetime and resource policy)
 //     returning Decision{Allow, Reason}; Reason is the metric label, the audit
 //     reason and what tests assert.
-//   - extract.go: finding the token in the X-GuestToken header and the
-//     guest_token field of urlencoded and multipart bodies, parsed as
-//     Werkzeug parses them, leaving the body byte-identical for Superset;
-//     anything the two parsers could read differently is refused.
+//   - extract.go, scan.go: what the gateway reads of a request's guest
+//     tokens: the X-GuestToken header and, in any body Werkzeug could read
+//     as a form (on any method), every guest token the body holds in any
+//     field, raw or urlencoded; the body stays byte-identical for
+//     Superset. It does not parse the form as Superset would, so no
+//     boundary, parameter or line ending can hide a token
+//     (docs/security.md).
 //   - revoker.go, cache.go: the stamps in the shared store, a bounded TTL
 //     cache of them (absent keys cached too) invalidated by pub/sub.
-//   - guard.go: the middleware that verifies and checks every request that
-//     carries a guest token, and marks it in the request context.
+//   - guard.go: the authentication stage: verifies the header token and
+//     every body token, checks body tokens it cannot verify (a copy PyJWT
+//     may still accept) on their claims and revocation stamps, and names
+//     the guest principal.
 //   - issued.go: the response hook that counts and audits tokens Superset
 //     issues through POST /api/v1/security/guest_token/.
 //   - observe.go: the Observer (metrics) and Auditor interfaces the wiring

@@ -17,7 +17,10 @@ type Shape struct{ Name, Header, ContentType, Body string }
 func Shapes(t testing.TB) []Shape {
 	var out []Shape
 	for _, c := range extractCases(t) {
-		s := Shape{Name: c.name, ContentType: c.contentType, Body: c.body}
+		s := Shape{Name: c.name, Body: c.body}
+		if len(c.contentType) > 0 {
+			s.ContentType = c.contentType[len(c.contentType)-1]
+		}
 		if len(c.header) > 0 {
 			s.Header = c.header[0]
 		}

@@ -1,14 +1,12 @@
 package guesttoken
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
@@ -28,10 +26,10 @@ const (
 	DefaultFormMemoryBytes = 1 << 20
 )
 
-// extractor finds the guest token of a request the way Superset would
+// extractor finds the guest tokens of a request that Superset could read
 // (security manager get_guest_user_from_request: the header, or else
-// request.form["guest_token"]), but refuses whatever Superset and the
-// gateway could read differently.
+// request.form["guest_token"], on any method) and refuses what it cannot
+// rule out.
 type extractor struct {
 	header   string // canonical header name
 	maxForm  int64  // larger form bodies are refused
@@ -39,93 +37,91 @@ type extractor struct {
 	spoolDir string // "" means os.TempDir()
 }
 
-// formKind classifies a body Werkzeug would parse into request.form.
-type formKind int
-
-const (
-	noForm formKind = iota
-	urlencodedForm
-	multipartForm
-)
-
-// kindOf reads the media type the way Werkzeug does (lower-cased, before
-// the first ";"), so a malformed parameter cannot hide a form from us.
-func kindOf(ct string) formKind {
-	mt, _, _ := strings.Cut(ct, ";")
-	switch strings.ToLower(strings.TrimSpace(mt)) {
-	case "application/x-www-form-urlencoded":
-		return urlencodedForm
-	case "multipart/form-data":
-		return multipartForm
-	}
-	return noForm
+// Reading is what the gateway reads of a request's guest tokens.
+type Reading struct {
+	// Header is the token header's value ("" when absent).
+	Header string
+	// Body holds every guest token a form body could hand Superset
+	// (scanBody); nil when the body cannot be a form.
+	Body []Candidate
 }
 
-// extract returns the request's guest token ("" when it carries none) or a
-// refusal. When it reads a form body it replaces r.Body with a reader of
-// the same bytes, so the upstream request is byte-identical;
-// r.ContentLength is untouched. The caller must call release once the
-// request is done (it closes a spool file, if one was needed).
-func (e extractor) extract(r *http.Request) (token string, d Decision, release func()) {
+// formTypes are the media types Werkzeug parses into request.form.
+var formTypes = [...]string{"multipart/form-data", "application/x-www-form-urlencoded"}
+
+// mayBeForm reports whether a Content-Type value could make Werkzeug parse
+// the body as a form. Werkzeug's mimetype is the text before the first
+// ";", stripped of Python whitespace (wider than Go's: \x85, \xa0, …)
+// and lower-cased, compared with formTypes: so the raw value, ASCII
+// lower-cased, contains one of them whenever Werkzeug parses a form
+// (Latin-1 letters never lower-case into ASCII). Parameters are never
+// read: what a boundary or charset says cannot hide a token from the scan.
+func mayBeForm(ct string) bool {
+	if len(ct) < len(formTypes[0]) {
+		return false
+	}
+	lower := strings.ToLower(ct)
+	for _, t := range formTypes {
+		if strings.Contains(lower, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// read returns the request's guest tokens or a refusal: the token header,
+// and, when the body could be a form by Werkzeug's reading, every guest
+// token in it (scanBody), whatever field or encoding carries it. It never
+// parses the form the way Superset would: the fields Werkzeug finds are
+// a subset of what the scan finds, whatever boundary, parameter or line
+// ending decides Werkzeug's parse. A body it reads is put back on r
+// byte for byte (r.ContentLength untouched). The caller must call release
+// once the request is done (it closes a spool file, if one was needed).
+func (e extractor) read(r *http.Request) (rd Reading, d Decision, release func()) {
 	release = func() {}
-	var header string
 	switch vals := r.Header[e.header]; {
 	case len(vals) > 1:
 		// Werkzeug sees the values joined by commas, we would see
 		// the first: refuse rather than guess.
-		return "", refuse(ReasonAmbiguous), release
+		return rd, refuse(ReasonAmbiguous), release
 	case len(vals) == 1:
-		header = vals[0]
+		rd.Header = vals[0]
 	}
-	if len(header) > guestjwt.MaxTokenLen {
-		return "", refuse(ReasonTooLarge), release
+	if len(rd.Header) > guestjwt.MaxTokenLen {
+		return Reading{}, refuse(ReasonTooLarge), release
 	}
 	if e.underscoreVariant(r.Header) {
-		return "", refuse(ReasonAmbiguous), release
+		return Reading{}, refuse(ReasonAmbiguous), release
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return rd, allow(), release
 	}
 	cts := r.Header["Content-Type"]
-	if len(cts) == 0 || r.Body == nil || r.Body == http.NoBody {
-		return header, allow(), release
-	}
-	kind := kindOf(cts[0])
-	if kind == noForm {
-		return header, allow(), release
+	if !slices.ContainsFunc(cts, mayBeForm) {
+		return rd, allow(), release
 	}
 	if len(cts) > 1 {
-		return "", refuse(ReasonMalformedForm), release
+		// gunicorn keeps the last, Go's Header.Get the first: which
+		// one Superset acts on is not the gateway's to guess.
+		return Reading{}, refuse(ReasonAmbiguous), release
 	}
 	body, release, d := e.readBody(r)
 	if !d.Allow {
-		return "", d, release
+		return Reading{}, d, release
 	}
-	var vals []string
-	if kind == urlencodedForm {
-		vals = urlencodedValues(body, FormField)
-	} else {
-		var ok bool
-		if vals, ok = multipartValues(body, cts[0], FormField); !ok {
-			return "", refuse(ReasonMalformedForm), release
-		}
-	}
-	var form string
-	for _, v := range vals {
-		switch {
-		case len(v) > guestjwt.MaxTokenLen:
-			return "", refuse(ReasonTooLarge), release
-		case v == "":
-		case form == "":
-			form = v
-		case v != form:
-			return "", refuse(ReasonAmbiguous), release
-		}
-	}
+	cands, outcome, err := scanBody(body)
 	switch {
-	case header == "":
-		return form, allow(), release
-	case form != "" && form != header:
-		return "", refuse(ReasonAmbiguous), release
+	case err != nil:
+		return Reading{}, readFailure(err), release
+	case outcome == scanTooLarge:
+		return Reading{}, refuse(ReasonTooLarge), release
+	case outcome == scanUnreadable:
+		return Reading{}, refuse(ReasonMalformedForm), release
+	case outcome == scanTooMany:
+		return Reading{}, refuse(ReasonAmbiguous), release
 	}
-	return header, allow(), release
+	rd.Body = cands
+	return rd, allow(), release
 }
 
 // underscoreVariant reports a header spelled like the token header with
@@ -196,77 +192,7 @@ func readFailure(err error) Decision {
 	return refuse(ReasonBodyRead)
 }
 
-// maxEncodedKey bounds the key bytes compared: "guest_token" percent-encoded
-// in full is 33 bytes, so a longer key cannot be it.
-const maxEncodedKey = 64
-
-// maxEncodedValue bounds the value bytes kept for a matching key: a token
-// of MaxTokenLen percent-encoded in full, plus one to detect excess.
-const maxEncodedValue = 3*guestjwt.MaxTokenLen + 1
-
-// urlencodedValues returns the values of field in an urlencoded body,
-// parsed as Python's parse_qsl does for Werkzeug: pairs split on "&" only,
-// "+" is a space, invalid %-escapes are kept literally, a pair without "="
-// is a key with an empty value. It never fails, like Werkzeug, and holds
-// only a key and one matching value in memory at a time. A value too long
-// to be a token comes back longer than MaxTokenLen.
-func urlencodedValues(rd io.Reader, field string) []string {
-	br := bufio.NewReaderSize(rd, 16<<10)
-	var out []string
-	key := make([]byte, 0, maxEncodedKey)
-	var val []byte
-	for {
-		key = key[:0]
-		long := false
-		c, err := br.ReadByte()
-		for err == nil && c != '=' && c != '&' {
-			if len(key) < maxEncodedKey {
-				key = append(key, c)
-			} else {
-				long = true
-			}
-			c, err = br.ReadByte()
-		}
-		match := !long && len(key) > 0 && unquotePlus(key) == field
-		val = val[:0]
-		if err == nil && c == '=' {
-			c, err = br.ReadByte()
-			for err == nil && c != '&' {
-				if match && len(val) < maxEncodedValue {
-					val = append(val, c)
-				}
-				c, err = br.ReadByte()
-			}
-		}
-		if match {
-			out = append(out, unquotePlus(val))
-		}
-		if err != nil {
-			return out
-		}
-	}
-}
-
-// unquotePlus is urllib.parse.unquote_plus without its failure modes.
-func unquotePlus(b []byte) string {
-	if bytes.IndexByte(b, '%') < 0 && bytes.IndexByte(b, '+') < 0 {
-		return string(b)
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '+':
-			out = append(out, ' ')
-		case c == '%' && i+2 < len(b) && unhex(b[i+1]) >= 0 && unhex(b[i+2]) >= 0:
-			out = append(out, byte(unhex(b[i+1])<<4|unhex(b[i+2])))
-			i += 2
-		default:
-			out = append(out, c)
-		}
-	}
-	return string(out)
-}
-
+// unhex is the value of a hex digit, or -1.
 func unhex(c byte) int {
 	switch {
 	case '0' <= c && c <= '9':
@@ -277,45 +203,4 @@ func unhex(c byte) int {
 		return int(c - 'A' + 10)
 	}
 	return -1
-}
-
-// multipartValues returns the values of every part named field, file parts
-// included (Werkzeug would file those under request.files; counting them
-// only ever refuses more). ok is false when the body cannot be parsed: we
-// then cannot rule out a field Superset's parser would find.
-func multipartValues(body io.Reader, contentType, field string) (vals []string, ok bool) {
-	_, params, err := mime.ParseMediaType(contentType)
-	boundary := params["boundary"]
-	if err != nil || boundary == "" {
-		return nil, false
-	}
-	mr := multipart.NewReader(body, boundary)
-	for {
-		// Raw: Werkzeug does not decode Content-Transfer-Encoding.
-		p, err := mr.NextRawPart()
-		if err == io.EOF {
-			return vals, true
-		}
-		if err != nil {
-			return nil, false
-		}
-		// Werkzeug takes "name" whatever the disposition type, so
-		// Part.FormName (form-data only) is not enough.
-		cd := p.Header.Get("Content-Disposition")
-		_, dp, err := mime.ParseMediaType(cd)
-		if err != nil {
-			if strings.Contains(strings.ToLower(cd), "token") {
-				return nil, false
-			}
-			continue
-		}
-		if dp["name"] != field {
-			continue
-		}
-		v, err := io.ReadAll(io.LimitReader(p, guestjwt.MaxTokenLen+1))
-		if err != nil {
-			return nil, false
-		}
-		vals = append(vals, string(v))
-	}
 }

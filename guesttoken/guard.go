@@ -203,42 +203,105 @@ func (g *Guard) signedWithDefault(token string, now time.Time) bool {
 	return !errors.Is(err, guestjwt.ErrBadSignature)
 }
 
-// Authenticate finds the request's guest token the way Superset reads it
-// (the X-GuestToken header, the guest_token query parameter or form field;
-// see extract.go), verifies it and applies the policy. It returns the
-// zero Principal when the request carries none. The principal's IssuedAt
-// is the token's iat and its Resources the revocation keys of the
-// dashboards it names: the gateway checks them with Revoker.Check. A body
-// spooled to read a form is released when the request ends
-// (Exchange.Defer). It never writes the response.
+// Authenticate finds the request's guest tokens as Superset could read
+// them (the X-GuestToken header, and every guest token in a body that
+// could be a form: see extract.go), verifies them and applies the policy
+// and, to body tokens, the revocation stamps. It returns the zero
+// Principal when the request carries no token it could verify; otherwise
+// the principal's IssuedAt is the token's iat and its Resources the
+// revocation keys of the dashboards it names, which the gateway checks
+// with Revoker.Check. A body spooled to read a form is released when the
+// request ends (Exchange.Defer). It never writes the response.
 func (g *Guard) Authenticate(ctx context.Context, r *http.Request, x *principal.Exchange) (principal.Principal, policy.Decision, error) {
-	token, d, release := g.ex.extract(r)
+	rd, d, release := g.ex.read(r)
 	x.Defer(release)
 	p := principal.Principal{Kind: principal.Guest}
 	if !d.Allow {
 		g.obs.ObserveGuestTokenChecked()
 		return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
 	}
-	if token == "" {
+	if rd.Header == "" && len(rd.Body) == 0 {
 		return principal.Principal{}, policy.Decision{Allow: true}, nil
 	}
 	g.obs.ObserveGuestTokenChecked()
-	if len(token) > guestjwt.MaxTokenLen {
-		return p, policy.Decision{Reason: policy.ReasonTooLarge}, nil
-	}
-	c, d := g.verify(token, g.now())
-	if !d.Allow {
-		if d.Reason == ReasonDefaultSecret {
-			g.auditDefaultSecret(r, c)
+	now := g.now()
+	var (
+		token  string
+		claims *guestjwt.Claims
+	)
+	if rd.Header != "" {
+		c, d := g.verify(rd.Header, now)
+		if !d.Allow {
+			if d.Reason == ReasonDefaultSecret {
+				g.auditDefaultSecret(r, c)
+			}
+			return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
 		}
-		return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
+		token, claims = rd.Header, c
 	}
-	p.IssuedAt = c.IssuedAt
-	p.Resources = make([]string, 0, len(c.Resources))
-	for _, res := range c.Resources {
-		p.Resources = append(p.Resources, ResourceKey(res.Type, res.ID))
+	for _, cand := range rd.Body {
+		c, verified, d := g.checkCandidate(cand, now)
+		if !d.Allow {
+			return p, policy.Decision{Reason: policy.Reason(d.Reason)}, nil
+		}
+		if verified {
+			switch {
+			case token == "":
+				// The principal: the revocation stage checks it.
+				token, claims = cand.Token, c
+				continue
+			case cand.Token == token:
+				continue
+			}
+			// Two tokens that verify: which one Superset uses depends
+			// on fields the gateway does not parse.
+			return p, policy.Decision{Reason: policy.ReasonAmbiguous}, nil
+		}
+		rev, err := g.rev.Check(ctx, c.IssuedAt, resourceKeys(c))
+		if err != nil {
+			return p, policy.Decision{Reason: policy.ReasonStoreUnavailable}, err
+		}
+		if !rev.Allow {
+			return p, rev, nil
+		}
 	}
+	if token == "" {
+		// Only copies it could not verify, each checked: Superset
+		// decides on the signature.
+		return principal.Principal{}, policy.Decision{Allow: true}, nil
+	}
+	p.IssuedAt = claims.IssuedAt
+	p.Resources = resourceKeys(claims)
 	return p, policy.Decision{Allow: true}, nil
+}
+
+// checkCandidate verifies a token found in a body. One whose signature
+// does not verify as found is checked on its payload's claims alone:
+// PyJWT skips bytes outside the base64 alphabet in the signature segment,
+// so Superset may verify a copy the gateway cannot. verified reports
+// whether the signature held.
+func (g *Guard) checkCandidate(cand Candidate, now time.Time) (c *guestjwt.Claims, verified bool, d Decision) {
+	c, d = g.verify(cand.Token, now)
+	switch {
+	case d.Allow:
+		return c, true, d
+	case d.Reason != "bad_signature" && d.Reason != "malformed":
+		return c, false, d
+	}
+	c, err := g.v.PayloadClaims(cand.Payload, now)
+	if err != nil {
+		return nil, false, refuse(guestjwt.Reason(err))
+	}
+	return c, false, CheckClaims(c, g.policy)
+}
+
+// resourceKeys are the revocation keys of the dashboards c names.
+func resourceKeys(c *guestjwt.Claims) []string {
+	keys := make([]string, 0, len(c.Resources))
+	for _, res := range c.Resources {
+		keys = append(keys, ResourceKey(res.Type, res.ID))
+	}
+	return keys
 }
 
 // auditDefaultSecret records that a token signed with Superset's default
@@ -256,4 +319,13 @@ func (g *Guard) auditDefaultSecret(r *http.Request, c *guestjwt.Claims) {
 		ev.Subject = subject(c.Resources)
 	}
 	g.aud.Audit(r.Context(), ev)
+}
+
+// Read is what Authenticate reads of r before verifying anything: the
+// token header and every guest token of a body that could be a form, or
+// a refusal. The differential tests (e2e/oracle) compare it with what
+// Superset reads. It puts the body back byte for byte; release must be
+// called when r is done.
+func (g *Guard) Read(r *http.Request) (Reading, Decision, func()) {
+	return g.ex.read(r)
 }

@@ -11,10 +11,12 @@ package guestjwt
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -295,4 +297,26 @@ func Mint(key []byte, o MintOptions) (string, error) {
 		return "", fmt.Errorf("guestjwt: sign: %w", err)
 	}
 	return s, nil
+}
+
+// PayloadClaims reads the claims of a token's payload segment (base64url,
+// as PyJWT decodes it) and checks them as Verify does, without any
+// signature. It is for refusing a token the gateway found but cannot
+// verify (a copy whose signature segment Superset would still accept),
+// never for allowing one.
+func (v Verifier) PayloadClaims(payload string, now time.Time) (*Claims, error) {
+	if len(payload) > MaxTokenLen {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(payload))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(payload, "="))
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	m := jwt.MapClaims{}
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+	}
+	return v.claims(m, now)
 }
