@@ -4,55 +4,38 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/superset-gateway/superset-gateway/policy"
+
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
-// Decision is the outcome of one check. Reason is a fixed identifier: the
-// metric label, the audit reason and what tests assert. An allowing
-// Decision has Reason ReasonOK.
-type Decision struct {
-	Allow  bool
-	Reason string
-}
+// Decision is the outcome of one check: policy.Decision, the one decision
+// type of the gateway, whose Reason is the metric label, the audit reason
+// and what tests assert. An allowing Decision has Reason ReasonOK.
+type Decision = policy.Decision
 
-// Reasons produced by this package. Verification failures use
-// guestjwt.Reason's labels ("bad_signature", "alg_not_allowed", "expired",
-// "missing_iat", "malformed", "wrong_type", "missing_resources", …).
+// Reasons produced by this package, from the one vocabulary
+// (policy/reason.go). Verification failures use guestjwt.Reason's labels
+// ("bad_signature", "alg_not_allowed", "expired", "missing_iat",
+// "malformed", "wrong_type", "missing_resources", …).
 const (
-	ReasonOK = "ok"
-	// ReasonRevoked: iat is not after the applicable revoked_before.
-	ReasonRevoked = "revoked"
-	// ReasonDefaultSecret: the token verifies under Superset's published
-	// default guest secret.
-	ReasonDefaultSecret = "default_secret"
-	// ReasonLifetime: exp - iat exceeds the configured cap.
-	ReasonLifetime = "lifetime_exceeded"
-	// ReasonTooManyResources: more resources than one request may look up.
-	ReasonTooManyResources = "too_many_resources"
-	// ReasonBadResource: a resource type or id that cannot be a dashboard
-	// reference (control characters, overlong).
-	ReasonBadResource = "bad_resource"
-	// ReasonAmbiguous: the request carries more than one distinct token
-	// (header and form, or a field repeated); Superset and the gateway
-	// could disagree on which one counts.
-	ReasonAmbiguous = "ambiguous"
-	// ReasonTooLarge: the token is longer than guestjwt.MaxTokenLen.
-	ReasonTooLarge = "too_large"
-	// ReasonFormTooLarge: a form body is larger than the gateway will read
-	// to look for a guest_token field.
-	ReasonFormTooLarge = "form_too_large"
-	// ReasonMalformedForm: a multipart body the gateway cannot parse; it
-	// cannot rule out a guest_token field Superset would find.
-	ReasonMalformedForm = "malformed_form"
-	// ReasonBodyRead: the client's body could not be read.
-	ReasonBodyRead = "body_read"
-	// ReasonStoreUnavailable: the revocation state could not be read.
-	ReasonStoreUnavailable = "store_unavailable"
+	ReasonOK               = policy.ReasonOK
+	ReasonRevoked          = policy.ReasonGuestRevoked
+	ReasonDefaultSecret    = policy.ReasonDefaultSecret
+	ReasonLifetime         = policy.ReasonLifetime
+	ReasonTooManyResources = policy.ReasonTooManyResources
+	ReasonBadResource      = policy.ReasonBadResource
+	ReasonAmbiguous        = policy.ReasonAmbiguous
+	ReasonTooLarge         = policy.ReasonTooLarge
+	ReasonFormTooLarge     = policy.ReasonFormTooLarge
+	ReasonMalformedForm    = policy.ReasonMalformedForm
+	ReasonBodyRead         = policy.ReasonBodyRead
+	ReasonStoreUnavailable = policy.ReasonStoreUnavailable
 )
 
 // allow and refuse build Decisions.
-func allow() Decision               { return Decision{Allow: true, Reason: ReasonOK} }
-func refuse(reason string) Decision { return Decision{Reason: reason} }
+func allow() Decision                      { return Decision{Allow: true, Reason: ReasonOK} }
+func refuse(reason policy.Reason) Decision { return Decision{Reason: reason} }
 
 // CheckRevocation decides whether a token issued at iat survives the
 // revocation stamp revokedBeforeMs (milliseconds since the epoch; stamped

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
 
@@ -17,12 +18,12 @@ func TestCheckRevocation(t *testing.T) {
 		stamped bool
 		want    Decision
 	}{
-		{"no stamp", t0, 0, false, Decision{true, ReasonOK}},
-		{"issued before", t0.Add(-time.Second), stamp, true, Decision{false, ReasonRevoked}},
-		{"issued in the stamp's millisecond", t0.Add(900 * time.Microsecond), stamp, true, Decision{false, ReasonRevoked}},
-		{"issued exactly at", t0, stamp, true, Decision{false, ReasonRevoked}},
-		{"issued the next millisecond", t0.Add(time.Millisecond), stamp, true, Decision{true, ReasonOK}},
-		{"stamp at zero still applies", time.UnixMilli(0), 0, true, Decision{false, ReasonRevoked}},
+		{"no stamp", t0, 0, false, Decision{Allow: true, Reason: ReasonOK}},
+		{"issued before", t0.Add(-time.Second), stamp, true, Decision{Reason: ReasonRevoked}},
+		{"issued in the stamp's millisecond", t0.Add(900 * time.Microsecond), stamp, true, Decision{Reason: ReasonRevoked}},
+		{"issued exactly at", t0, stamp, true, Decision{Reason: ReasonRevoked}},
+		{"issued the next millisecond", t0.Add(time.Millisecond), stamp, true, Decision{Allow: true, Reason: ReasonOK}},
+		{"stamp at zero still applies", time.UnixMilli(0), 0, true, Decision{Reason: ReasonRevoked}},
 	}
 	for _, c := range cases {
 		if got := CheckRevocation(c.iat, c.ms, c.stamped); got != c.want {
@@ -44,7 +45,7 @@ func TestCheckClaims(t *testing.T) {
 		name string
 		c    *guestjwt.Claims
 		p    Policy
-		want string
+		want policy.Reason
 	}{
 		{"plain", claims(5*time.Minute, dash), Policy{}, ReasonOK},
 		{"within cap", claims(5*time.Minute, dash), Policy{MaxLifetime: 5 * time.Minute}, ReasonOK},

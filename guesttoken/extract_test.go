@@ -89,7 +89,7 @@ func extractCases(t testing.TB) []extractCase {
 		{"urlencoded, token percent-encoded", nil, []string{ue}, "guest%5Ftoken=" + pctAll(tok), found},
 		{"urlencoded, any field", nil, []string{ue}, "x=" + tok, found},
 		{"urlencoded, header too", []string{"H"}, []string{ue}, "guest_token=" + tok, "H=H B=" + tok},
-		{"two content types", nil, []string{"text/plain", ue}, "guest_token=" + tok, "!" + ReasonAmbiguous},
+		{"two content types", nil, []string{"text/plain", ue}, "guest_token=" + tok, "!" + string(ReasonAmbiguous)},
 		{"multipart", nil, []string{mpCT}, string(mp), found},
 		{"multipart attachment disposition", nil, []string{attCT}, string(att), found},
 		{"multipart, bare LF", nil, []string{mpB}, part("B", "\n", `form-data; name="guest_token"`), found},
@@ -103,12 +103,12 @@ func extractCases(t testing.TB) []extractCase {
 		{"same token twice", nil, []string{ue}, "guest_token=" + tok + "&guest_token=" + tok, found},
 		{"not a guest token", nil, []string{ue}, "guest_token=" + fakeToken("1", "access"), "H= B="},
 		{"signature with junk", nil, []string{ue}, "guest_token=" + tok + "%21xyz", found},
-		{"unreadable guest payload", nil, []string{ue}, "a=x." + base64.RawURLEncoding.EncodeToString([]byte(`{"type":"guest",`)) + ".y", "!" + ReasonMalformedForm},
-		{"long dot-bounded run", nil, []string{ue}, "a=x." + big + ".y", "!" + ReasonTooLarge},
-		{"too many tokens", nil, []string{ue}, many, "!" + ReasonAmbiguous},
-		{"header repeated", []string{"A", "A"}, nil, "", "!" + ReasonAmbiguous},
-		{"oversized header", []string{big}, nil, "", "!" + ReasonTooLarge},
-		{"form over the limit", nil, []string{ue}, "x=" + strings.Repeat("y", 2000), "!" + ReasonFormTooLarge},
+		{"unreadable guest payload", nil, []string{ue}, "a=x." + base64.RawURLEncoding.EncodeToString([]byte(`{"type":"guest",`)) + ".y", "!" + string(ReasonMalformedForm)},
+		{"long dot-bounded run", nil, []string{ue}, "a=x." + big + ".y", "!" + string(ReasonTooLarge)},
+		{"too many tokens", nil, []string{ue}, many, "!" + string(ReasonAmbiguous)},
+		{"header repeated", []string{"A", "A"}, nil, "", "!" + string(ReasonAmbiguous)},
+		{"oversized header", []string{big}, nil, "", "!" + string(ReasonTooLarge)},
+		{"form over the limit", nil, []string{ue}, "x=" + strings.Repeat("y", 2000), "!" + string(ReasonFormTooLarge)},
 	}
 }
 
@@ -135,7 +135,7 @@ func TestExtract(t *testing.T) {
 				}
 				rd, d, release := e.read(r)
 				defer release()
-				got := "!" + d.Reason
+				got := "!" + string(d.Reason)
 				if d.Allow {
 					var toks []string
 					for _, b := range rd.Body {

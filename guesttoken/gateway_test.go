@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/guesttoken"
+	"github.com/superset-gateway/superset-gateway/policy"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -257,7 +258,8 @@ func TestAttackerTokens(t *testing.T) {
 	}))
 	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString(forgedPayload) + "." + parts[2]
 	cases := []struct {
-		name, token, reason string
+		name, token string
+		reason      policy.Reason
 	}{
 		{"forged signature", forged, "bad_signature"},
 		{"alg none", algNone(validClaims(iat)), "alg_not_allowed"},
@@ -338,7 +340,7 @@ func TestDefaultSecret(t *testing.T) {
 	// (audit.Logger.Refusal, tested there).
 	e.wantRefused(tok, http.StatusUnauthorized, guesttoken.ReasonDefaultSecret)
 	evs := e.aud.all()
-	if len(evs) != 3 || evs[0].Event != "guest_token.default_secret" || evs[0].Reason != guesttoken.ReasonDefaultSecret || evs[0].Actor != "embedder" || evs[0].RequestID == "" || evs[0].Outcome != "denied" {
+	if len(evs) != 3 || evs[0].Event != "guest_token.default_secret" || evs[0].Reason != string(guesttoken.ReasonDefaultSecret) || evs[0].Actor != "embedder" || evs[0].RequestID == "" || evs[0].Outcome != "denied" {
 		t.Errorf("audit events %+v", evs)
 	}
 

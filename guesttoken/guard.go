@@ -181,7 +181,7 @@ func (g *Guard) verify(token string, now time.Time) (*guestjwt.Claims, Decision)
 		if errors.Is(err, guestjwt.ErrBadSignature) && !g.allowDef && !g.keyDefault && g.signedWithDefault(token, now) {
 			return nil, refuse(ReasonDefaultSecret)
 		}
-		return nil, refuse(guestjwt.Reason(err))
+		return nil, refuse(policy.Reason(guestjwt.Reason(err)))
 	}
 	if g.keyDefault && !g.allowDef {
 		return c, refuse(ReasonDefaultSecret)
@@ -290,7 +290,7 @@ func (g *Guard) checkCandidate(cand Candidate, now time.Time) (c *guestjwt.Claim
 	}
 	c, err := g.v.PayloadClaims(cand.Payload, now)
 	if err != nil {
-		return nil, false, refuse(guestjwt.Reason(err))
+		return nil, false, refuse(policy.Reason(guestjwt.Reason(err)))
 	}
 	return c, false, CheckClaims(c, g.policy)
 }
@@ -314,7 +314,7 @@ func (g *Guard) auditDefaultSecret(r *http.Request, c *guestjwt.Claims) {
 	}
 	cl := g.caller(r)
 	ev := AuditEvent{Event: "guest_token.default_secret", Actor: cl.Actor, RequestID: cl.RequestID, IP: cl.IP,
-		Outcome: "denied", Reason: ReasonDefaultSecret}
+		Outcome: "denied", Reason: string(ReasonDefaultSecret)}
 	if c != nil {
 		ev.Subject = subject(c.Resources)
 	}

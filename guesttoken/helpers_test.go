@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 
@@ -133,13 +134,13 @@ func (o *recObserver) checkedCount() int {
 }
 
 // lastReason is the reason of the latest refusal, "" if none.
-func (o *recObserver) lastReason() string {
+func (o *recObserver) lastReason() policy.Reason {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.reasons) == 0 {
 		return ""
 	}
-	return o.reasons[len(o.reasons)-1]
+	return policy.Reason(o.reasons[len(o.reasons)-1])
 }
 
 type recAuditor struct {
@@ -360,7 +361,7 @@ func (e *env) do(req *http.Request) *http.Response {
 
 // wantRefused asserts that a request with token is refused with status
 // and reason and never reaches the backend.
-func (e *env) wantRefused(token string, status int, reason string) {
+func (e *env) wantRefused(token string, status int, reason policy.Reason) {
 	e.t.Helper()
 	before := e.reached()
 	if got := e.get("/api/v1/chart/data", token); got != status {

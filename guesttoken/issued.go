@@ -51,7 +51,7 @@ func (g *Guard) ModifyResponse(resp *http.Response) error {
 	}
 	ctx := req.Context()
 	c, d := g.verify(token, g.now())
-	ev := AuditEvent{Event: "guest_token.issue", Actor: cl.Actor, RequestID: cl.RequestID, IP: cl.IP, Outcome: "success", Reason: ReasonOK}
+	ev := AuditEvent{Event: "guest_token.issue", Actor: cl.Actor, RequestID: cl.RequestID, IP: cl.IP, Outcome: "success", Reason: string(ReasonOK)}
 	if c != nil {
 		for _, r := range c.Resources {
 			g.obs.ObserveGuestTokenIssued(r.ID)
@@ -68,8 +68,8 @@ func (g *Guard) ModifyResponse(resp *http.Response) error {
 	if !d.Allow {
 		// The gateway will refuse this token (wrong secret configured,
 		// default secret, policy): say so loudly, once, at issuance.
-		ev.Outcome, ev.Reason = "failure", d.Reason
-		g.log.Warn("Superset issued a guest token the gateway refuses", zap.String("reason", d.Reason), zap.String("request_id", cl.RequestID))
+		ev.Outcome, ev.Reason = "failure", string(d.Reason)
+		g.log.Warn("Superset issued a guest token the gateway refuses", zap.String("reason", string(d.Reason)), zap.String("request_id", cl.RequestID))
 	}
 	if g.aud != nil {
 		g.aud.Audit(ctx, ev)

@@ -125,7 +125,7 @@ func TestIssuanceWithDefaultSecret(t *testing.T) {
 		t.Fatalf("issuance must pass through, got %d", resp.StatusCode)
 	}
 	evs := e.aud.all()
-	if len(evs) != 1 || evs[0].Outcome != "failure" || evs[0].Reason != guesttoken.ReasonDefaultSecret {
+	if len(evs) != 1 || evs[0].Outcome != "failure" || evs[0].Reason != string(guesttoken.ReasonDefaultSecret) {
 		t.Errorf("audit events %+v", evs)
 	}
 	// Other answers are not inspected.

@@ -24,6 +24,10 @@ const (
 	ReasonBadUserID Reason = "bad_user_id"
 )
 
+// ReasonOK is the reason of an allowing decision that has nothing more to
+// say (a guest token that verified and passed the policy).
+const ReasonOK Reason = "ok"
+
 // Authentication: the credential is missing its parts, malformed, forged,
 // expired, or the request carries more than one kind.
 const (
