@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -98,23 +97,19 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 }
 
 // signedIn is the caller's live, signed-in gateway session, checked as the
-// proxy checks it (epochs included). ok is false for no, a bad, an expired
-// or a revoked session; err is a store failure (answer 503).
+// proxy checks it (epochs included, a revoked one destroyed): the vault's
+// one answer for every gateway page. ok is false for no, a bad, an
+// expired, an anonymous or a revoked session; err is a store failure
+// (answer 503).
 func (p *process) signedIn(r *http.Request) (s *session.Session, ok bool, err error) {
 	if p.vault == nil {
 		return nil, false, nil
 	}
-	s, err = p.vault.Current(r)
+	s, err = p.vault.SignedIn(r)
 	switch {
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrBadCookie), errors.Is(err, session.ErrExpired):
 		return nil, false, nil
 	case err != nil:
-		return nil, false, err
-	case s.Anonymous():
-		return nil, false, nil
-	}
-	d, err := p.epochs.IssuedAfter(r.Context(), s.UserID, s.LoginAt, time.Millisecond)
-	if err != nil || !d.Allow {
 		return nil, false, err
 	}
 	return s, true, nil

@@ -16,6 +16,14 @@ var (
 	// anonymous all the same, but the answer must leave the client's
 	// cookie alone (see Vault.Authenticate).
 	ErrRotated = fmt.Errorf("%w: rotated away", ErrNotFound)
+	// ErrRevoked means the session's login is not after its user's or
+	// the global invalidation epoch; the vault destroyed it on sight. It
+	// wraps ErrNotFound: the caller is anonymous, and its cookie is
+	// cleared.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrNotFound)
+	// ErrAnonymous means the session is live but nobody is signed in to
+	// it. It wraps ErrNotFound: there is no signed-in session.
+	ErrAnonymous = fmt.Errorf("%w: not signed in", ErrNotFound)
 	// ErrBadCookie means the gateway cookie did not decode under any
 	// configured key (forged, truncated, oversized, signed with a retired
 	// key). The caller is anonymous.
