@@ -299,7 +299,7 @@ func (e *env) gateway(o gwOpts) *tgw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := g.m.Page(accesstoken.PageOptions{Identify: identify(g.vault, g.epochs)})
+	page, err := g.m.Page(accesstoken.PageOptions{Identify: identify(g.vault)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,20 +312,17 @@ func (e *env) gateway(o gwOpts) *tgw {
 	return g
 }
 
-// identify is what cmd wires into PageOptions.Identify: the live gateway
-// session, judged by its epoch like the proxy judges it.
-func identify(v *session.Vault, ep *epoch.Epochs) accesstoken.IdentifyFunc {
+// identify is what the gateway wires into PageOptions.Identify: the
+// vault's live, signed-in, unrevoked session (Vault.SignedIn).
+func identify(v *session.Vault) accesstoken.IdentifyFunc {
 	return func(r *http.Request) (accesstoken.Owner, bool, error) {
-		s, err := v.Current(r)
+		s, err := v.SignedIn(r)
 		switch {
 		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrBadCookie), errors.Is(err, session.ErrExpired):
 			return accesstoken.Owner{}, false, nil
 		case err != nil:
 			return accesstoken.Owner{}, false, err
-		case s.Anonymous():
-			return accesstoken.Owner{}, false, nil
 		}
-		// Current judged the epoch already (the vault has ep).
 		return accesstoken.Owner{ID: s.UserID, Username: s.Username}, true, nil
 	}
 }

@@ -26,8 +26,9 @@ const PagePath = "/-/tokens"
 // IdentifyFunc names the signed-in Superset user of a page request. ok
 // false means nobody is signed in (the page redirects to the login page);
 // an error means it could not be decided (store down: 503). The wiring
-// implements it with the session vault (Vault.Current) and the epoch
-// check, exactly as the proxy would judge the session.
+// implements it with the session vault's Vault.SignedIn (the epoch check
+// included, a revoked session destroyed), exactly as the proxy would judge
+// the session.
 type IdentifyFunc func(r *http.Request) (owner Owner, ok bool, err error)
 
 // PageOptions configure Page.

@@ -97,22 +97,20 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 }
 
 // signedIn is the caller's live, signed-in gateway session, checked as the
-// proxy checks it (epochs included). ok is false for no, a bad, an expired
-// or a revoked session; err is a store failure (answer 503).
+// proxy checks it (epochs included, a revoked one destroyed): the vault's
+// one answer for every gateway page. ok is false for no, a bad, an
+// expired, an anonymous or a revoked session; err is a store failure
+// (answer 503).
 func (p *process) signedIn(r *http.Request) (s *session.Session, ok bool, err error) {
 	if p.vault == nil {
 		return nil, false, nil
 	}
-	// Current judges the session as the request path does, epochs
-	// included (a revoked one is destroyed on sight).
-	s, err = p.vault.Current(r)
+	s, err = p.vault.SignedIn(r)
 	switch {
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrBadCookie), errors.Is(err, session.ErrExpired):
 		return nil, false, nil
 	case err != nil:
 		return nil, false, err
-	case s.Anonymous():
-		return nil, false, nil
 	}
 	return s, true, nil
 }

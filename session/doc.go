@@ -15,11 +15,20 @@
 //     (the gateway drops every client cookie).
 //   - ModifyResponse (response path, last hook): absorb every Superset Set-Cookie into
 //     the jar, strip it from the reply, create records lazily, rotate the id
-//     when the identity changes (login), destroy the record on logout. An
+//     when the identity changes (login), destroy the record on logout. A
+//     sign-in is recognised by its outcome, not its route: a Flask cookie
+//     names its user; a server-side sid (which survives a login) is asked
+//     about with WhoAmI whenever the answer may have changed its holder,
+//     and never on the signed-in hot path. The routes themselves (sign-in,
+//     logout, the auth method's name) are superset.LoginMethod and
+//     superset.IsLogout. A login's time is when its request was sent. An
 //     id rotated away grants nothing from that moment, but for
 //     RotatedGrace the answers to requests still carrying it leave the
 //     browser's cookie alone: they were in flight during the login, and
 //     clearing or replacing the cookie would undo it.
+//   - SignedIn: the live, signed-in, unrevoked session of a request, the
+//     one answer every gateway page (/-/sessions, /-/tokens, /-/admin/)
+//     uses; a revoked session is destroyed on sight.
 //   - SessionsPage: the /-/sessions page where a signed-in user lists and
 //     ends their sessions.
 //

@@ -16,6 +16,14 @@ var (
 	// anonymous all the same, but the answer must leave the client's
 	// cookie alone (see Vault.Authenticate).
 	ErrRotated = fmt.Errorf("%w: rotated away", ErrNotFound)
+	// ErrRevoked means the session's login is not after its user's or
+	// the global invalidation epoch; the vault destroyed it on sight. It
+	// wraps ErrNotFound: the caller is anonymous, and its cookie is
+	// cleared.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrNotFound)
+	// ErrAnonymous means the session is live but nobody is signed in to
+	// it. It wraps ErrNotFound: there is no signed-in session.
+	ErrAnonymous = fmt.Errorf("%w: not signed in", ErrNotFound)
 	// ErrBadCookie means the gateway cookie did not decode under any
 	// configured key (forged, truncated, oversized, signed with a retired
 	// key). The caller is anonymous.
@@ -23,10 +31,6 @@ var (
 	// ErrExpired means the record exists but its idle or absolute timeout
 	// has passed; the vault deletes it.
 	ErrExpired = errors.New("session: expired")
-	// ErrRevoked means the session was signed in before its user's (or
-	// the global) invalidation epoch; the vault has destroyed it. It wraps
-	// ErrNotFound: the caller is anonymous.
-	ErrRevoked = fmt.Errorf("%w: revoked", ErrNotFound)
 	// ErrNotOwner means a user tried to end a session that is not theirs.
 	ErrNotOwner = errors.New("session: not owner")
 )

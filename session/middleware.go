@@ -59,7 +59,7 @@ func (v *Vault) Authenticate(ctx context.Context, r *http.Request, x *principal.
 	if err != nil {
 		return principal.Principal{}, nil
 	}
-	e, err := v.sessionFor(ctx, ck.Value, v.now())
+	e, err := v.sessionFor(ctx, ck.Value, v.now(), true)
 	switch {
 	case err == nil:
 		rs.sess = e.s
@@ -85,7 +85,13 @@ func (v *Vault) Revoked(ctx context.Context, r *http.Request, x *principal.Excha
 	if rs == nil || rs.sess == nil {
 		return nil
 	}
-	s := rs.sess
+	v.endRevoked(ctx, r, rs.sess, reason)
+	rs.sess, rs.clear = nil, true
+	return nil
+}
+
+// endRevoked destroys a session an epoch refused, wherever it was seen.
+func (v *Vault) endRevoked(ctx context.Context, r *http.Request, s *Session, reason policy.Reason) {
 	if err := v.destroy(ctx, s.hid, s.UserID, "revoked"); err != nil {
 		// The epoch alone keeps refusing it; the record just lingers
 		// until its TTL.
@@ -93,8 +99,6 @@ func (v *Vault) Revoked(ctx context.Context, r *http.Request, x *principal.Excha
 	}
 	v.emit(ctx, r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
 		Outcome: audit.OutcomeDenied, Reason: string(reason)})
-	rs.sess, rs.clear = nil, true
-	return nil
 }
 
 // Inject sets the request's Cookie header to the session's Superset
@@ -162,7 +166,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	now := v.now()
 	sess := rs.sess
 
-	if isLogout(req) && resp.StatusCode < 400 {
+	if superset.IsLogout(req.Method, req.URL.Path) && resp.StatusCode < 400 {
 		if sess != nil {
 			if err := v.destroy(ctx, sess.hid, sess.UserID, "logout"); err != nil {
 				v.log.Warn("logout: session not destroyed", zap.Error(err))
@@ -188,7 +192,10 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			}
 		}
 	}
-	if len(cookies) == 0 && !isLoginish(req) && reissueAt.IsZero() {
+	method, loginRoute := superset.LoginMethod(req.Method, req.URL.Path)
+	if len(cookies) == 0 && !loginRoute && reissueAt.IsZero() {
+		// The hot path: Superset set no cookie, so its session cannot
+		// have changed hands.
 		if rs.clear {
 			v.setCookie(resp, "")
 		}
@@ -203,10 +210,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	}
 
 	var jar Jar
-	var before, cur0 string
-	if sess != nil {
-		cur0 = sess.UserID
-	}
+	var before string
 	if sess != nil {
 		jar = sess.Jar.Clone()
 		before, _ = sess.Jar.Value(flaskCookieName, now)
@@ -215,19 +219,34 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	}
 	changed := jar.apply(cookies, now)
 	after, _ := jar.Value(flaskCookieName, now)
-	// A login is recognised by its outcome as well as by its route: when
-	// Superset sets its session cookie on an answer to an anonymous
-	// session (any method, any path), whoever that cookie now belongs to
-	// is asked. With client-side cookies the cookie names the user;
-	// server-side sessions keep their sid across a login, so WhoAmI tells.
-	loginish := (isLoginish(req) || (cur0 == "" && setsSession(cookies))) && resp.StatusCode < 400
+
+	uid, uname, known, err := v.identify(ctx, sess, outcome{before: before, after: after,
+		setsSession: setsCookie(cookies, flaskCookieName), loginRoute: loginRoute}, jar, now)
+	if err != nil {
+		// Superset's session may now be someone's, and nobody can say
+		// whose: no gateway session may hold it, or it would act as a
+		// user the gateway has not booked (not listed, not ended by a
+		// revocation). The client signs in again once Superset answers.
+		v.log.Warn("cannot tell who holds Superset's session after this answer; it is dropped", zap.Error(err))
+		if sess != nil {
+			if err := v.destroy(ctx, sess.hid, sess.UserID, "unidentified"); err != nil {
+				v.log.Warn("unidentified session not destroyed", zap.Error(err))
+			}
+		}
+		v.replaceUnavailable(resp)
+		if sess != nil || rs.clear {
+			v.setCookie(resp, "")
+		}
+		return nil
+	}
+	if !loginRoute {
+		method = superset.MethodOther
+	}
 
 	var cur Session
 	if sess != nil {
 		cur = *sess
 	}
-	uid, uname, known := v.identify(ctx, cur.UserID, cur.Username, before, after, sess == nil, loginish, jar, now)
-
 	switch {
 	case sess == nil:
 		if len(jar) == 0 {
@@ -241,7 +260,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			v.replaceTooMany(resp)
 			return nil
 		}
-		tmpl := v.template(req, uid, uname, rs.sentOr(now))
+		tmpl := v.template(req, uid, uname, method, rs.sentOr(now))
 		s, val, err := v.create(ctx, tmpl, jar, now)
 		if err != nil {
 			v.log.Warn("session not created", zap.Error(err))
@@ -256,12 +275,19 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 		// Identity changed (or a login we cannot see through): a new id,
 		// so whatever id was known before — planted, copied, or simply
 		// the anonymous one — is worthless from now on.
+		if cur.UserID == "" && uid != "" && v.rotatedRecently(ctx, cur.hid, now) {
+			// Another answer on the same anonymous id (the login, or
+			// a request in flight beside it) already bound it to a
+			// user and the browser holds that id: a second record
+			// would only be a duplicate. See RotatedGrace.
+			return nil
+		}
 		if err := v.destroy(ctx, cur.hid, cur.UserID, reasonRotated); err != nil {
 			v.log.Warn("rotation: old session not destroyed", zap.Error(err))
 			v.replaceUnavailable(resp)
 			return nil
 		}
-		tmpl := v.template(req, uid, uname, rs.sentOr(now))
+		tmpl := v.template(req, uid, uname, method, rs.sentOr(now))
 		if !reissueAt.IsZero() && uid == cur.UserID && known {
 			// Same user, same login: keep how they signed in, with a
 			// login time after their new epoch.
@@ -296,9 +322,9 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			return nil
 		}
 	}
-	if loginish && uid == "" && req.Method == http.MethodPost && isLoginish(req) {
+	if loginRoute && req.Method == http.MethodPost && resp.StatusCode < 400 && uid == "" {
 		v.emit(ctx, req, audit.Event{Event: "login.failure", Actor: "anonymous", Outcome: audit.OutcomeFailure,
-			Reason: "still_anonymous", Details: map[string]any{"method": authMethod(req)}})
+			Reason: "still_anonymous", Details: map[string]any{"method": method}})
 	}
 	if rs.clear && resp.Header.Get("Set-Cookie") == "" {
 		v.setCookie(resp, "")
@@ -306,19 +332,38 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// identify decides who the jar belongs to after a response. known is false
-// when a login-ish response may have changed the identity but it cannot be
-// told (no WhoAmI, or WhoAmI failed): the caller rotates anyway.
-func (v *Vault) identify(ctx context.Context, uid, uname, before, after string, fresh, loginish bool, jar Jar, now time.Time) (string, string, bool) {
-	if after == before && !loginish && !fresh {
-		return uid, uname, true
+// outcome is what a response did to Superset's session cookie.
+type outcome struct {
+	before, after string // the cookie's value before and after the answer
+	setsSession   bool   // the answer set the cookie (maybe to the same value)
+	loginRoute    bool   // the request is a sign-in route (superset.LoginMethod)
+}
+
+// identify decides who holds jar after a response, from what Superset
+// did rather than from the route: a Flask (client-side) cookie names its
+// user; an opaque one (SESSION_SERVER_SIDE, whose sid survives a login,
+// docs/superset-6.1.md §11) is asked about with WhoAmI whenever the answer
+// may have changed its holder: a new or changed sid, a sign-in route, or
+// an anonymous session whose sid Superset set again (FAB signs in on any
+// path Superset routes to a login view). A signed-in session whose cookie
+// did not change costs nothing here. known is false only without WhoAmI,
+// when a sign-in route may have changed the identity unseen (the caller
+// rotates anyway). err means Superset could not say (WhoAmI failed).
+func (v *Vault) identify(ctx context.Context, sess *Session, o outcome, jar Jar, now time.Time) (uid, uname string, known bool, err error) {
+	var cur Session
+	if sess != nil {
+		cur = *sess
 	}
-	if after == "" {
-		return "", "", true
+	if o.after == "" {
+		return "", "", true, nil
 	}
-	if fs, err := flaskcookie.Decode(after, v.secret, flaskMaxAge, now); err == nil {
+	if sess != nil && o.after == o.before && !o.loginRoute && (!cur.Anonymous() || !o.setsSession) {
+		return cur.UserID, cur.Username, true, nil
+	}
+	if fs, err := flaskcookie.Decode(o.after, v.secret, flaskMaxAge, now); err == nil {
 		nu, _ := fs.UserID()
-		if nu != uid {
+		uname := cur.Username
+		if nu != cur.UserID {
 			uname = ""
 			if nu != "" && v.whoAmI != nil {
 				// Best effort, for the sessions page: the cookie only
@@ -328,36 +373,42 @@ func (v *Vault) identify(ctx context.Context, uid, uname, before, after string, 
 				}
 			}
 		}
-		return nu, uname, true
-	}
-	if !loginish {
-		// A server-side (opaque) session id: identity changes only
-		// through the login routes, where it is checked below.
-		return uid, uname, true
+		return nu, uname, true, nil
 	}
 	if v.whoAmI == nil {
-		return uid, uname, false
+		// Nobody to ask: a sign-in route is rotated with the identity
+		// unknown; anything else keeps the identity it had.
+		return cur.UserID, cur.Username, !o.loginRoute, nil
 	}
 	wu, wn, err := v.whoAmI(ctx, jar)
 	if err != nil {
-		v.log.Warn("whoami after login failed; rotating the session anyway", zap.Error(err))
-		return uid, uname, false
+		return "", "", false, err
 	}
-	return wu, wn, true
+	return wu, wn, true, nil
+}
+
+// setsCookie reports whether the answer set the named cookie.
+func setsCookie(cookies []*http.Cookie, name string) bool {
+	for _, c := range cookies {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // template is a new record for the identity a response revealed. Its
 // login time is when the request was sent (sent), not when Superset
 // answered: a login Superset checked before a revocation or a password
 // change was stamped lands before that epoch and is refused.
-func (v *Vault) template(req *http.Request, uid, uname string, sent time.Time) Session {
+func (v *Vault) template(req *http.Request, uid, uname, method string, sent time.Time) Session {
 	s := Session{UserID: uid, Username: uname, UserAgent: clip(req.UserAgent(), 256)}
 	if ip := v.clientIP(req); ip.IsValid() {
 		s.ClientIP = ip.String()
 	}
 	if uid != "" {
 		s.LoginAt = sent
-		s.AuthMethod = authMethod(req)
+		s.AuthMethod = method
 	}
 	return s
 }
@@ -415,30 +466,4 @@ func (v *Vault) replace(resp *http.Response, code int, body string) {
 	resp.ContentLength = int64(len(body))
 	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-}
-
-func isLogout(r *http.Request) bool { return superset.IsLogout(r.Method, r.URL.Path) }
-
-// isLoginish reports the routes through which FAB may sign a user in
-// (superset.LoginMethod, the one route table).
-func isLoginish(r *http.Request) bool { return superset.IsLogin(r.Method, r.URL.Path) }
-
-// authMethod names how a login happened, from the route that did it;
-// "other" for a login recognised only by its outcome.
-func authMethod(r *http.Request) string {
-	if m, ok := superset.LoginMethod(r.Method, r.URL.Path); ok {
-		return m
-	}
-	return "other"
-}
-
-// setsSession reports whether Superset set (or refreshed) its session
-// cookie in this answer.
-func setsSession(cookies []*http.Cookie) bool {
-	for _, c := range cookies {
-		if c.Name == flaskCookieName {
-			return true
-		}
-	}
-	return false
 }

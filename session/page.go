@@ -51,40 +51,44 @@ func (s *Session) info() Info {
 		LoginAt: s.LoginAt, Created: s.Created, LastSeen: s.LastSeen, ClientIP: s.ClientIP, UserAgent: s.UserAgent}
 }
 
-// Current returns the live session of the gateway cookie on r for the
-// gateway's own pages (/-/sessions, /-/tokens, /-/admin/): the timeouts
-// enforced like Authenticate does, and a signed-in session issued before
-// its user's or the global epoch destroyed on sight, as the request path
-// does, so a revoked cookie opens no page. Errors: ErrBadCookie,
-// ErrNotFound, ErrExpired, ErrRevoked (the caller is anonymous), or a
-// store error (answer 503; nobody is logged out by an outage).
-func (v *Vault) Current(r *http.Request) (*Session, error) {
+// SignedIn returns the live, signed-in session of the gateway cookie on r
+// whose login is after its user's and the global invalidation epoch
+// (Options.Epochs): the one answer to "who is signed in here" for every
+// gateway page (/-/sessions, /-/tokens, /-/admin/), the same the proxied
+// routes get from Authenticate and the revocation stage. A revoked session
+// is destroyed on sight, before anything could extend it. Errors:
+// ErrBadCookie, ErrNotFound, ErrExpired, ErrAnonymous, ErrRevoked (all
+// meaning "not signed in"; only ErrRevoked asks the caller to clear the
+// cookie), or a store error (answer 503, keep the cookie).
+func (v *Vault) SignedIn(r *http.Request) (*Session, error) {
 	ck, err := r.Cookie(v.codec.Name())
 	if err != nil {
 		return nil, fmt.Errorf("%w: absent", ErrBadCookie)
 	}
-	ctx := r.Context()
-	e, err := v.sessionFor(ctx, ck.Value, v.now())
+	ctx, now := r.Context(), v.now()
+	e, err := v.sessionFor(ctx, ck.Value, now, false)
 	if err != nil {
 		return nil, err
 	}
 	s := e.s
-	if v.epochs == nil || s.UserID == "" {
-		return s, nil
+	if s.Anonymous() {
+		return nil, ErrAnonymous
 	}
-	d, err := v.epochs.IssuedAfter(ctx, s.UserID, s.LoginAt, time.Millisecond)
-	if err != nil {
-		return nil, fmt.Errorf("session: epoch: %w", err)
+	if v.epochs != nil {
+		d, err := v.epochs.IssuedAfter(ctx, s.UserID, s.LoginAt, time.Millisecond)
+		if err != nil {
+			return nil, fmt.Errorf("session: epoch: %w", err)
+		}
+		if !d.Allow {
+			v.endRevoked(ctx, r, s, d.Reason)
+			return nil, ErrRevoked
+		}
 	}
-	if d.Allow {
-		return s, nil
+	// Admitted: now its last_seen may move.
+	if e, err = v.check(ctx, e, now, true); err != nil {
+		return nil, err
 	}
-	if err := v.destroy(ctx, s.hid, s.UserID, "revoked"); err != nil {
-		v.log.Warn("revoked session not destroyed", zap.Error(err))
-	}
-	v.emit(ctx, r, audit.Event{Event: "session.revoked", Actor: actor(s), Subject: subject(s),
-		Outcome: audit.OutcomeDenied, Reason: string(d.Reason)})
-	return nil, fmt.Errorf("%w: %s", ErrRevoked, d.Reason)
+	return e.s, nil
 }
 
 // ListUserSessions returns the live sessions of a user, most recently seen
@@ -206,12 +210,13 @@ func (v *Vault) SessionsPage() http.Handler {
 
 func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	cur, err := v.Current(r)
+	cur, err := v.SignedIn(r)
 	switch {
-	case err == nil && !cur.Anonymous():
-	case err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrBadCookie):
+	case err == nil:
+	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) || errors.Is(err, ErrBadCookie):
+		// Not signed in, or no longer: a revoked session is answered as
+		// none, and its cookie goes.
 		if errors.Is(err, ErrRevoked) {
-			// Destroyed just now: the browser's copy is worthless.
 			http.SetCookie(w, v.codec.Cookie(""))
 		}
 		http.Redirect(w, r, v.loginPath+"?next="+url.QueryEscape("/-/sessions"), http.StatusFound)

@@ -21,7 +21,7 @@ type Session struct {
 
 	UserID     string    // Superset user id; "" for an anonymous session
 	Username   string    // as Superset reported it; may be "" if unknown
-	AuthMethod string    // "form", "oauth:<provider>", "login:<provider>", "other"
+	AuthMethod string    // superset.LoginMethod: "form", "remote_user", "oauth:<provider>"; or "other"
 	LoginAt    time.Time // when UserID was set; zero if anonymous
 	Created    time.Time
 	LastSeen   time.Time

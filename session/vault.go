@@ -36,7 +36,9 @@ type Observer interface {
 	// SessionRotated counts an id rotation on identity change.
 	SessionRotated()
 	// SessionDestroyed counts a deleted record by reason: "logout", "idle",
-	// "absolute", "rotated", "ended" (by its user or an admin).
+	// "absolute", "rotated", "ended" (by its user or an admin), "revoked"
+	// (refused by an epoch), "unidentified" (Superset's session changed
+	// and WhoAmI could not say whose it is).
 	SessionDestroyed(reason string)
 	// SessionLookup counts a cookie lookup by result: "hit", "miss",
 	// "not_found", "bad_cookie", "error".
@@ -84,11 +86,17 @@ type Options struct {
 	// session cookie whose _user_id tells who logged in. Never logged.
 	SupersetSecretKey string
 	// WhoAmI identifies the user of a jar whose session cookie is not a
-	// Flask signed cookie (SESSION_SERVER_SIDE = True). It is called only
-	// after a login-ish request (POST /login/, /login/<provider>,
-	// /oauth-authorized/<provider>) and, best effort, to learn the username
-	// of a fresh login. nil means such logins are still rotated (identity
-	// unknown is treated as changed) but the record carries no user id.
+	// Flask signed cookie (SESSION_SERVER_SIDE = True, where the sid
+	// survives a login). It is called whenever an answer may have changed
+	// who holds Superset's session, whatever the route: a new or changed
+	// sid, a sign-in route (superset.LoginMethod), or an anonymous
+	// session whose sid Superset set again; never for a signed-in session
+	// whose cookie did not change. Also, best effort, to learn the
+	// username of a fresh login. When it fails the answer becomes a 503
+	// and the session is dropped: a session the gateway cannot book to a
+	// user must not act as one. nil means only sign-in routes rotate
+	// (identity unknown is treated as changed) and the record carries no
+	// user id.
 	WhoAmI WhoAmIFunc
 
 	// IdleTimeout ends a signed-in session unused this long; 0 means 8h.
@@ -345,10 +353,10 @@ func (v *Vault) ttl(s *Session, now time.Time) time.Duration {
 // cache when this value was seen before, else decoded and loaded. Errors:
 // ErrBadCookie, ErrNotFound, ErrExpired, or a store error (wrapping
 // store.ErrUnavailable).
-func (v *Vault) sessionFor(ctx context.Context, value string, now time.Time) (*cacheEntry, error) {
+func (v *Vault) sessionFor(ctx context.Context, value string, now time.Time, touch bool) (*cacheEntry, error) {
 	if e := v.cache.getByValue(value, now); e != nil {
 		v.obs.SessionLookup("hit")
-		return v.check(ctx, e, now)
+		return v.check(ctx, e, now, touch)
 	}
 	id, err := v.codec.Decode(value)
 	if err != nil {
@@ -362,16 +370,16 @@ func (v *Vault) sessionFor(ctx context.Context, value string, now time.Time) (*c
 	} else if e, err = v.load(ctx, id, hid, now); err != nil {
 		return nil, err
 	}
-	if e, err = v.check(ctx, e, now); err != nil {
+	if e, err = v.check(ctx, e, now, touch); err != nil {
 		return nil, err
 	}
 	v.cache.putValue(value, e, now)
 	return e, nil
 }
 
-// check enforces the timeouts on a loaded session and writes last_seen
-// when due; it returns the entry to use from now on.
-func (v *Vault) check(ctx context.Context, e *cacheEntry, now time.Time) (*cacheEntry, error) {
+// check enforces the timeouts on a loaded session and, if touch, writes
+// last_seen when due; it returns the entry to use from now on.
+func (v *Vault) check(ctx context.Context, e *cacheEntry, now time.Time, touch bool) (*cacheEntry, error) {
 	hid := e.s.hid
 	seen := e.seen.Load()
 	if why := v.expiry(e.s, seen, now); why != "" {
@@ -383,7 +391,7 @@ func (v *Vault) check(ctx context.Context, e *cacheEntry, now time.Time) (*cache
 		return nil, fmt.Errorf("%w: %s", ErrExpired, why)
 	}
 	nowMS := now.UnixMilli()
-	if nowMS-seen >= v.seenEvery.Milliseconds() && e.seen.CompareAndSwap(seen, nowMS) {
+	if touch && nowMS-seen >= v.seenEvery.Milliseconds() && e.seen.CompareAndSwap(seen, nowMS) {
 		s := *e.s
 		s.LastSeen = now
 		switch err := v.write(ctx, &s, now, true); {

@@ -98,43 +98,61 @@ func classifyAPI(method, p string) string {
 	return ClassAPI
 }
 
-// LoginMethod reports whether a request, if answered successfully, may
-// sign a user in through the browser flow, and how: "form" for POST
-// /login/ (AUTH_DB and AUTH_LDAP), "remote_user" for GET /login/ (FAB's
-// AuthRemoteUserView signs in from REMOTE_USER there; under the other auth
-// types it only shows the page), "oauth:<provider>" for the GET
-// /oauth-authorized/<provider> callback and "login:<provider>" for GET
-// /login/<provider> (an OAuth start, OpenID). API logins (ClassAPILogin)
-// issue JWTs and do not count. It names routes; the session vault also
-// recognises a login it did not foresee by its outcome.
+// LoginMethod reports whether a request is one of FAB's browser sign-in
+// routes, and names the method a sign-in seen in its answer used:
+//
+//   - "form": POST /login/ (AUTH_DB and AUTH_LDAP);
+//   - "remote_user": GET or HEAD /login/ (FAB's AuthRemoteUserView signs in
+//     whoever REMOTE_USER names there; Superset's own React login view,
+//     registered instead unless register_superset_auth_view is off, never
+//     signs anyone in on a GET, so a sign-in seen there is REMOTE_USER);
+//   - "oauth:<provider>": the GET /oauth-authorized/<provider> callback (a
+//     provider name that is not a plain identifier is reported as "oauth").
+//
+// API logins (ClassAPILogin) issue JWTs and do not count; /login/<provider>
+// only sends the browser to the provider. A route is no proof: a sign-in
+// is recognised by its outcome (the session vault asks who the session is
+// whenever Superset's session cookie says it may have changed), and one
+// seen on any other request is named MethodOther.
 func LoginMethod(method, p string) (string, bool) {
 	p = canonical(p)
-	switch {
-	case trimSlash(p) == "/login":
-		switch method {
-		case http.MethodPost:
+	switch method {
+	case http.MethodPost:
+		if trimSlash(p) == "/login" {
 			return "form", true
-		case http.MethodGet, http.MethodHead:
+		}
+	case http.MethodGet, http.MethodHead:
+		if trimSlash(p) == "/login" {
 			return "remote_user", true
 		}
-	case method == http.MethodGet || method == http.MethodHead:
 		if prov, ok := oneSegment(p, "/oauth-authorized/"); ok {
-			return "oauth:" + clipName(prov), true
-		}
-		if prov, ok := oneSegment(p, "/login/"); ok {
-			return "login:" + clipName(prov), true
+			if !identifier(prov) {
+				return "oauth", true
+			}
+			return "oauth:" + prov, true
 		}
 	}
 	return "", false
 }
 
-// clipName bounds a provider name taken from a path (an audit and page
-// label, never trusted further).
-func clipName(s string) string {
-	if len(s) > 64 {
-		return s[:64]
+// MethodOther names a sign-in seen in the answer to a request that is no
+// sign-in route (LoginMethod): a custom view, or a request Superset routed
+// differently from how it looks.
+const MethodOther = "other"
+
+// identifier reports a short name of letters, digits, '_', '-' and '.',
+// safe to carry into audit events and pages as it is.
+func identifier(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
 	}
-	return s
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // IsLogin is LoginMethod without the method name.

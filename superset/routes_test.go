@@ -92,13 +92,14 @@ func TestLoginLogout(t *testing.T) {
 		{"POST", "/login/", "form"},
 		{"POST", "/login", "form"},
 		{"GET", "/login/", "remote_user"},
-		{"HEAD", "/login/", "remote_user"},
+		{"HEAD", "/login", "remote_user"},
+		{"PUT", "/login/", ""},
 		{"GET", "/oauth-authorized/github", "oauth:github"},
+		{"GET", "/oauth-authorized/git%0ahub", "oauth"},
+		{"GET", "//oauth-authorized/./okta/", "oauth:okta"},
 		{"POST", "/oauth-authorized/github", ""},
-		{"GET", "/login/github", "login:github"},
-		{"POST", "/login/github", ""},
+		{"GET", "/login/github", ""},
 		{"POST", "/api/v1/security/login", ""},
-		{"GET", "/x/login/", ""},
 	}
 	for _, c := range cases {
 		k, ok := LoginMethod(c.method, c.path)
