@@ -92,13 +92,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	errLog := zap.NewStdLog(s.log.Named("http"))
 	s.main = &http.Server{
-		Handler:           opts.Handler,
+		// framingHandler and ConnContext pair with the framing listener
+		// (framing.go) that Run puts under plain HTTP.
+		Handler:           framingHandler{next: opts.Handler},
+		ConnContext:       framingConnContext,
 		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      0, // see the type's doc
 		IdleTimeout:       orDefault(opts.IdleTimeout, 120*time.Second),
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          errLog,
+		// "OPTIONS *" goes to the handler like every request, so that the
+		// framing verdicts stay aligned with the requests served.
+		DisableGeneralOptionsHandler: true,
 	}
 	if s.main.MaxHeaderBytes <= 0 {
 		s.main.MaxHeaderBytes = 64 << 10
@@ -169,13 +175,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
-	if s.certs == nil {
-		// Plaintext HTTP/1: request framing is judged on the wire before
-		// net/http parses it (framing.go). Under TLS net/http must see the
-		// *tls.Conn itself; there it re-frames an ambiguous request on its
-		// own, so what reaches Superset is unambiguous either way.
-		ln = FramingListener(ln, s.main.MaxHeaderBytes)
-	}
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, l net.Listener, tlsOn bool) {
@@ -191,8 +190,14 @@ func (s *Server) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("proxy: serve %s: %w", l.Addr(), err)
 		}
 	}
+	mainLn := ln
+	if s.certs == nil {
+		// Plain HTTP/1: every connection's framing is followed, so that
+		// what net/http would silently reframe is refused (framing.go).
+		mainLn = framingListener{ln}
+	}
 	wg.Add(1)
-	go serve(s.main, ln, s.certs != nil)
+	go serve(s.main, mainLn, s.certs != nil)
 	if rln != nil {
 		wg.Add(1)
 		go serve(s.redirect, rln, false)
