@@ -6,11 +6,12 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
+	"net/http/cookiejar"
 	"os"
 	"strconv"
 	"strings"
@@ -27,38 +28,46 @@ import (
 // TestCanonicalScriptName (issue 12, finding 2): gunicorn 23 takes
 // SCRIPT_NAME from a header sent by a peer in its forwarded_allow_ips
 // (default: loopback, where the gateway is) and strips that prefix from
-// the path. A metadata:read token asks for a dashboard path that is chart
-// data once the prefix is gone; it must get no data.
+// the path. A metadata:read token asks for dashboard paths that are data
+// once the prefix is gone (a column's values, SQL Lab's bootstrap); it
+// must get none.
 func TestCanonicalScriptName(t *testing.T) {
 	e := shared(t)
 	data := e.s.Data()
-	if data.ChartID == 0 {
+	if data.DatasetID == 0 {
 		t.Fatalf("harness data fixture missing: %+v", data)
 	}
 	g := startGateway(t, e)
 	tg := e.c.Target
-	chartData := "/api/v1/chart/" + strconv.Itoa(data.ChartID) + "/data/"
 	const prefix = "/api/v1/dashboard"
+	targets := []string{
+		"/api/v1/datasource/table/" + strconv.Itoa(data.DatasetID) + "/column/region/values/",
+		"/api/v1/sqllab/",
+	}
 
 	// The control: straight at a node, from loopback, gunicorn honours the
 	// header, so the attack below is real and not a typo.
 	direct := epLogin(t, e.c.Nodes[0].URL, tg.Admin)
-	code, body := scriptNameGet(t, e.c.Nodes[0].URL, prefix+chartData, prefix, direct.bearer)
-	if code != http.StatusOK || !strings.Contains(body, `"colnames"`) {
-		t.Fatalf("control: %s%s with Script_Name %s straight at gunicorn: %d %.200s; want chart data", prefix, chartData, prefix, code, body)
+	for _, p := range targets {
+		code, body := scriptNameGet(t, e.c.Nodes[0].URL, prefix+p, prefix, direct.bearer)
+		if code != http.StatusOK || !strings.Contains(body, `"result"`) {
+			t.Fatalf("control: %s%s with Script_Name %s straight at gunicorn: %d %.200s; want data", prefix, p, prefix, code, body)
+		}
 	}
 
 	c := newGWClient(t, g.URL)
 	c.login(tg.Alpha)
 	meta := formCreate(t, c, "canonical metadata", []string{"metadata:read"}, 24*time.Hour, "")
-	// Without the header the token is refused chart data, as it should be.
-	if code, body := scriptNameGet(t, g.URL, chartData, "", meta); code != http.StatusForbidden {
-		t.Fatalf("chart data with the metadata token: %d %.200s; want 403", code, body)
-	}
-	for _, name := range []string{"Script_Name", "SCRIPT_NAME", "script_name"} {
-		code, body := scriptNameGetAs(t, g.URL, prefix+chartData, name, prefix, meta)
-		if code == http.StatusOK || strings.Contains(body, `"colnames"`) || strings.Contains(body, `"data"`) {
-			t.Errorf("%s: %s with a metadata:read token through the gateway: %d %.300s; want no chart data", name, prefix+chartData, code, body)
+	for _, p := range targets {
+		// Without the header the token is refused, as it should be.
+		if code, body := scriptNameGet(t, g.URL, p, "", meta); code != http.StatusForbidden {
+			t.Fatalf("%s with the metadata token: %d %.200s; want 403", p, code, body)
+		}
+		for _, name := range []string{"Script_Name", "SCRIPT_NAME", "script_name"} {
+			code, body := scriptNameGetAs(t, g.URL, prefix+p, name, prefix, meta)
+			if code == http.StatusOK || strings.Contains(body, `"result"`) {
+				t.Errorf("%s: %s with a metadata:read token through the gateway: %d %.300s; want no data", name, prefix+p, code, body)
+			}
 		}
 	}
 }
@@ -99,11 +108,17 @@ func TestCanonicalUnderscoreRemoteUser(t *testing.T) {
 	g := gatewayFor(t, s, []string{c.Target.BaseURL}, "trusted_proxies: [127.0.0.1/32]", "trusted_headers: ["+remoteUserHeader+"]")
 
 	// The control: straight at the node the underscore spelling signs in.
-	node := newGWClient(t, c.Target.BaseURL)
+	jar, _ := cookiejar.New(nil)
+	node := &http.Client{Jar: jar, Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodGet, c.Target.BaseURL+"/login/", nil)
 	req.Header["X_Remote_User"] = []string{c.Target.Admin.Username}
-	node.do(req)
-	if user := supersetUser(t, node); user != c.Target.Admin.Username {
+	if resp, err := node.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if user := supersetUser(t, node, c.Target.BaseURL); user != c.Target.Admin.Username {
 		t.Fatalf("control: X_Remote_User straight at gunicorn --header-map dangerous signed in %q, want %s", user, c.Target.Admin.Username)
 	}
 
@@ -122,25 +137,24 @@ func TestCanonicalUnderscoreRemoteUser(t *testing.T) {
 	}
 }
 
-// supersetUser asks /api/v1/me/ with the Superset session cookie the
-// client holds from a node.
-func supersetUser(t *testing.T, c *gwClient) string {
+// supersetUser asks base's /api/v1/me/ with the Superset session the
+// client holds and returns the username ("" when anonymous).
+func supersetUser(t *testing.T, c *http.Client, base string) string {
 	t.Helper()
-	u, _ := url.Parse(c.base)
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/v1/me/", nil)
-	for _, ck := range c.jar.Cookies(u) {
-		req.AddCookie(ck)
+	resp, err := c.Get(base + "/api/v1/me/")
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp, body := c.do(req)
-	if resp.StatusCode != http.StatusOK {
+	defer resp.Body.Close()
+	var me struct {
+		Result struct {
+			Username string `json:"username"`
+		} `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&me) != nil {
 		return ""
 	}
-	i := strings.Index(body, `"username":"`)
-	if i < 0 {
-		return ""
-	}
-	rest := body[i+len(`"username":"`):]
-	return rest[:strings.IndexByte(rest, '"')]
+	return me.Result.Username
 }
 
 // TestCanonicalDuplicateHeaders (issue 12, finding 1's second shape and
