@@ -3,9 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/policy"
 )
@@ -443,16 +449,116 @@ func (l framingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &framingConn{Conn: c, t: newFramingTracker(), bad: -1}, nil
+	return newFramingConn(c), nil
 }
+
+func newFramingConn(c net.Conn) *framingConn {
+	return &framingConn{Conn: c, t: newFramingTracker(), bad: -1}
+}
+
+func (c *framingConn) framing() *framingConn { return c }
+
+// tlsFramingConn is a framingConn over TLS. net/http sets Request.TLS from
+// ConnectionState for connections that are not a *tls.Conn themselves.
+type tlsFramingConn struct{ *framingConn }
+
+func (c tlsFramingConn) ConnectionState() tls.ConnectionState {
+	return c.Conn.(*tls.Conn).ConnectionState()
+}
+
+// tlsFramingListener terminates TLS itself, so that HTTP/1 over TLS goes
+// through a framing tracker too (net/http only reads a *tls.Conn's
+// plaintext inside its own serve loop). Handshakes run in their own
+// goroutines, bounded by a timeout, so a slow client never holds up
+// Accept. A connection that negotiated h2 is handed over as the *tls.Conn
+// it is (HTTP/2 frames carry their own lengths); any other is wrapped.
+type tlsFramingListener struct {
+	inner   net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+	log     *zap.Logger
+
+	conns     chan net.Conn
+	errs      chan error
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newTLSFramingListener(l net.Listener, cfg *tls.Config, timeout time.Duration, log *zap.Logger) *tlsFramingListener {
+	tl := &tlsFramingListener{inner: l, cfg: cfg, timeout: timeout, log: log,
+		conns: make(chan net.Conn), errs: make(chan error), done: make(chan struct{})}
+	go tl.acceptLoop()
+	return tl
+}
+
+func (l *tlsFramingListener) acceptLoop() {
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			select {
+			case l.errs <- err:
+			case <-l.done:
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // net/http backs off on temporary errors and asks again
+		}
+		go l.handshake(c)
+	}
+}
+
+func (l *tlsFramingListener) handshake(c net.Conn) {
+	tc := tls.Server(c, l.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && bytes.HasPrefix(rh.RecordHeader[:], []byte("GET ")) {
+			// As net/http does for plain HTTP sent to a TLS port.
+			_, _ = io.WriteString(rh.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		l.log.Debug("tls handshake failed", zap.String("remote", c.RemoteAddr().String()), zap.Error(err))
+		_ = c.Close()
+		return
+	}
+	var out net.Conn = tc
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		out = tlsFramingConn{newFramingConn(tc)}
+	}
+	select {
+	case l.conns <- out:
+	case <-l.done:
+		_ = tc.Close()
+	}
+}
+
+func (l *tlsFramingListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case err := <-l.errs:
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *tlsFramingListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.inner.Close()
+}
+
+func (l *tlsFramingListener) Addr() net.Addr { return l.inner.Addr() }
 
 type framingKey struct{}
 
 // framingConnContext is the http.Server's ConnContext: it puts the
 // connection's framingConn where the handlers find it.
 func framingConnContext(ctx context.Context, c net.Conn) context.Context {
-	if fc, ok := c.(*framingConn); ok {
-		return context.WithValue(ctx, framingKey{}, fc)
+	if f, ok := c.(interface{ framing() *framingConn }); ok {
+		return context.WithValue(ctx, framingKey{}, f.framing())
 	}
 	return ctx
 }

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +290,93 @@ func checkAgainstNetHTTP(t *testing.T, in []byte, tr framingTracker) {
 		if req.ProtoMajor != 1 {
 			return
 		}
+	}
+}
+
+// TestFramingOverTLS: under TLS the listener terminates TLS itself so that
+// HTTP/1.1 is followed too: CL+TE is refused; well-framed HTTP/1.1 and
+// HTTP/2 (ALPN h2) are served as https; a client that never finishes its
+// handshake holds up nobody.
+func TestFramingOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "gw")
+	s := newStack(t, nil, nil)
+	l := listen(t)
+	srv, err := NewServer(ServerOptions{Listener: l, Handler: s.gw, ReadHeaderTimeout: 2 * time.Second,
+		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runServer(t, srv)
+	addr := l.Addr().String()
+
+	// A stalled client: TCP only, no ClientHello.
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+
+	tlsExchange := func(req string, n int) []*http.Response {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		var out []*http.Response
+		for range n {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out = append(out, resp)
+		}
+		return out
+	}
+	got := tlsExchange("GET /first HTTP/1.1\r\nHost: gw\r\n\r\n"+
+		"POST /hidden HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+chunkedSmuggle, 3)
+	if fmt.Sprint(statuses(got)) != "[200 400]" {
+		t.Fatalf("HTTP/1.1 over TLS: answers %v; want [200 400]", statuses(got))
+	}
+	if n := s.backend.count(); n != 1 {
+		t.Fatalf("upstream received %d requests; want /first only", n)
+	}
+	if got := s.backend.last(t); got.Path != "/first" || got.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("upstream saw %s with X-Forwarded-Proto %q", got.Path, got.Header.Get("X-Forwarded-Proto"))
+	}
+
+	h2 := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // test certificate
+	t.Cleanup(h2.CloseIdleConnections)
+	resp, err := h2.Get("https://" + addr + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("HTTP/2: %d over %s", resp.StatusCode, resp.Proto)
+	}
+	if got := s.backend.last(t); got.Path != "/h2" || got.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("upstream saw %s with X-Forwarded-Proto %q", got.Path, got.Header.Get("X-Forwarded-Proto"))
+	}
+
+	// Plain HTTP to the TLS port gets net/http's hint, not a hang.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain HTTP to the TLS port: %v %v", resp, err)
 	}
 }

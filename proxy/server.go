@@ -117,6 +117,10 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.main.TLSConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: s.certs.GetCertificate,
+			// Run terminates TLS in its own listener (framing.go), so
+			// ALPN is set here rather than by ServeTLS; net/http's Serve
+			// then serves HTTP/2 on the connections that chose h2.
+			NextProtos: []string{"h2", "http/1.1"},
 		}
 	}
 	if opts.RedirectAddr != "" || opts.RedirectListener != nil {
@@ -180,21 +184,18 @@ func (s *Server) Run(ctx context.Context) error {
 	serve := func(srv *http.Server, l net.Listener, tlsOn bool) {
 		defer wg.Done()
 		s.log.Info("listening", zap.String("addr", l.Addr().String()), zap.Bool("tls", tlsOn))
-		var err error
-		if tlsOn {
-			err = srv.ServeTLS(l, "", "")
-		} else {
-			err = srv.Serve(l)
-		}
+		// TLS, where configured, is the listener's (see below).
+		err := srv.Serve(l)
 		if !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("proxy: serve %s: %w", l.Addr(), err)
 		}
 	}
-	mainLn := ln
-	if s.certs == nil {
-		// Plain HTTP/1: every connection's framing is followed, so that
-		// what net/http would silently reframe is refused (framing.go).
-		mainLn = framingListener{ln}
+	// Every HTTP/1 connection's framing is followed, so that what
+	// net/http would silently reframe is refused (framing.go); under TLS
+	// the listener terminates TLS itself to see the plaintext.
+	var mainLn net.Listener = framingListener{ln}
+	if s.certs != nil {
+		mainLn = newTLSFramingListener(ln, s.main.TLSConfig, s.main.ReadHeaderTimeout, s.log)
 	}
 	wg.Add(1)
 	go serve(s.main, mainLn, s.certs != nil)
