@@ -43,7 +43,7 @@ func FuzzFramingConn(f *testing.F) {
 		f.Add([]byte(s), uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
-		c := &framingConn{Conn: &chunkConn{data: append([]byte(nil), data...), step: int(step%64) + 1}, t: newFramingTracker(), bad: -1}
+		c := newFramingConn(&chunkConn{data: append([]byte(nil), data...), step: int(step%64) + 1})
 		out, err := io.ReadAll(c)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +84,7 @@ func (c *timeoutConn) Read(p []byte) (int, error) {
 // a past deadline and then reads the next request; the connection passes
 // the timeout on and keeps following what comes after it.
 func TestFramingTimeoutIsNotTheEnd(t *testing.T) {
-	c := &framingConn{Conn: &timeoutConn{chunkConn: chunkConn{data: []byte("GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), step: 5}}, t: newFramingTracker(), bad: -1}
+	c := newFramingConn(&timeoutConn{chunkConn: chunkConn{data: []byte("GET / HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), step: 5}})
 	var te timeoutErr
 	if _, err := c.Read(make([]byte, 1)); !errors.As(err, &te) {
 		t.Fatalf("first read %v, want the timeout", err)

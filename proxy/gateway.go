@@ -67,6 +67,11 @@ type Options struct {
 	// X-Real-IP and X-Request-ID the gateway believes. From any other peer
 	// these headers are stripped. Empty means trust nobody.
 	TrustedProxies []netip.Prefix
+	// RefuseUnderscoreHeaders answers 400 to a request with a header
+	// whose name contains "_"; false drops such headers instead. Either
+	// way none reaches Superset (see CanonicalHeaders).
+	RefuseUnderscoreHeaders bool
+
 	// TrustedHeaders are further request headers only a trusted proxy may
 	// set, such as the user header of a sign-on proxy that Superset turns
 	// into REMOTE_USER. From any other peer they are removed before the
@@ -100,11 +105,6 @@ type Options struct {
 	// the gateway's own pages. nil means policy defaults for an http public
 	// URL.
 	Headers *policy.HeaderPolicy
-
-	// RefuseUnderscoreHeaders answers 400 to a request with a header
-	// whose name contains "_"; false drops such headers instead. Either
-	// way none reaches Superset (see CanonicalHeaders).
-	RefuseUnderscoreHeaders bool
 
 	// MaxBodyBytes bounds a request body; larger ones get 413. 0 means
 	// 64 MiB (dashboard imports and CSV uploads are large); negative means

@@ -93,7 +93,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	errLog := zap.NewStdLog(s.log.Named("http"))
 	s.main = &http.Server{
 		// framingHandler and ConnContext pair with the framing listener
-		// (framing.go) that Run puts under plain HTTP.
+		// (framing.go) that Run puts under every HTTP/1 connection.
 		Handler:           framingHandler{next: opts.Handler},
 		ConnContext:       framingConnContext,
 		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, 10*time.Second),
