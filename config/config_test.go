@@ -35,7 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Limits.MaxHeaderBytes != 64<<10 || c.Limits.MaxBodyBytes != 32<<20 ||
 		c.Limits.UpstreamTimeout != 60*time.Second || c.Limits.ShutdownGrace != 20*time.Second ||
-		c.Headers.FrameAncestors != "'self'" || c.Balance != "round_robin" || c.Store.DataDir != "./data" ||
+		c.Headers.FrameAncestors != "'self'" || c.Headers.UnderscoreHeaders != "drop" || c.Balance != "round_robin" || c.Store.DataDir != "./data" ||
 		!c.AccessTokens.Enabled || c.AccessTokens.MaxTTL != 2160*time.Hour || c.AccessTokens.MaxPerUser != 20 ||
 		c.AccessTokens.MaxCIDRs != 16 || c.AccessTokens.PepperFile != "" || c.AccessTokens.Pepper != nil {
 		t.Fatalf("defaults differ from the documented ones: %+v", c)
@@ -85,6 +85,7 @@ audit: {output: /var/log/sg-audit.jsonl}
 limits: {max_header_bytes: 8192, max_body_bytes: 1048576, read_header_timeout: 2s, read_timeout: 30s, idle_timeout: 60s, upstream_timeout: 10s, shutdown_grace: 5s}
 headers:
   frame_ancestors: "'self' https://app.example.com"
+  underscore_headers: refuse
   overrides:
     - prefix: /static/
       set: {Cache-Control: "public, max-age=3600"}
@@ -106,7 +107,7 @@ log: {level: debug}
 		c.Limits.MaxBodyBytes != 1<<20 || c.Metrics.Listen != "" || c.ReconcileInterval != 0 ||
 		c.TLS.RedirectHTTPListen != ":8080" || !c.Superset.AllowWeakSecrets || c.Log.Level != "debug" ||
 		c.Headers.Overrides[0].Set["Cache-Control"] != "public, max-age=3600" ||
-		c.Headers.Overrides[0].Remove[0] != "Permissions-Policy" {
+		c.Headers.Overrides[0].Remove[0] != "Permissions-Policy" || c.Headers.UnderscoreHeaders != "refuse" {
 		t.Fatalf("values not applied: %+v", c)
 	}
 	a := c.AccessTokens
@@ -169,6 +170,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"limits: {max_header_bytes: 10}\n", "config: limits.max_header_bytes: 10 is outside"},
 		{"limits: {upstream_timeout: 0s}\n", "config: limits.upstream_timeout: must be a positive duration"},
 		{"headers: {frame_ancestors: \"'self'; script-src *\"}\n", "config: headers.frame_ancestors: must be a CSP source list"},
+		{"headers: {underscore_headers: \"\"}\n", `config: headers.underscore_headers: "" must be drop or refuse`},
 		{"headers: {overrides: [{prefix: x, set: {A: b}}]}\n", `config: headers.overrides[0].prefix: "x" must start with /`},
 		{"headers: {overrides: [{prefix: /x, set: {\"Bad Name\": b}}]}\n", `config: headers.overrides[0].set: "Bad Name" is not a header name`},
 		{"headers: {overrides: [{prefix: /x, set: {X-A: \"a\\r\\nSet-Cookie: x\"}}]}\n", "config: headers.overrides[0].set.X-A: contains control characters"},

@@ -14,6 +14,7 @@ const (
 	ReasonBodyTooLarge     Reason = "body_too_large"
 	ReasonSmuggling        Reason = "smuggling"
 	ReasonFramingConflict  Reason = "framing_conflict"
+	ReasonFramingUnknown   Reason = "framing_unknown" // the listener lost a connection's framing
 	ReasonBadPath          Reason = "bad_path"
 	ReasonPathTooLong      Reason = "path_too_long"
 	ReasonBadMethod        Reason = "bad_method"

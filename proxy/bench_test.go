@@ -86,6 +86,51 @@ func BenchmarkGatewayAnonymous(b *testing.B) {
 	benchClient(b, front)
 }
 
+// BenchmarkGatewayAnonymousFramed is BenchmarkGatewayAnonymous behind the
+// framing listener the Server uses for plain HTTP: the difference is what
+// following every connection's framing costs.
+func BenchmarkGatewayAnonymousFramed(b *testing.B) {
+	be := benchBackend(b)
+	pool, err := upstream.New(upstream.Options{Nodes: []string{be.URL}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.CloseIdleConnections)
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
+	gw, err := New(Options{Upstream: pool, Logger: log, Classify: func(*http.Request) string { return "api" }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	front := httptest.NewUnstartedServer(framingHandler{next: gw})
+	front.Listener = framingListener{front.Listener}
+	front.Config.ConnContext = framingConnContext
+	front.Start()
+	b.Cleanup(front.Close)
+	benchClient(b, front)
+}
+
+// BenchmarkFramingTracker feeds a browser-sized request (about 900 bytes
+// of headers) and a small JSON body, as one read.
+func BenchmarkFramingTracker(b *testing.B) {
+	req := []byte("POST /api/v1/chart/data?form_data=%7B%22slice_id%22%3A2%7D HTTP/1.1\r\n" +
+		"Host: superset.example.com\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +
+		"Accept: application/json\r\nAccept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 2\r\nX-CSRFToken: " + strings.Repeat("c", 90) + "\r\n" +
+		"Origin: https://superset.example.com\r\nReferer: https://superset.example.com/explore/?slice_id=2\r\n" +
+		"Cookie: __Host-sg_session=" + strings.Repeat("s", 300) + "\r\n" +
+		"Sec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\n\r\n{}")
+	t := newFramingTracker()
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		t.feed(req)
+	}
+	if t.blocks == 0 || t.bad >= 0 {
+		b.Fatalf("tracker lost: %d %d", t.blocks, t.bad)
+	}
+}
+
 func BenchmarkCleanPath(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 )
 
@@ -75,6 +76,13 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 
 // refuse answers the request with our error page and counts the reason.
 func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason string) {
+	g.refuseWith(w, st, status, policy.Reason(reason), publicMessages[status])
+}
+
+// refuseWith is refuse with the page's message given: a hygiene refusal
+// says what was wrong with the request.
+func (g *Gateway) refuseWith(w *respWriter, st *reqState, status int, why policy.Reason, message string) {
+	reason := string(why)
 	st.refusal = reason
 	g.obs.ObserveRefusal(reason)
 	if w.wrote {
@@ -101,7 +109,7 @@ func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason string)
 		Status        int
 		Text, Message string
 		RequestID     string
-	}{status, http.StatusText(status), publicMessages[status], st.id})
+	}{status, http.StatusText(status), message, st.id})
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -33,9 +33,10 @@ type Observer interface {
 	// status logged (499 when the client went away) and its duration.
 	ObserveRequest(class string, status int, d time.Duration)
 	// ObserveRefusal counts a request the gateway answered itself with an
-	// error, by reason: "body_too_large", "smuggling", "bad_path",
-	// "path_too_long", "bad_method", "no_healthy_upstream", "upstream_timeout",
-	// "upstream_unreachable", "client_gone", "panic".
+	// error, by reason: "body_too_large", "smuggling", "framing_conflict",
+	// "framing_unknown", "underscore_header", "duplicate_header",
+	// "bad_path", "path_too_long", "bad_method", "no_healthy_upstream",
+	// "upstream_timeout", "upstream_unreachable", "client_gone", "panic".
 	ObserveRefusal(reason string)
 }
 
@@ -68,7 +69,7 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// RefuseUnderscoreHeaders answers 400 to a request with a header
 	// whose name contains "_"; false drops such headers instead. Either
-	// way none reaches Superset (see canonicalHeaders).
+	// way none reaches Superset (see CanonicalHeaders).
 	RefuseUnderscoreHeaders bool
 
 	// TrustedHeaders are further request headers only a trusted proxy may
@@ -361,34 +362,30 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 		g.refuse(rw, st, http.StatusInternalServerError, "panic")
 	}()
 
+	// Go's server drops Content-Length when Transfer-Encoding is present
+	// on the wire, merges equal Content-Lengths and reframes the body, so
+	// the handler cannot see these: the listener (framing.go) followed
+	// the connection's bytes and says whether this request was framed
+	// unambiguously.
+	if why := admitFraming(r); why != "" {
+		g.refuseWith(rw, st, http.StatusBadRequest, why, refusalMessage(why, ""))
+		return
+	}
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		// Not ours to tunnel, and TRACE would echo credentials back
 		// (cross-site tracing).
 		g.refuse(rw, st, http.StatusMethodNotAllowed, "bad_method")
 		return
 	}
-	// Go's server drops Content-Length when Transfer-Encoding is present
-	// on the wire and reframes the body (RFC 9112 §6.3): the listener
-	// refuses that framing before the parser sees it (framing.go) and
-	// marks it with FramingConflictHeader. This refuses the ambiguity
-	// wherever it is still visible, e.g. from an in-process caller.
-	if len(r.Header[FramingConflictHeader]) > 0 ||
-		len(r.TransferEncoding) > 0 && len(r.Header["Content-Length"]) > 0 ||
+	// The same ambiguity wherever it is still visible: an in-process
+	// caller or a future protocol layer.
+	if len(r.TransferEncoding) > 0 && len(r.Header["Content-Length"]) > 0 ||
 		len(r.Header["Transfer-Encoding"]) > 0 && len(r.Header["Content-Length"]) > 0 {
-		// The body's end is in doubt, and with it where the next request
-		// on this connection starts: none is read.
-		rw.Header().Set("Connection", "close")
-		g.refuse(rw, st, http.StatusBadRequest, string(policy.ReasonSmuggling))
+		g.refuseWith(rw, st, http.StatusBadRequest, reasonSmuggling, refusalMessage(reasonSmuggling, ""))
 		return
 	}
-	if len(r.TransferEncoding) > 0 && r.ProtoMajor == 1 {
-		// The framing listener stops following a connection at a chunked
-		// body (framing.go): the next request gets a connection of its
-		// own.
-		rw.Header().Set("Connection", "close")
-	}
-	if reason := canonicalHeaders(r.Header, g.refuseUnderscore); reason != "" {
-		g.refuse(rw, st, http.StatusBadRequest, string(reason))
+	if why, name := CanonicalHeaders(r.Header, g.refuseUnderscore); why != "" {
+		g.refuseWith(rw, st, http.StatusBadRequest, why, refusalMessage(why, name))
 		return
 	}
 	if g.maxBody > 0 {

@@ -145,9 +145,12 @@ func newStack(t testing.TB, h http.HandlerFunc, mod func(*Options, *upstream.Opt
 		t.Fatal(err)
 	}
 	s.gw = gw
-	// The listener as Server.Run wraps a plaintext one.
-	s.front = httptest.NewUnstartedServer(gw)
-	s.front.Listener = FramingListener(s.front.Listener, 0)
+	// The listener, handler and connection context as Server wraps a
+	// plaintext one (framing.go).
+	s.front = httptest.NewUnstartedServer(framingHandler{next: gw})
+	s.front.Listener = framingListener{s.front.Listener}
+	s.front.Config.ConnContext = framingConnContext
+	s.front.Config.DisableGeneralOptionsHandler = true
 	s.front.Start()
 	t.Cleanup(s.front.Close)
 	return s

@@ -92,13 +92,19 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	errLog := zap.NewStdLog(s.log.Named("http"))
 	s.main = &http.Server{
-		Handler:           opts.Handler,
+		// framingHandler and ConnContext pair with the framing listener
+		// (framing.go) that Run puts under every HTTP/1 connection.
+		Handler:           framingHandler{next: opts.Handler},
+		ConnContext:       framingConnContext,
 		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       opts.ReadTimeout,
 		WriteTimeout:      0, // see the type's doc
 		IdleTimeout:       orDefault(opts.IdleTimeout, 120*time.Second),
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          errLog,
+		// "OPTIONS *" goes to the handler like every request, so that the
+		// framing verdicts stay aligned with the requests served.
+		DisableGeneralOptionsHandler: true,
 	}
 	if s.main.MaxHeaderBytes <= 0 {
 		s.main.MaxHeaderBytes = 64 << 10
@@ -111,6 +117,10 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.main.TLSConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: s.certs.GetCertificate,
+			// Run terminates TLS in its own listener (framing.go), so
+			// ALPN is set here rather than by ServeTLS; net/http's Serve
+			// then serves HTTP/2 on the connections that chose h2.
+			NextProtos: []string{"h2", "http/1.1"},
 		}
 	}
 	if opts.RedirectAddr != "" || opts.RedirectListener != nil {
@@ -169,30 +179,26 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
-	if s.certs == nil {
-		// Plaintext HTTP/1: request framing is judged on the wire before
-		// net/http parses it (framing.go). Under TLS net/http must see the
-		// *tls.Conn itself; there it re-frames an ambiguous request on its
-		// own, so what reaches Superset is unambiguous either way.
-		ln = FramingListener(ln, s.main.MaxHeaderBytes)
-	}
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, l net.Listener, tlsOn bool) {
 		defer wg.Done()
 		s.log.Info("listening", zap.String("addr", l.Addr().String()), zap.Bool("tls", tlsOn))
-		var err error
-		if tlsOn {
-			err = srv.ServeTLS(l, "", "")
-		} else {
-			err = srv.Serve(l)
-		}
+		// TLS, where configured, is the listener's (see below).
+		err := srv.Serve(l)
 		if !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("proxy: serve %s: %w", l.Addr(), err)
 		}
 	}
+	// Every HTTP/1 connection's framing is followed, so that what
+	// net/http would silently reframe is refused (framing.go); under TLS
+	// the listener terminates TLS itself to see the plaintext.
+	var mainLn net.Listener = framingListener{ln}
+	if s.certs != nil {
+		mainLn = newTLSFramingListener(ln, s.main.TLSConfig, s.main.ReadHeaderTimeout, s.log)
+	}
 	wg.Add(1)
-	go serve(s.main, ln, s.certs != nil)
+	go serve(s.main, mainLn, s.certs != nil)
 	if rln != nil {
 		wg.Add(1)
 		go serve(s.redirect, rln, false)
