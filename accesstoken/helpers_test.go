@@ -291,7 +291,7 @@ func (e *env) gateway(o gwOpts) *tgw {
 		t.Fatal(err)
 	}
 	g.vault, err = session.New(session.Options{
-		Store: st, Keys: []session.KeyPair{keyPair(1)}, SupersetSecretKey: secretKey,
+		Store: st, Keys: []session.KeyPair{gatewaytest.KeyPair(1)}, SupersetSecretKey: secretKey,
 		WhoAmI: session.WhoAmIVia(pool, e.clk.Now), IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
 		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, ClientIP: proxy.ClientIP, RequestID: proxy.RequestID,
 		Now: e.clk.Now, Epochs: g.epochs,
@@ -325,18 +325,6 @@ func identify(v *session.Vault) accesstoken.IdentifyFunc {
 		}
 		return accesstoken.Owner{ID: s.UserID, Username: s.Username}, true, nil
 	}
-}
-
-func keyPair(b byte) session.KeyPair {
-	h := make([]byte, 64)
-	k := make([]byte, 32)
-	for i := range h {
-		h[i] = b + byte(i)
-	}
-	for i := range k {
-		k[i] = b ^ byte(3*i)
-	}
-	return session.KeyPair{Hash: h, Block: k}
 }
 
 // reply is one answer from the gateway.

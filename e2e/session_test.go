@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -113,22 +112,8 @@ func (c *gwClient) plant(value string) {
 // cookie value and returns the status and the username (if 200).
 func meAs(t *testing.T, base, cookie string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/me/", nil)
-	if cookie != "" {
-		req.AddCookie(&http.Cookie{Name: gatewayCookie, Value: cookie})
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var me struct {
-		Result struct {
-			Username string `json:"username"`
-		} `json:"result"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&me)
-	return resp.StatusCode, me.Result.Username
+	code, _, user := meID(t, base, cookie)
+	return code, user
 }
 
 // fixationHolds plants an attacker's anonymous gateway session in the

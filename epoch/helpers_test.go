@@ -161,7 +161,7 @@ func newStackOn(t *testing.T, st store.Store, clk *clock, fake *fakesuperset.Fak
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.CloseIdleConnections)
-	vault, err := session.New(session.Options{Store: st, Keys: testKeys(), SupersetSecretKey: secretKey,
+	vault, err := session.New(session.Options{Store: st, Keys: []session.KeyPair{gatewaytest.KeyPair(7)}, SupersetSecretKey: secretKey,
 		WhoAmI: session.WhoAmIVia(pool, clk.Now), IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
 		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, Now: clk.Now, Epochs: s.ep})
 	if err != nil {
@@ -188,18 +188,6 @@ func (r selfRecorder) ModifyResponse(resp *http.Response) error {
 		r.s.selfMu.Unlock()
 	}
 	return r.Vault.ModifyResponse(resp)
-}
-
-// testKeys is one generation of gateway cookie keys.
-func testKeys() []session.KeyPair {
-	h, k := make([]byte, 64), make([]byte, 32)
-	for i := range h {
-		h[i] = byte(7 + i)
-	}
-	for i := range k {
-		k[i] = byte(3 * i)
-	}
-	return []session.KeyPair{{Hash: h, Block: k}}
 }
 
 type reply struct {

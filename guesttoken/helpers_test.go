@@ -277,14 +277,7 @@ func (e *env) gateway(t testing.TB, backend string) http.Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	hash, block := make([]byte, 64), make([]byte, 32)
-	for i := range hash {
-		hash[i] = byte(5 + 3*i)
-	}
-	for i := range block {
-		block[i] = byte(11 * i)
-	}
-	vault, err := session.New(session.Options{Store: st, Keys: []session.KeyPair{{Hash: hash, Block: block}},
+	vault, err := session.New(session.Options{Store: st, Keys: []session.KeyPair{gatewaytest.KeyPair(5)},
 		SupersetSecretKey: "fake-superset-secret-key-0123456789abcdef", IdleTimeout: time.Hour, AbsoluteTimeout: 4 * time.Hour,
 		AnonymousIdleTimeout: 10 * time.Minute, CacheTTL: time.Minute, Now: e.clock.Now})
 	if err != nil {

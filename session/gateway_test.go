@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/gateway/gatewaytest"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
@@ -377,10 +378,10 @@ func TestCookieKeyRotation(t *testing.T) {
 	clk := newClock()
 	ss := startSuperset(t, clk, false)
 	st := openStore(t, boltBackend, clk)
-	old := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{keyPair(1)}})
+	old := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{gatewaytest.KeyPair(1)}})
 	c := old.signIn("alice", fakesuperset.AlicePassword)
 
-	rotated := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{keyPair(2), keyPair(1)}})
+	rotated := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{gatewaytest.KeyPair(2), gatewaytest.KeyPair(1)}})
 	if got := rotated.me(c); got != http.StatusOK {
 		t.Fatalf("old-key cookie after rotation: %d", got)
 	}
@@ -389,7 +390,7 @@ func TestCookieKeyRotation(t *testing.T) {
 		t.Fatal("new cookies are still signed with the old key")
 	}
 
-	unknown := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{keyPair(3)}})
+	unknown := startGateway(t, ss, st, clk, gwOpts{keys: []session.KeyPair{gatewaytest.KeyPair(3)}})
 	r := unknown.do("GET", "/api/v1/me/", unknown.cookieHeader(c), nil)
 	if r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unknown-key cookie: %d", r.StatusCode)
@@ -405,7 +406,7 @@ func TestBadCookies(t *testing.T) {
 	ss := startSuperset(t, clk, false)
 	g := startGateway(t, ss, openStore(t, boltBackend, clk), clk, gwOpts{})
 	good, _ := g.anonymous()
-	other, err := session.NewCookieCodec([]session.KeyPair{keyPair(9)}, false, 0)
+	other, err := session.NewCookieCodec([]session.KeyPair{gatewaytest.KeyPair(9)}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,18 +38,6 @@ type clock = testkit.Clock
 
 func newClock() *clock { return testkit.NewClock(time.Now()) }
 
-func keyPair(b byte) session.KeyPair {
-	h := make([]byte, 64)
-	k := make([]byte, 32)
-	for i := range h {
-		h[i] = b + byte(i)
-	}
-	for i := range k {
-		k[i] = b ^ byte(3*i)
-	}
-	return session.KeyPair{Hash: h, Block: k}
-}
-
 // counter is an Observer that counts.
 type counter struct{ testkit.Counter }
 
@@ -138,7 +126,7 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	t.Cleanup(pool.CloseIdleConnections)
 	keys := o.keys
 	if keys == nil {
-		keys = []session.KeyPair{keyPair(1)}
+		keys = []session.KeyPair{gatewaytest.KeyPair(1)}
 	}
 	g := &tgw{t: t, pool: pool, obs: &counter{}, keys: keys}
 	so := session.Options{

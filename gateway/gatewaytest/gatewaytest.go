@@ -14,6 +14,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy"
+	"github.com/superset-gateway/superset-gateway/session"
 )
 
 // AllowEpochs stands for the epochs in tests that stamp none.
@@ -66,4 +67,18 @@ func Front(tb testing.TB, parts gateway.Parts, upstream http.RoundTripper, inter
 	srv := httptest.NewServer(gw)
 	tb.Cleanup(srv.Close)
 	return srv
+}
+
+// KeyPair is one generation of gateway cookie keys, derived from b so
+// that tests can make several distinct ones.
+func KeyPair(b byte) session.KeyPair {
+	h := make([]byte, 64)
+	k := make([]byte, 32)
+	for i := range h {
+		h[i] = b + byte(i)
+	}
+	for i := range k {
+		k[i] = b ^ byte(3*i)
+	}
+	return session.KeyPair{Hash: h, Block: k}
 }
