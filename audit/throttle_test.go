@@ -9,23 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
+
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/store/redis"
 )
 
-// manualClock moves only when told.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// manualClock is the shared fake clock (internal/testkit).
+type manualClock = testkit.Clock
 
 // drops is a DropObserver.
 type drops struct {
@@ -86,7 +78,7 @@ func junk(i int) audit.Event {
 func TestRefusalFloodCannotHideARevocation(t *testing.T) {
 	ctx := context.Background()
 	st := redisStore(t)
-	clk := &manualClock{t: t0}
+	clk := testkit.NewClock(t0)
 	var out lockedBuf
 	obs := &drops{}
 	l := audit.New(audit.Options{Writer: &out, Recent: st, Now: clk.Now, Dropped: obs})
@@ -158,7 +150,7 @@ func TestRefusalFloodCannotHideARevocation(t *testing.T) {
 // another kind's first refusals.
 func TestRefusalBucketsRefillAndAreApart(t *testing.T) {
 	ctx := context.Background()
-	clk := &manualClock{t: t0}
+	clk := testkit.NewClock(t0)
 	var out lockedBuf
 	l := audit.New(audit.Options{Writer: &out, Recent: &memList{}, Now: clk.Now,
 		Throttle: audit.ThrottleOptions{Rate: 2, Burst: 1, SummaryEvery: time.Hour}})
@@ -186,7 +178,7 @@ func TestRefusalBucketsRefillAndAreApart(t *testing.T) {
 // SummaryEvery writes the summary itself.
 func TestRefusalSummaryIsWrittenLazily(t *testing.T) {
 	ctx := context.Background()
-	clk := &manualClock{t: t0}
+	clk := testkit.NewClock(t0)
 	m := &memList{}
 	l := audit.New(audit.Options{Recent: m, Now: clk.Now, Throttle: audit.ThrottleOptions{Burst: 1, SummaryEvery: 10 * time.Second}})
 	for range 3 {

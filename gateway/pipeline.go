@@ -178,12 +178,7 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 
 	// 3. Authenticate: exactly one principal.
 	p, d, err := pl.authenticate(ctx, r, x)
-	if err != nil {
-		pl.p.Refusals.Refuse(w, r, p, policy.ReasonStoreUnavailable, err)
-		return
-	}
-	if !d.Allow {
-		pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+	if pl.refused(w, r, p, d, err) {
 		return
 	}
 
@@ -240,13 +235,7 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			pl.p.Sessions.Inject(r, x)
 		}
 	case principal.AccessToken:
-		d, err := pl.p.Tokens.Inject(ctx, r, x)
-		if err != nil {
-			pl.p.Refusals.Refuse(w, r, p, policy.ReasonStoreUnavailable, err)
-			return
-		}
-		if !d.Allow {
-			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+		if d, err := pl.p.Tokens.Inject(ctx, r, x); pl.refused(w, r, p, d, err) {
 			return
 		}
 	}
@@ -259,6 +248,20 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 
 	// 7. The reverse proxy, with the exchange as the one context value.
 	next.ServeHTTP(w, r.WithContext(principal.WithExchange(ctx, x)))
+}
+
+// refused answers the request when a stage could not decide (err: the
+// store, 503) or decided against it, and reports whether it did.
+func (pl *Pipeline) refused(w http.ResponseWriter, r *http.Request, p principal.Principal, d policy.Decision, err error) bool {
+	switch {
+	case err != nil:
+		pl.p.Refusals.Refuse(w, r, p, policy.ReasonStoreUnavailable, err)
+	case !d.Allow:
+		pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+	default:
+		return false
+	}
+	return true
 }
 
 // authenticate finds the request's one principal. Authorization (a

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
 )
 
 // backend is a real HTTP server that counts what it received.
@@ -61,22 +63,8 @@ func deadURL(t *testing.T) string {
 	return "http://" + addr
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// fakeClock is the shared fake clock (internal/testkit).
+type fakeClock = testkit.Clock
 
 type recObserver struct {
 	mu      sync.Mutex
@@ -305,7 +293,7 @@ func TestNoRetryWhenRequestWasSent(t *testing.T) {
 }
 
 func TestEjectionAndReadmissionAfterCooldown(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_000_000, 0))
 	obs := &recObserver{}
 	live := newBackend(t, nil)
 	dead := deadURL(t)

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -120,26 +121,11 @@ func TestSecondOpenIsUnavailable(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// fakeClock is the shared fake clock (internal/testkit).
+type fakeClock = testkit.Clock
 
 func TestTTLWithFakeClock(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, filepath.Join(t.TempDir(), "gw.db"), Options{Now: clk.Now, SweepInterval: -1})
 	ctx := context.Background()
 
@@ -204,7 +190,7 @@ func TestTTLWithFakeClock(t *testing.T) {
 }
 
 func TestSweeperRunsInBackground(t *testing.T) {
-	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, filepath.Join(t.TempDir(), "gw.db"), Options{Now: clk.Now, SweepInterval: 10 * time.Millisecond})
 	ctx := context.Background()
 	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
