@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,25 +54,10 @@ func newDefRig(t *testing.T) *defRig {
 		t.Fatal(err)
 	}
 	r := &defRig{t: t, e: e, token: tok, audit: filepath.Join(dir, "audit.jsonl")}
-	var ups []string
-	for _, n := range e.c.Nodes {
-		ups = append(ups, n.URL)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	r.g, err = harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: buildGateway(t), Superset: e.s, Upstreams: ups, DataDir: filepath.Join(dir, "gw"),
+	r.g = startGatewayT(t, harness.GatewayOptions{
+		Binary: buildGateway(t), Superset: e.s, Upstreams: nodeURLs(e), DataDir: filepath.Join(dir, "gw"),
 		RedisURL: rd.URL(), AuditOutput: r.audit,
 		Extra: []string{"admin: {tokens_file: " + strconv.Quote(tf) + "}"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		r.g.Stop()
-		if t.Failed() {
-			t.Log(r.g.LogTail())
-		}
 	})
 	r.node = epLogin(t, e.c.Nodes[0].URL, e.c.Target.Admin)
 	r.gamma = gammaRole(t, r.node)

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -346,22 +345,8 @@ func startGatewayWith(t *testing.T, e *env, bin, data, redisURL, keys string, ex
 // Superset's nodes (o.Superset and o.Upstreams are filled in).
 func startGatewayOpts(t *testing.T, e *env, o harness.GatewayOptions) *harness.Gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	o.Superset, o.Upstreams = e.s, nil
-	for _, n := range e.c.Nodes {
-		o.Upstreams = append(o.Upstreams, n.URL)
-	}
-	g, err := harness.StartGateway(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.Stop()
-		if t.Failed() {
-			t.Log(g.LogTail())
-		}
-	})
+	o.Superset, o.Upstreams = e.s, nodeURLs(e)
+	g := startGatewayT(t, o)
 	// A fresh store stamps the global epoch (in ms) at start, and an API
 	// JWT's iat is in whole seconds: a JWT issued within the same second
 	// is refused as revoked for its whole life. Log in only after it.

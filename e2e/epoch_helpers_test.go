@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -90,26 +89,10 @@ func (r *epRig) start() *harness.Gateway {
 	t := r.t
 	t.Helper()
 	root := r.root
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var ups []string
-	for _, n := range r.e.c.Nodes {
-		ups = append(ups, n.URL)
-	}
-	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: r.bin, Superset: r.e.s, Upstreams: ups, DataDir: root.TempDir(),
+	return startGatewayOn(t, root, harness.GatewayOptions{
+		Binary: r.bin, Superset: r.e.s, Upstreams: nodeURLs(r.e), DataDir: root.TempDir(),
 		RedisURL: r.rd.URL(), CookieKeysFile: r.keys, Extra: r.extra,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.Cleanup(func() {
-		g.Stop()
-		if root.Failed() {
-			root.Log(g.LogTail())
-		}
-	})
-	return g
 }
 
 // restart stops g and starts a replacement (new port, same Redis).

@@ -33,32 +33,52 @@ func buildGateway(t *testing.T) string {
 // Superset's nodes, with the embedded store in a temp dir.
 func startGateway(t *testing.T, e *env) *harness.Gateway {
 	t.Helper()
-	var ups []string
-	for _, n := range e.c.Nodes {
-		ups = append(ups, n.URL)
-	}
-	return gatewayFor(t, e.s, ups)
+	return gatewayFor(t, e.s, nodeURLs(e))
 }
 
 // gatewayFor starts a gateway in front of upstreams of s, with extra
 // config lines; it stops when t ends and shows its log if t failed.
 func gatewayFor(t *testing.T, s *harness.Superset, upstreams []string, extra ...string) *harness.Gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
+	return startGatewayT(t, harness.GatewayOptions{
 		Binary: buildGateway(t), Superset: s, Upstreams: upstreams, DataDir: t.TempDir(), Extra: extra,
 	})
+}
+
+// startGatewayT starts the gateway o describes, failing tb if it does not
+// come up within two minutes; it stops when tb ends and shows its log if
+// tb failed.
+func startGatewayT(tb testing.TB, o harness.GatewayOptions) *harness.Gateway {
+	tb.Helper()
+	return startGatewayOn(tb, tb, o)
+}
+
+// startGatewayOn is startGatewayT failing tb but living as long as owner
+// (a parent test that outlives tb).
+func startGatewayOn(tb, owner testing.TB, o harness.GatewayOptions) *harness.Gateway {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g, err := harness.StartGateway(ctx, o)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		g.Stop()
-		if t.Failed() {
-			t.Log(g.LogTail())
+		if owner.Failed() {
+			owner.Log(g.LogTail())
 		}
 	})
 	return g
+}
+
+// nodeURLs are the URLs of e's Superset nodes.
+func nodeURLs(e *env) []string {
+	var ups []string
+	for _, n := range e.c.Nodes {
+		ups = append(ups, n.URL)
+	}
+	return ups
 }
 
 // ownSuperset bootstraps and starts a one-node Superset for t alone, for

@@ -293,26 +293,10 @@ func writeCookieKeys(t *testing.T) string {
 // startReplica runs one gateway on the shared Redis with shared cookie keys.
 func startReplica(t *testing.T, e *env, redisURL, keys string) *harness.Gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var ups []string
-	for _, n := range e.c.Nodes {
-		ups = append(ups, n.URL)
-	}
-	g, err := harness.StartGateway(ctx, harness.GatewayOptions{
-		Binary: buildGateway(t), Superset: e.s, Upstreams: ups, DataDir: t.TempDir(),
+	return startGatewayT(t, harness.GatewayOptions{
+		Binary: buildGateway(t), Superset: e.s, Upstreams: nodeURLs(e), DataDir: t.TempDir(),
 		RedisURL: redisURL, CookieKeysFile: keys,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		g.Stop()
-		if t.Failed() {
-			t.Log(g.LogTail())
-		}
-	})
-	return g
 }
 
 // TestReplicasShareSessions (A1 test 6): two gateways on one Redis. A
@@ -396,10 +380,7 @@ func TestEmbeddedStoreSessionsSurviveRestart(t *testing.T) {
 	e := shared(t)
 	data := t.TempDir()
 	bin := buildGateway(t)
-	var ups []string
-	for _, n := range e.c.Nodes {
-		ups = append(ups, n.URL)
-	}
+	ups := nodeURLs(e)
 	start := func() *harness.Gateway {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
