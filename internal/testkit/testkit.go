@@ -5,7 +5,12 @@ package testkit
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/audit"
@@ -108,4 +113,23 @@ func (e *Events) Find(event, subject, outcome string) *audit.Event {
 		}
 	}
 	return nil
+}
+
+// Forge builds a JWT with arbitrary header and claims, HS256-signed with
+// key (or with an empty signature when key is nil), the way an attacker
+// would: nothing about it is checked.
+func Forge(tb testing.TB, header, claims map[string]any, key []byte) string {
+	tb.Helper()
+	h, err1 := json.Marshal(header)
+	c, err2 := json.Marshal(claims)
+	if err1 != nil || err2 != nil {
+		tb.Fatal(err1, err2)
+	}
+	signed := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	if key == nil {
+		return signed + "."
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(signed))
+	return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

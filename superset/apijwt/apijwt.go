@@ -35,43 +35,24 @@ const (
 	Refresh Type = "refresh"
 )
 
-// Sentinel errors. Every error from Verify wraps exactly one; Reason maps it
-// to a stable metric label.
+// Sentinel errors. Every error from Verify wraps exactly one; Reason maps
+// it to a stable metric label. The shared ones are jwtcheck's (the guest
+// verifier's are the same values).
 var (
-	ErrMalformed     = errors.New("apijwt: malformed token")
-	ErrBadSignature  = errors.New("apijwt: bad signature")
-	ErrAlgNotAllowed = errors.New("apijwt: algorithm not allowed")
-	ErrBadHeader     = errors.New("apijwt: header member not allowed")
-	ErrExpired       = errors.New("apijwt: token expired")
-	ErrMissingExp    = errors.New("apijwt: exp missing")
-	ErrNotYetValid   = errors.New("apijwt: token not yet valid")
-	ErrMissingIAT    = errors.New("apijwt: iat missing")
-	ErrIATInFuture   = errors.New("apijwt: iat in the future")
+	ErrMalformed     = jwtcheck.ErrMalformed
+	ErrBadSignature  = jwtcheck.ErrBadSignature
+	ErrAlgNotAllowed = jwtcheck.ErrAlgNotAllowed
+	ErrBadHeader     = jwtcheck.ErrBadHeader
+	ErrExpired       = jwtcheck.ErrExpired
+	ErrMissingExp    = jwtcheck.ErrMissingExp
+	ErrNotYetValid   = jwtcheck.ErrNotYetValid
+	ErrMissingIAT    = jwtcheck.ErrMissingIAT
+	ErrIATInFuture   = jwtcheck.ErrIATInFuture
+	ErrWrongType     = jwtcheck.ErrWrongType
+	ErrTooLarge      = jwtcheck.ErrTooLarge
 	ErrMissingSub    = errors.New("apijwt: sub missing")
 	ErrInvalidSub    = errors.New("apijwt: sub is not a non-empty string")
-	ErrWrongType     = errors.New("apijwt: wrong token type")
-	ErrTooLarge      = errors.New("apijwt: token too large")
 )
-
-// reasonTable pairs each sentinel with its label (a function, so the
-// table cannot be mutated).
-func reasonTable() []struct {
-	err    error
-	reason string
-} {
-	return []struct {
-		err    error
-		reason string
-	}{
-		{ErrMalformed, "malformed"}, {ErrBadSignature, "bad_signature"},
-		{ErrAlgNotAllowed, "alg_not_allowed"}, {ErrBadHeader, "bad_header"},
-		{ErrExpired, "expired"}, {ErrMissingExp, "missing_exp"},
-		{ErrNotYetValid, "not_yet_valid"}, {ErrMissingIAT, "missing_iat"},
-		{ErrIATInFuture, "iat_in_future"}, {ErrMissingSub, "missing_sub"},
-		{ErrInvalidSub, "invalid_sub"}, {ErrWrongType, "wrong_type"},
-		{ErrTooLarge, "too_large"},
-	}
-}
 
 // Reason returns the metric label for an error from Verify: one of
 // malformed, bad_signature, alg_not_allowed, bad_header, expired,
@@ -79,15 +60,8 @@ func reasonTable() []struct {
 // invalid_sub, wrong_type, too_large; "" for nil and "other" for anything
 // else.
 func Reason(err error) string {
-	if err == nil {
-		return ""
-	}
-	for _, r := range reasonTable() {
-		if errors.Is(err, r.err) {
-			return r.reason
-		}
-	}
-	return "other"
+	return jwtcheck.Reason(err, jwtcheck.Label{Err: ErrMissingSub, Reason: "missing_sub"},
+		jwtcheck.Label{Err: ErrInvalidSub, Reason: "invalid_sub"})
 }
 
 // Claims are the verified claims of a Superset API token.

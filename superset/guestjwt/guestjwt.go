@@ -28,56 +28,31 @@ import (
 // guest tokens larger than API tokens, but not this large.
 const MaxTokenLen = 16 << 10
 
-// Sentinel errors; Reason maps them to metric labels.
+// Sentinel errors; Reason maps them to metric labels. The shared ones are
+// jwtcheck's (the API-JWT verifier's are the same values).
 var (
-	ErrMalformed       = errors.New("guestjwt: malformed token")
-	ErrBadSignature    = errors.New("guestjwt: bad signature")
-	ErrAlgNotAllowed   = errors.New("guestjwt: algorithm not allowed")
-	ErrBadHeader       = errors.New("guestjwt: header member not allowed")
-	ErrExpired         = errors.New("guestjwt: token expired")
-	ErrMissingExp      = errors.New("guestjwt: exp missing")
-	ErrNotYetValid     = errors.New("guestjwt: token not yet valid")
-	ErrMissingIAT      = errors.New("guestjwt: iat missing")
-	ErrIATInFuture     = errors.New("guestjwt: iat in the future")
+	ErrMalformed       = jwtcheck.ErrMalformed
+	ErrBadSignature    = jwtcheck.ErrBadSignature
+	ErrAlgNotAllowed   = jwtcheck.ErrAlgNotAllowed
+	ErrBadHeader       = jwtcheck.ErrBadHeader
+	ErrExpired         = jwtcheck.ErrExpired
+	ErrMissingExp      = jwtcheck.ErrMissingExp
+	ErrNotYetValid     = jwtcheck.ErrNotYetValid
+	ErrMissingIAT      = jwtcheck.ErrMissingIAT
+	ErrIATInFuture     = jwtcheck.ErrIATInFuture
+	ErrWrongType       = jwtcheck.ErrWrongType
+	ErrTooLarge        = jwtcheck.ErrTooLarge
 	ErrWrongAudience   = errors.New("guestjwt: wrong audience")
-	ErrWrongType       = errors.New("guestjwt: type is not guest")
 	ErrMissingResource = errors.New("guestjwt: no resources")
 	ErrMissingClaim    = errors.New("guestjwt: required claim missing")
-	ErrTooLarge        = errors.New("guestjwt: token too large")
 )
-
-// reasonTable pairs each sentinel with its label (a function, so the
-// table cannot be mutated).
-func reasonTable() []struct {
-	err    error
-	reason string
-} {
-	return []struct {
-		err    error
-		reason string
-	}{
-		{ErrMalformed, "malformed"}, {ErrBadSignature, "bad_signature"},
-		{ErrAlgNotAllowed, "alg_not_allowed"}, {ErrBadHeader, "bad_header"},
-		{ErrExpired, "expired"}, {ErrMissingExp, "missing_exp"},
-		{ErrNotYetValid, "not_yet_valid"}, {ErrMissingIAT, "missing_iat"},
-		{ErrIATInFuture, "iat_in_future"}, {ErrWrongAudience, "wrong_audience"},
-		{ErrWrongType, "wrong_type"}, {ErrMissingResource, "missing_resources"},
-		{ErrMissingClaim, "missing_claim"}, {ErrTooLarge, "too_large"},
-	}
-}
 
 // Reason returns the metric label of an error from Verify ("" for nil,
 // "other" for an error this package did not produce).
 func Reason(err error) string {
-	if err == nil {
-		return ""
-	}
-	for _, r := range reasonTable() {
-		if errors.Is(err, r.err) {
-			return r.reason
-		}
-	}
-	return "other"
+	return jwtcheck.Reason(err, jwtcheck.Label{Err: ErrWrongAudience, Reason: "wrong_audience"},
+		jwtcheck.Label{Err: ErrMissingResource, Reason: "missing_resources"},
+		jwtcheck.Label{Err: ErrMissingClaim, Reason: "missing_claim"})
 }
 
 // User is the "user" claim as the embedding backend sent it.

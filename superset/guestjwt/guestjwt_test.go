@@ -1,14 +1,13 @@
 package guestjwt
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
 )
 
 var (
@@ -17,17 +16,10 @@ var (
 	t0  = time.Unix(1_780_000_000, 250_000_000)
 )
 
+// forge is testkit.Forge.
 func forge(t testing.TB, header, claims map[string]any, k []byte) string {
 	t.Helper()
-	h, _ := json.Marshal(header)
-	c, _ := json.Marshal(claims)
-	signed := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
-	if k == nil {
-		return signed + "."
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(signed))
-	return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return testkit.Forge(t, header, claims, k)
 }
 
 func good() map[string]any {

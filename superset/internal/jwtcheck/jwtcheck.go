@@ -14,10 +14,25 @@ import (
 	"time"
 )
 
-// Sentinel errors for header problems.
+// Sentinel errors. apijwt and guestjwt use them as their own (their
+// ErrExpired is this ErrExpired), so a failure means the same whichever
+// verifier said it; Reason maps them to metric labels.
 var (
 	// ErrMalformed: not three base64url segments with a JSON object header.
 	ErrMalformed = errors.New("jwtcheck: malformed")
+	// ErrBadSignature: the signature does not verify under the key.
+	ErrBadSignature = errors.New("jwtcheck: bad signature")
+	// ErrExpired, ErrNotYetValid, ErrIATInFuture: the time claims.
+	ErrExpired     = errors.New("jwtcheck: token expired")
+	ErrNotYetValid = errors.New("jwtcheck: token not yet valid")
+	ErrIATInFuture = errors.New("jwtcheck: iat in the future")
+	// ErrMissingExp, ErrMissingIAT: a required time claim is absent.
+	ErrMissingExp = errors.New("jwtcheck: exp missing")
+	ErrMissingIAT = errors.New("jwtcheck: iat missing")
+	// ErrWrongType: the "type" claim is not the one wanted.
+	ErrWrongType = errors.New("jwtcheck: wrong token type")
+	// ErrTooLarge: the token is longer than its verifier reads.
+	ErrTooLarge = errors.New("jwtcheck: token too large")
 	// ErrAlgNotAllowed: "alg" is absent or not exactly one of the allowed
 	// names (so "none", "None", "hs256", "RS256" all fail here).
 	ErrAlgNotAllowed = errors.New("jwtcheck: alg not allowed")
@@ -92,4 +107,31 @@ func NumericDate(m map[string]any, name string) (t time.Time, ok bool, err error
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// Label pairs a sentinel error with its metric label.
+type Label struct {
+	Err    error
+	Reason string
+}
+
+// Reason returns the metric label of a verifier's error: the label of the
+// first of extra, then of this package's sentinels, that err wraps; "" for
+// nil and "other" for an error no verifier produced.
+func Reason(err error, extra ...Label) string {
+	if err == nil {
+		return ""
+	}
+	for _, l := range append(extra,
+		Label{ErrMalformed, "malformed"}, Label{ErrBadSignature, "bad_signature"},
+		Label{ErrAlgNotAllowed, "alg_not_allowed"}, Label{ErrBadHeader, "bad_header"},
+		Label{ErrExpired, "expired"}, Label{ErrMissingExp, "missing_exp"},
+		Label{ErrNotYetValid, "not_yet_valid"}, Label{ErrMissingIAT, "missing_iat"},
+		Label{ErrIATInFuture, "iat_in_future"}, Label{ErrWrongType, "wrong_type"},
+		Label{ErrTooLarge, "too_large"}) {
+		if errors.Is(err, l.Err) {
+			return l.Reason
+		}
+	}
+	return "other"
 }
