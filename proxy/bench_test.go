@@ -30,6 +30,7 @@ func benchBackend(b *testing.B) *httptest.Server {
 
 func benchClient(b *testing.B, front *httptest.Server) {
 	b.Helper()
+	b.Cleanup(front.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	b.Cleanup(client.CloseIdleConnections)
 	b.ReportAllocs()
@@ -62,34 +63,29 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
 		Transport: tr,
 	}
-	front := httptest.NewServer(rp)
-	b.Cleanup(front.Close)
-	benchClient(b, front)
+	benchClient(b, httptest.NewServer(rp))
 }
 
 // BenchmarkGatewayAnonymous is the full chain for an anonymous request:
 // request id, JSON access log, hygiene, security headers, pool.
 func BenchmarkGatewayAnonymous(b *testing.B) {
-	be := benchBackend(b)
-	pool, err := upstream.New(upstream.Options{Nodes: []string{be.URL}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.CloseIdleConnections)
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
-	gw, err := New(Options{Upstream: pool, Logger: log, Classify: func(*http.Request) string { return "api" }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	front := httptest.NewServer(gw)
-	b.Cleanup(front.Close)
-	benchClient(b, front)
+	benchClient(b, httptest.NewServer(benchGateway(b)))
 }
 
 // BenchmarkGatewayAnonymousFramed is BenchmarkGatewayAnonymous behind the
 // framing listener the Server uses for plain HTTP: the difference is what
 // following every connection's framing costs.
 func BenchmarkGatewayAnonymousFramed(b *testing.B) {
+	front := httptest.NewUnstartedServer(framingHandler{next: benchGateway(b)})
+	front.Listener = framingListener{front.Listener}
+	front.Config.ConnContext = framingConnContext
+	front.Start()
+	benchClient(b, front)
+}
+
+// benchGateway is the gateway in front of a benchmark backend, logging
+// JSON to nowhere.
+func benchGateway(b *testing.B) *Gateway {
 	be := benchBackend(b)
 	pool, err := upstream.New(upstream.Options{Nodes: []string{be.URL}})
 	if err != nil {
@@ -101,12 +97,7 @@ func BenchmarkGatewayAnonymousFramed(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	front := httptest.NewUnstartedServer(framingHandler{next: gw})
-	front.Listener = framingListener{front.Listener}
-	front.Config.ConnContext = framingConnContext
-	front.Start()
-	b.Cleanup(front.Close)
-	benchClient(b, front)
+	return gw
 }
 
 // BenchmarkFramingTracker feeds a browser-sized request (about 900 bytes

@@ -97,6 +97,12 @@ func exchange(t *testing.T, addr, req string, n int) []*http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return exchangeOn(t, c, req, n)
+}
+
+// exchangeOn writes req on c, reads up to n answers and closes c.
+func exchangeOn(t *testing.T, c net.Conn, req string, n int) []*http.Response {
+	t.Helper()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
@@ -323,23 +329,7 @@ func TestFramingOverTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(c)
-		var out []*http.Response
-		for range n {
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				break
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			out = append(out, resp)
-		}
-		return out
+		return exchangeOn(t, c, req, n)
 	}
 	got := tlsExchange("GET /first HTTP/1.1\r\nHost: gw\r\n\r\n"+
 		"POST /hidden HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+chunkedSmuggle, 3)

@@ -157,28 +157,9 @@ func TestFlags(t *testing.T) {
 // that every cell was measured and that the proxies reused their upstream
 // connections.
 func TestHarnessEndToEnd(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "results", "latest.json")
-	var buf bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := run(ctx, []string{
+	doc, buf := runBench(t, filepath.Join(t.TempDir(), "results", "latest.json"),
 		"-targets", "direct,bare,nginx,gateway", "-gateway", filepath.Join(t.TempDir(), "missing"),
-		"-paths", "json", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
-	}, &buf)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, buf.String())
-	}
-	var doc struct {
-		Summary []row             `json:"summary"`
-		Skipped map[string]string `json:"skipped"`
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+		"-paths", "json", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1")
 	if _, ok := doc.Skipped["gateway"]; !ok {
 		t.Errorf("a missing gateway binary is not reported as skipped: %v", doc.Skipped)
 	}
@@ -340,28 +321,9 @@ func TestCredentialGateways(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	out := filepath.Join(t.TempDir(), "latest.json")
-	var buf bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := run(ctx, []string{
+	doc, buf := runBench(t, filepath.Join(t.TempDir(), "latest.json"),
 		"-targets", "bare,gateway-session,gateway-jwt,gateway-guest,gateway-token", "-gateway", bin,
-		"-paths", "json,static", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1", "-out", out,
-	}, &buf)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, buf.String())
-	}
-	var doc struct {
-		Summary []row             `json:"summary"`
-		Skipped map[string]string `json:"skipped"`
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
+		"-paths", "json,static", "-conns", "4", "-duration", "1s", "-warmup", "0", "-rounds", "1")
 	targets := []string{"bare", "gateway-session", "gateway-jwt", "gateway-guest", "gateway-token"}
 	if len(doc.Skipped) != 0 || len(doc.Summary) != 2*len(targets) {
 		t.Fatalf("skipped %v, %d rows:\n%s", doc.Skipped, len(doc.Summary), buf.String())
@@ -403,4 +365,31 @@ func TestCredentialGateways(t *testing.T) {
 	if !strings.Contains(tokenLine, "access-token requests") || !strings.HasSuffix(tokenLine, ": ok") {
 		t.Errorf("the access-token gateway's metrics do not show every token request allowed: %q", tokenLine)
 	}
+}
+
+// benchDoc is the JSON results file of a run.
+type benchDoc struct {
+	Summary []row             `json:"summary"`
+	Skipped map[string]string `json:"skipped"`
+}
+
+// runBench runs the harness with args, writing its results to out, and
+// returns them and what it printed.
+func runBench(t *testing.T, out string, args ...string) (benchDoc, *bytes.Buffer) {
+	t.Helper()
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run(ctx, append(args, "-out", out), &buf); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	var doc benchDoc
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc, &buf
 }
