@@ -352,19 +352,8 @@ func (g *tgw) do(method, path string, body io.Reader, hdr ...string) reply {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, sc := range resp.Header.Values("Set-Cookie") {
-		if !strings.HasPrefix(sc, g.vault.CookieName()+"=") {
-			g.t.Fatalf("%s %s: a Superset cookie reached the client: %q", method, path, sc)
-		}
-	}
-	return reply{resp, string(b)}
+	resp, b := gatewaytest.Do(g.t, req, g.vault.CookieName())
+	return reply{resp, b}
 }
 
 // withToken sends a request with Authorization: Bearer token.

@@ -6,8 +6,10 @@ package gatewaytest
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +83,24 @@ func KeyPair(b byte) session.KeyPair {
 		k[i] = b ^ byte(3*i)
 	}
 	return session.KeyPair{Hash: h, Block: k}
+}
+
+// Do sends req without following redirects and returns the answer with its
+// body read; a cookie other than the gateway's (gatewayCookie) reaching
+// the client fails tb: Superset's cookies belong in the vault.
+func Do(tb testing.TB, req *http.Request, gatewayCookie string) (*http.Response, string) {
+	tb.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, sc := range resp.Header.Values("Set-Cookie") {
+		if !strings.HasPrefix(sc, gatewayCookie+"=") {
+			tb.Fatalf("%s %s: a Superset cookie reached the client: %q", req.Method, req.URL.Path, sc)
+		}
+	}
+	return resp, string(b)
 }
