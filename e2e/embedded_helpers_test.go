@@ -4,7 +4,7 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,7 +19,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,35 +36,22 @@ import (
 // endpoints (guest_token, dashboard writes) X-CSRFToken with the session
 // cookie /api/v1/security/csrf_token/ set, kept in a cookie jar. Through
 // the gateway, that cookie is the gateway's own.
-type supersetAPI struct {
-	base   string
-	c      *http.Client
-	bearer string
-	csrf   string
-}
+type supersetAPI struct{ *harness.API }
 
 func newSupersetAPI(base string, cr conformance.Credentials) (*supersetAPI, error) {
-	jar, _ := cookiejar.New(nil)
-	a := &supersetAPI{base: base, c: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: &http.Transport{
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, err := harness.NewAPIVia(ctx, base, cr.Username, cr.Password, &http.Transport{
 		// An https gateway here serves writeTestCert's certificate.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-	}}}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := a.call(http.MethodPost, "/api/v1/security/login",
-		map[string]any{"username": cr.Username, "password": cr.Password, "provider": "db", "refresh": false}, &tok); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	a.bearer = tok.AccessToken
-	var csrf struct {
-		Result string `json:"result"`
-	}
-	if err := a.call(http.MethodGet, "/api/v1/security/csrf_token/", nil, &csrf); err != nil {
+	if err := a.FetchCSRF(ctx); err != nil {
 		return nil, err
 	}
-	a.csrf = csrf.Result
-	return a, nil
+	return &supersetAPI{a}, nil
 }
 
 func mustSupersetAPI(t *testing.T, base string, cr conformance.Credentials) *supersetAPI {
@@ -80,40 +66,9 @@ func mustSupersetAPI(t *testing.T, base string, cr conformance.Credentials) *sup
 // call sends body as JSON and decodes a 2xx answer into out (if not nil).
 // It is safe for concurrent use (the host page's handler calls it).
 func (a *supersetAPI) call(method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, a.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+a.bearer)
-	}
-	if a.csrf != "" {
-		req.Header.Set("X-CSRFToken", a.csrf)
-		req.Header.Set("Referer", a.base+"/")
-	}
-	resp, err := a.c.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %.300s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return a.Do(ctx, method, path, body, out)
 }
 
 // guestToken asks POST /api/v1/security/guest_token/ for a token whose one

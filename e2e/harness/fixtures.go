@@ -57,11 +57,11 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 		}
 		if f.Data.DatabaseID == 0 {
 			// A home made before the data fixtures existed (a kept demo home).
-			a, err := newAPI(ctx, baseURL, "admin", s.set.AdminPassword)
+			a, err := NewAPI(ctx, baseURL, "admin", s.set.AdminPassword)
 			if err != nil {
 				return err
 			}
-			if err := a.fetchCSRF(ctx); err != nil {
+			if err := a.FetchCSRF(ctx); err != nil {
 				return err
 			}
 			if f.Data, err = s.ensureData(ctx, a); err != nil {
@@ -76,10 +76,10 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 		return nil
 	}
 	t0 := time.Now()
-	a, err := newAPI(ctx, baseURL, "admin", s.set.TemplateAdminPassword)
+	a, err := NewAPI(ctx, baseURL, "admin", s.set.TemplateAdminPassword)
 	if err != nil {
 		// A previous, interrupted first start may have changed it already.
-		if a, err = newAPI(ctx, baseURL, "admin", s.set.AdminPassword); err != nil {
+		if a, err = NewAPI(ctx, baseURL, "admin", s.set.AdminPassword); err != nil {
 			return err
 		}
 	}
@@ -88,10 +88,10 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 			ID int `json:"id"`
 		} `json:"result"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/me/", nil, &me); err != nil {
+	if err := a.Do(ctx, http.MethodGet, "/api/v1/me/", nil, &me); err != nil {
 		return err
 	}
-	if err := a.do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/security/users/%d", me.Result.ID),
+	if err := a.Do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/security/users/%d", me.Result.ID),
 		map[string]any{"password": s.set.AdminPassword}, nil); err != nil {
 		return err
 	}
@@ -118,20 +118,20 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 			"email": u.name + "@example.com", "password": u.pw,
 			"active": true, "roles": ids,
 		}
-		if err := a.do(ctx, http.MethodPost, "/api/v1/security/users/", body, nil); err != nil {
+		if err := a.Do(ctx, http.MethodPost, "/api/v1/security/users/", body, nil); err != nil {
 			return err
 		}
 	}
 	// Superset's own APIs want X-CSRFToken plus the session cookie that
 	// holds the raw token, even with a Bearer JWT.
-	if err := a.fetchCSRF(ctx); err != nil {
+	if err := a.FetchCSRF(ctx); err != nil {
 		return err
 	}
 	f := fixtures{DashboardSlug: "gateway-e2e", AdminID: me.Result.ID}
 	var dash struct {
 		ID int `json:"id"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/dashboard/", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/dashboard/", map[string]any{
 		"dashboard_title": "Gateway E2E", "slug": f.DashboardSlug, "published": true,
 	}, &dash); err != nil {
 		return err
@@ -142,7 +142,7 @@ func (s *Superset) ensureFixtures(ctx context.Context, baseURL string) error {
 			UUID string `json:"uuid"`
 		} `json:"result"`
 	}
-	if err := a.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/dashboard/%d/embedded", dash.ID),
+	if err := a.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/dashboard/%d/embedded", dash.ID),
 		map[string]any{"allowed_domains": []string{}}, &emb); err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ const dataRows = 12
 // Lab, a dataset on its table and a table chart on a new dashboard. Superset
 // refuses sqlite:// URIs unless PREVENT_UNSAFE_DB_CONNECTIONS is off,
 // which superset_config.py does for exactly this.
-func (s *Superset) ensureData(ctx context.Context, a *api) (Data, error) {
+func (s *Superset) ensureData(ctx context.Context, a *API) (Data, error) {
 	d := Data{DatabaseName: "gateway_e2e_data", Table: "orders", DataRows: dataRows}
 	file := s.path("data.db")
 	const script = `
@@ -197,7 +197,7 @@ c.commit()
 	var db struct {
 		ID int `json:"id"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/database/", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/database/", map[string]any{
 		"database_name": d.DatabaseName, "sqlalchemy_uri": "sqlite:///" + file,
 		"expose_in_sqllab": true, "allow_run_async": false, "allow_dml": false,
 	}, &db); err != nil {
@@ -207,7 +207,7 @@ c.commit()
 	var ds struct {
 		ID int `json:"id"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/dataset/", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/dataset/", map[string]any{
 		"database": d.DatabaseID, "table_name": d.Table,
 	}, &ds); err != nil {
 		return d, err
@@ -216,7 +216,7 @@ c.commit()
 	var dash struct {
 		ID int `json:"id"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/dashboard/", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/dashboard/", map[string]any{
 		"dashboard_title": "Gateway E2E data", "slug": "gateway-e2e-data", "published": true,
 	}, &dash); err != nil {
 		return d, err
@@ -229,7 +229,7 @@ c.commit()
 	var ch struct {
 		ID int `json:"id"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/chart/", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/chart/", map[string]any{
 		"slice_name": "Orders", "viz_type": "table", "datasource_id": ds.ID, "datasource_type": "table",
 		"params": string(params), "dashboards": []int{d.DashboardID},
 	}, &ch); err != nil {
@@ -243,14 +243,14 @@ c.commit()
 }
 
 // roleIDs maps role names to ids through the roles API.
-func (a *api) roleIDs(ctx context.Context) (map[string]int, error) {
+func (a *API) roleIDs(ctx context.Context) (map[string]int, error) {
 	var roles struct {
 		Result []struct {
 			ID   int    `json:"id"`
 			Name string `json:"name"`
 		} `json:"result"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &roles); err != nil {
+	if err := a.Do(ctx, http.MethodGet, "/api/v1/security/roles/?q=(page_size:100)", nil, &roles); err != nil {
 		return nil, err
 	}
 	ids := map[string]int{}
@@ -261,7 +261,7 @@ func (a *api) roleIDs(ctx context.Context) (map[string]int, error) {
 }
 
 // setRoles replaces a user's roles through the users API.
-func (a *api) setRoles(ctx context.Context, username string, roles ...string) error {
+func (a *API) setRoles(ctx context.Context, username string, roles ...string) error {
 	roleID, err := a.roleIDs(ctx)
 	if err != nil {
 		return err
@@ -279,31 +279,39 @@ func (a *api) setRoles(ctx context.Context, username string, roles ...string) er
 		} `json:"result"`
 	}
 	q := "/api/v1/security/users/?q=" + url.QueryEscape("(filters:!((col:username,opr:eq,value:"+username+")))")
-	if err := a.do(ctx, http.MethodGet, q, nil, &us); err != nil {
+	if err := a.Do(ctx, http.MethodGet, q, nil, &us); err != nil {
 		return err
 	}
 	if len(us.Result) != 1 {
 		return fmt.Errorf("harness: user %s not found", username)
 	}
-	return a.do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/security/users/%d", us.Result[0].ID), map[string]any{"roles": ids}, nil)
+	return a.Do(ctx, http.MethodPut, fmt.Sprintf("/api/v1/security/users/%d", us.Result[0].ID), map[string]any{"roles": ids}, nil)
 }
 
-// api is a minimal Superset API client: a Bearer JWT from
-// /api/v1/security/login, and a cookie jar for the CSRF session.
-type api struct {
+// API is a minimal Superset API client: a Bearer JWT from
+// /api/v1/security/login, and a cookie jar for the CSRF session (through
+// the gateway, that cookie is the gateway's own).
+type API struct {
 	base   string
 	client *http.Client
 	bearer string
 	csrf   string
 }
 
-func newAPI(ctx context.Context, base, user, password string) (*api, error) {
+// NewAPI signs in to base's API as user; transport nil means the default.
+func NewAPI(ctx context.Context, base, user, password string) (*API, error) {
+	return NewAPIVia(ctx, base, user, password, nil)
+}
+
+// NewAPIVia is NewAPI over transport (an https gateway with a test
+// certificate, for instance).
+func NewAPIVia(ctx context.Context, base, user, password string, transport http.RoundTripper) (*API, error) {
 	jar, _ := cookiejar.New(nil)
-	a := &api{base: base, client: &http.Client{Jar: jar, Timeout: 60 * time.Second}}
+	a := &API{base: base, client: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: transport}}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := a.do(ctx, http.MethodPost, "/api/v1/security/login", map[string]any{
+	if err := a.Do(ctx, http.MethodPost, "/api/v1/security/login", map[string]any{
 		"username": user, "password": password, "provider": "db", "refresh": false,
 	}, &tok); err != nil {
 		return nil, err
@@ -312,11 +320,13 @@ func newAPI(ctx context.Context, base, user, password string) (*api, error) {
 	return a, nil
 }
 
-func (a *api) fetchCSRF(ctx context.Context) error {
+// FetchCSRF gets the CSRF token the CSRF-guarded endpoints want, which
+// Do then sends.
+func (a *API) FetchCSRF(ctx context.Context) error {
 	var r struct {
 		Result string `json:"result"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/security/csrf_token/", nil, &r); err != nil {
+	if err := a.Do(ctx, http.MethodGet, "/api/v1/security/csrf_token/", nil, &r); err != nil {
 		return err
 	}
 	a.csrf = r.Result
@@ -325,7 +335,8 @@ func (a *api) fetchCSRF(ctx context.Context) error {
 
 var errStatus = errors.New("harness: unexpected status")
 
-func (a *api) do(ctx context.Context, method, path string, body, out any) error {
+// Do sends body as JSON and decodes a 2xx answer into out (if not nil).
+func (a *API) Do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
