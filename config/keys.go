@@ -177,6 +177,38 @@ func checkPepper(key string, v []byte, min int, j *judge) error {
 // Errors name the key and line, never the key material.
 func parseCookieKeys(key string, data []byte, j *judge) ([]CookieKeyPair, error) {
 	var out []CookieKeyPair
+	err := pairLines(key, data, "<hash key> <encryption key>\" in base64", func(where string, _ int, fields [2]string) error {
+		hash, err1 := base64.StdEncoding.DecodeString(fields[0])
+		block, err2 := base64.StdEncoding.DecodeString(fields[1])
+		if err1 != nil || err2 != nil {
+			return InvalidError{fmt.Errorf("config: %s: keys must be standard base64", where)}
+		}
+		if len(block) != cookieBlockKeyBytes {
+			return InvalidError{fmt.Errorf("config: %s: the encryption key must be %d bytes, got %d", where, cookieBlockKeyBytes, len(block))}
+		}
+		if err := j.check(where+" hash key", hash); err != nil {
+			return err
+		}
+		if err := j.check(where+" encryption key", block); err != nil {
+			return err
+		}
+		out = append(out, CookieKeyPair{Hash: hash, Block: block})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, InvalidError{fmt.Errorf("config: %s: holds no keys", key)}
+	}
+	return out, nil
+}
+
+// pairLines calls each with every line of data that holds two fields
+// ("where" names the key and line for errors, never the fields); blank
+// lines and lines starting with # are skipped, and a line of another shape
+// is refused with want ("<a> <b>\"…") in the message.
+func pairLines(key string, data []byte, want string, each func(where string, line int, fields [2]string) error) error {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	for sc.Scan() {
@@ -188,31 +220,16 @@ func parseCookieKeys(key string, data []byte, j *judge) ([]CookieKeyPair, error)
 		where := fmt.Sprintf("%s line %d", key, line)
 		fields := strings.Fields(text)
 		if len(fields) != 2 {
-			return nil, InvalidError{fmt.Errorf("config: %s: want \"<hash key> <encryption key>\" in base64", where)}
+			return InvalidError{fmt.Errorf("config: %s: want \"%s", where, want)}
 		}
-		hash, err1 := base64.StdEncoding.DecodeString(fields[0])
-		block, err2 := base64.StdEncoding.DecodeString(fields[1])
-		if err1 != nil || err2 != nil {
-			return nil, InvalidError{fmt.Errorf("config: %s: keys must be standard base64", where)}
+		if err := each(where, line, [2]string{fields[0], fields[1]}); err != nil {
+			return err
 		}
-		if len(block) != cookieBlockKeyBytes {
-			return nil, InvalidError{fmt.Errorf("config: %s: the encryption key must be %d bytes, got %d", where, cookieBlockKeyBytes, len(block))}
-		}
-		if err := j.check(where+" hash key", hash); err != nil {
-			return nil, err
-		}
-		if err := j.check(where+" encryption key", block); err != nil {
-			return nil, err
-		}
-		out = append(out, CookieKeyPair{Hash: hash, Block: block})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, InvalidError{fmt.Errorf("config: %s: %w", key, err)}
+		return InvalidError{fmt.Errorf("config: %s: %w", key, err)}
 	}
-	if len(out) == 0 {
-		return nil, InvalidError{fmt.Errorf("config: %s: holds no keys", key)}
-	}
-	return out, nil
+	return nil
 }
 
 // weakTokens are tokens an operator might hash for a quick test; a
@@ -231,48 +248,34 @@ func parseAdminTokens(key string, data []byte, j *judge) ([]AdminToken, error) {
 	}
 	var out []AdminToken
 	names := map[string]int{} // name → line
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		where := fmt.Sprintf("%s line %d", key, line)
-		fields := strings.Fields(text)
-		if len(fields) != 2 {
-			return nil, InvalidError{fmt.Errorf("config: %s: want \"<name> <sha256 hex of the token>\"", where)}
-		}
+	err := pairLines(key, data, "<name> <sha256 hex of the token>\"", func(where string, line int, fields [2]string) error {
 		// Errors name the line, never a field: an operator who swapped
 		// the columns or pasted the token itself must not see it logged.
 		name := fields[0]
 		if first, dup := names[name]; dup {
-			return nil, InvalidError{fmt.Errorf("config: %s: the name of line %d is given again", where, first)}
+			return InvalidError{fmt.Errorf("config: %s: the name of line %d is given again", where, first)}
 		}
 		names[name] = line
 		raw, err := hex.DecodeString(fields[1])
 		if err != nil || len(raw) != sha256.Size {
-			return nil, InvalidError{fmt.Errorf("config: %s: the hash must be 64 hex digits (sha256sum of the token)", where)}
+			return InvalidError{fmt.Errorf("config: %s: the hash must be 64 hex digits (sha256sum of the token)", where)}
 		}
 		var t AdminToken
 		t.Name = name
 		copy(t.SHA256[:], raw)
 		if weak[t.SHA256] {
 			if err := j.weak(where + ": is the hash of a well-known weak token"); err != nil {
-				return nil, err
+				return err
 			}
 		} else if err := j.check(where, raw); err != nil {
 			// A real SHA-256 never has visibly low entropy; a made-up
 			// one ("000…") means no real token was hashed.
-			return nil, err
+			return err
 		}
 		out = append(out, t)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, InvalidError{fmt.Errorf("config: %s: %w", key, err)}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // EnsureCookieKeys returns the keys in <dataDir>/cookie-keys, creating the
