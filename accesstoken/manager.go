@@ -74,10 +74,8 @@ type Owner struct {
 	Username string
 }
 
-// Record is a token as stored under RecordKey (JSON). It holds the HMAC of
-// the secret, never the secret. Records are immutable once cached: never
-// modify one returned by this package.
-type Record struct {
+// Attrs are what a token is: stored in its Record, shown in its Info.
+type Attrs struct {
 	ID        string    `json:"id"`
 	OwnerID   string    `json:"owner_id"`
 	OwnerName string    `json:"owner_name"`
@@ -88,6 +86,13 @@ type Record struct {
 	Expires   time.Time `json:"expires"`
 	Revoked   time.Time `json:"revoked,omitzero"`
 	RevokedBy string    `json:"revoked_by,omitempty"`
+}
+
+// Record is a token as stored under RecordKey (JSON). It holds the HMAC of
+// the secret, never the secret. Records are immutable once cached: never
+// modify one returned by this package.
+type Record struct {
+	Attrs
 	// MAC is HMAC-SHA256(pepper, "accesstoken:v1:" + id + ":" + secret).
 	MAC []byte `json:"mac"`
 }
@@ -106,16 +111,7 @@ func (r *Record) Status(now time.Time) string {
 // Info is what the page and the admin API show of a token: the record
 // without its MAC, with its last use and status.
 type Info struct {
-	ID         string    `json:"id"`
-	OwnerID    string    `json:"owner_id"`
-	OwnerName  string    `json:"owner_name"`
-	Name       string    `json:"name"`
-	Scopes     []string  `json:"scopes"`
-	CIDRs      []string  `json:"cidrs,omitempty"`
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"`
-	Revoked    time.Time `json:"revoked,omitzero"`
-	RevokedBy  string    `json:"revoked_by,omitempty"`
+	Attrs
 	LastUsed   time.Time `json:"last_used,omitzero"`
 	LastUsedIP string    `json:"last_used_ip,omitempty"`
 	Status     string    `json:"status"`
@@ -337,8 +333,8 @@ func (m *Manager) Create(ctx context.Context, owner Owner, name string, scopes [
 	if err != nil {
 		return "", Record{}, err
 	}
-	rec := Record{ID: id, OwnerID: owner.ID, OwnerName: owner.Username, Name: name, Scopes: sc, CIDRs: nets,
-		Created: now.UTC().Truncate(time.Millisecond), Expires: now.Add(ttl).UTC().Truncate(time.Millisecond), MAC: m.mac(id, secret)}
+	rec := Record{Attrs: Attrs{ID: id, OwnerID: owner.ID, OwnerName: owner.Username, Name: name, Scopes: sc, CIDRs: nets,
+		Created: now.UTC().Truncate(time.Millisecond), Expires: now.Add(ttl).UTC().Truncate(time.Millisecond)}, MAC: m.mac(id, secret)}
 	b, err := json.Marshal(&rec)
 	if err != nil {
 		return "", Record{}, fmt.Errorf("accesstoken: encode: %w", err)
@@ -484,9 +480,7 @@ func (m *Manager) list(ctx context.Context, index, ownerID string) ([]Info, erro
 		if ownerID != "" && rec.OwnerID != ownerID {
 			continue
 		}
-		in := Info{ID: rec.ID, OwnerID: rec.OwnerID, OwnerName: rec.OwnerName, Name: rec.Name, Scopes: rec.Scopes,
-			CIDRs: rec.CIDRs, Created: rec.Created, Expires: rec.Expires, Revoked: rec.Revoked, RevokedBy: rec.RevokedBy,
-			Status: rec.Status(now)}
+		in := Info{Attrs: rec.Attrs, Status: rec.Status(now)}
 		if u, err := m.readUsed(ctx, id); err == nil {
 			in.LastUsed, in.LastUsedIP = u.At, u.IP
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
@@ -153,12 +154,12 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	e.toks = &fakeTokens{list: []admin.AccessToken{
-		{ID: aliceTok, OwnerID: "2", OwnerName: "alice", Name: "<script>alert(1)</script>", Scopes: []string{"dashboards:read"},
-			Created: now, Expires: now.Add(24 * time.Hour), LastUsed: now, LastUsedIP: "198.51.100.7", Status: "active"},
-		{ID: bobTok, OwnerID: "3", OwnerName: "bob", Name: "nightly import", Scopes: []string{"metadata:read", "charts:read"},
-			CIDRs: []string{"10.0.0.0/8"}, Created: now.Add(-time.Hour), Expires: now.Add(48 * time.Hour), Status: "active"},
-		{ID: oldTok, OwnerID: "3", OwnerName: "bob", Name: "old", Scopes: []string{"api:read"},
-			Created: now.Add(-2 * time.Hour), Expires: now.Add(time.Hour), Revoked: now, RevokedBy: "user:3", Status: "revoked"},
+		{Attrs: accesstoken.Attrs{ID: aliceTok, OwnerID: "2", OwnerName: "alice", Name: "<script>alert(1)</script>", Scopes: []string{"dashboards:read"},
+			Created: now, Expires: now.Add(24 * time.Hour)}, LastUsed: now, LastUsedIP: "198.51.100.7", Status: "active"},
+		{Attrs: accesstoken.Attrs{ID: bobTok, OwnerID: "3", OwnerName: "bob", Name: "nightly import", Scopes: []string{"metadata:read", "charts:read"},
+			CIDRs: []string{"10.0.0.0/8"}, Created: now.Add(-time.Hour), Expires: now.Add(48 * time.Hour)}, Status: "active"},
+		{Attrs: accesstoken.Attrs{ID: oldTok, OwnerID: "3", OwnerName: "bob", Name: "old", Scopes: []string{"api:read"},
+			Created: now.Add(-2 * time.Hour), Expires: now.Add(time.Hour), Revoked: now, RevokedBy: "user:3"}, Status: "revoked"},
 	}}
 	h, err := admin.New(admin.Options{
 		Roles:       []string{"Admin"},
