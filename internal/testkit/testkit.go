@@ -133,3 +133,20 @@ func Forge(tb testing.TB, header, claims map[string]any, key []byte) string {
 	m.Write([]byte(signed))
 	return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
+
+// With is a copy of claims with key/value pairs set (a nil value deletes
+// the key), for tokens that differ from a valid one in one claim.
+func With(claims map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range claims {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+			continue
+		}
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}

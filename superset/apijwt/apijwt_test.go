@@ -36,20 +36,8 @@ func goodClaims() map[string]any {
 
 func hs() map[string]any { return map[string]any{"alg": "HS256", "typ": "JWT"} }
 
-func with(m map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-			continue
-		}
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
+// with is testkit.With.
+func with(m map[string]any, kv ...any) map[string]any { return testkit.With(m, kv...) }
 
 func TestMintVerify(t *testing.T) {
 	tok, err := Mint(key, MintOptions{Subject: "7", Fresh: true, Now: t0})

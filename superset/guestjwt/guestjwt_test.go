@@ -32,20 +32,8 @@ func good() map[string]any {
 	}
 }
 
-func with(m map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i < len(kv); i += 2 {
-		if kv[i+1] == nil {
-			delete(out, kv[i].(string))
-			continue
-		}
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
+// with is testkit.With.
+func with(m map[string]any, kv ...any) map[string]any { return testkit.With(m, kv...) }
 
 var hs = map[string]any{"alg": "HS256", "typ": "JWT"}
 
