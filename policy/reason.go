@@ -95,6 +95,9 @@ const (
 	ReasonUpstreamUnreachable Reason = "upstream_unreachable"
 	ReasonClientGone          Reason = "client_gone"
 	ReasonPanic               Reason = "panic"
+	// The upstream's answer broke off after it had started (logged, not
+	// counted: the client saw a truncated response).
+	ReasonResponseAborted Reason = "response_aborted"
 )
 
 // MissingScopeReason is the reason for a request that needs scope.

@@ -36,20 +36,20 @@ var publicMessages = map[int]string{
 
 // classifyProxyError is the one place that maps a proxying failure to a
 // status and a refusal reason.
-func classifyProxyError(r *http.Request, err error) (int, string) {
+func classifyProxyError(r *http.Request, err error) (int, policy.Reason) {
 	var tooLarge *http.MaxBytesError
 	var ne net.Error
 	switch {
 	case errors.Is(r.Context().Err(), context.Canceled) || errors.Is(err, context.Canceled):
-		return StatusClientClosedRequest, "client_gone"
+		return StatusClientClosedRequest, policy.ReasonClientGone
 	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, "body_too_large"
+		return http.StatusRequestEntityTooLarge, policy.ReasonBodyTooLarge
 	case errors.Is(err, upstream.ErrNoHealthyUpstream):
-		return http.StatusServiceUnavailable, "no_healthy_upstream"
+		return http.StatusServiceUnavailable, policy.ReasonNoHealthyUpstream
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return http.StatusGatewayTimeout, "upstream_timeout"
+		return http.StatusGatewayTimeout, policy.ReasonUpstreamTimeout
 	default:
-		return http.StatusBadGateway, "upstream_unreachable"
+		return http.StatusBadGateway, policy.ReasonUpstreamUnreachable
 	}
 }
 
@@ -59,12 +59,12 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	status, reason := classifyProxyError(r, err)
 	// The cause goes to the log only; the client gets our page.
 	g.log.Warn("upstream request failed", zap.String("request_id", st.id),
-		zap.String("reason", reason), zap.Error(err))
+		zap.String("reason", string(reason)), zap.Error(err))
 	rw, _ := w.(*respWriter)
 	if status == StatusClientClosedRequest {
 		st.status = status
-		st.refusal = reason
-		g.obs.ObserveRefusal(reason)
+		st.refusal = string(reason)
+		g.obs.ObserveRefusal(string(reason))
 		return
 	}
 	if rw == nil {
@@ -75,8 +75,8 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 // refuse answers the request with our error page and counts the reason.
-func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason string) {
-	g.refuseWith(w, st, status, policy.Reason(reason), publicMessages[status])
+func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason policy.Reason) {
+	g.refuseWith(w, st, status, reason, publicMessages[status])
 }
 
 // refuseWith is refuse with the page's message given: a hygiene refusal

@@ -347,7 +347,7 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 				st.status = StatusClientClosedRequest
 			}
 			if st.refusal == "" {
-				st.refusal = "response_aborted"
+				st.refusal = string(policy.ReasonResponseAborted)
 			}
 			panic(v)
 		}
@@ -355,11 +355,11 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 			zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 		if rw.wrote {
 			// Too late for an error page: cut the response short.
-			st.refusal = "panic"
-			g.obs.ObserveRefusal("panic")
+			st.refusal = string(policy.ReasonPanic)
+			g.obs.ObserveRefusal(string(policy.ReasonPanic))
 			panic(http.ErrAbortHandler)
 		}
-		g.refuse(rw, st, http.StatusInternalServerError, "panic")
+		g.refuse(rw, st, http.StatusInternalServerError, policy.ReasonPanic)
 	}()
 
 	// Go's server drops Content-Length when Transfer-Encoding is present
@@ -374,7 +374,7 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		// Not ours to tunnel, and TRACE would echo credentials back
 		// (cross-site tracing).
-		g.refuse(rw, st, http.StatusMethodNotAllowed, "bad_method")
+		g.refuse(rw, st, http.StatusMethodNotAllowed, policy.ReasonBadMethod)
 		return
 	}
 	// The same ambiguity wherever it is still visible: an in-process
@@ -390,7 +390,7 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 	}
 	if g.maxBody > 0 {
 		if r.ContentLength > g.maxBody {
-			g.refuse(rw, st, http.StatusRequestEntityTooLarge, "body_too_large")
+			g.refuse(rw, st, http.StatusRequestEntityTooLarge, policy.ReasonBodyTooLarge)
 			return
 		}
 		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
@@ -401,9 +401,9 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 	clean, err := CleanPath(r.URL.Path, g.maxPath)
 	if err != nil {
 		if errors.Is(err, ErrPathTooLong) {
-			g.refuse(rw, st, http.StatusRequestURITooLong, "path_too_long")
+			g.refuse(rw, st, http.StatusRequestURITooLong, policy.ReasonPathTooLong)
 		} else {
-			g.refuse(rw, st, http.StatusBadRequest, "bad_path")
+			g.refuse(rw, st, http.StatusBadRequest, policy.ReasonBadPath)
 		}
 		return
 	}
