@@ -16,9 +16,6 @@ import (
 	"github.com/superset-gateway/superset-gateway/store/redis"
 )
 
-// manualClock is the shared fake clock (internal/testkit).
-type manualClock = testkit.Clock
-
 // drops is a DropObserver.
 type drops struct {
 	mu sync.Mutex

@@ -63,9 +63,6 @@ func deadURL(t *testing.T) string {
 	return "http://" + addr
 }
 
-// fakeClock is the shared fake clock (internal/testkit).
-type fakeClock = testkit.Clock
-
 type recObserver struct {
 	mu      sync.Mutex
 	ups     []string

@@ -121,9 +121,6 @@ func TestSecondOpenIsUnavailable(t *testing.T) {
 	}
 }
 
-// fakeClock is the shared fake clock (internal/testkit).
-type fakeClock = testkit.Clock
-
 func TestTTLWithFakeClock(t *testing.T) {
 	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, filepath.Join(t.TempDir(), "gw.db"), Options{Now: clk.Now, SweepInterval: -1})
