@@ -191,28 +191,12 @@ func (e *env) rawBytes() []byte {
 	return all
 }
 
-// auditSink collects audit events.
-type auditSink struct {
-	mu  sync.Mutex
-	evs []audit.Event
-}
-
-func (a *auditSink) Emit(_ context.Context, ev audit.Event) error {
-	a.mu.Lock()
-	a.evs = append(a.evs, ev)
-	a.mu.Unlock()
-	return nil
-}
-
-// Refusal records a refusal like any event: the throttling is the audit
-// package's, tested there.
-func (a *auditSink) Refusal(ctx context.Context, ev audit.Event) error { return a.Emit(ctx, ev) }
+// auditSink collects audit events; find filters them by name and reason.
+type auditSink struct{ testkit.Events }
 
 func (a *auditSink) find(event, reason string) []audit.Event {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var out []audit.Event
-	for _, ev := range a.evs {
+	for _, ev := range a.All() {
 		if ev.Event == event && (reason == "" || ev.Reason == reason) {
 			out = append(out, ev)
 		}
