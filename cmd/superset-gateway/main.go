@@ -8,6 +8,7 @@
 //	superset-gateway revoke guest-tokens --dashboard REF | --all
 //	superset-gateway revoke token ID               revoke one access token (id or whole sgw_… token)
 //	superset-gateway tokens list [--user ID] [--status S] [--json]
+//	superset-gateway probe URL                    GET URL, exit 0 on 2xx (container health checks)
 //	superset-gateway version                      print the build version
 //	superset-gateway help                         print usage
 //
@@ -57,6 +58,8 @@ commands:
                                every user's access tokens as a table, or as {"tokens": […]}
       revoke and tokens take --url URL (or SG_ADMIN_URL, default http://127.0.0.1:8080) and
       the admin token from SG_ADMIN_TOKEN or --token-file FILE
+  probe URL                    GET URL; exit 0 on a 2xx answer, 1 otherwise (health checks
+                               of the container image, which has no shell or curl)
   version                      print the version
   help                         print this help
 
@@ -101,6 +104,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = revoke(ctx, rest, env, stdout)
 	case "tokens":
 		err = tokens(ctx, rest, env, stdout)
+	case "probe":
+		err = probe(ctx, rest, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
