@@ -9,10 +9,19 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-oracle bench demo superset-env tools clean
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-oracle bench demo superset-env tools clean image
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
+
+# The container image as a tarball (no daemon needed): `docker load -i` or
+# `podman load -i` it. A static binary on an empty base, user 65532.
+IMAGE_VERSION ?= dev
+IMAGE_TAR ?= bin/superset-gateway-image.tar
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/image/superset-gateway ./cmd/superset-gateway
+	$(GO) run ./deploy/cmd/sgw-image -binary bin/image/superset-gateway -version $(IMAGE_VERSION) \
+	  -revision "$$(git rev-parse HEAD 2>/dev/null)" -o $(IMAGE_TAR)
 
 run: build
 	./$(BIN) serve --config deploy/examples/local.yaml

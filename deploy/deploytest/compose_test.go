@@ -18,6 +18,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/deploy/image"
 	"github.com/superset-gateway/superset-gateway/gateway"
 	"github.com/superset-gateway/superset-gateway/store/redis"
 )
@@ -106,14 +107,16 @@ func checkGatewayService(p *types.Project, gw types.ServiceConfig, dir string) [
 	if !gw.ReadOnly {
 		bad("gateway: root filesystem not read_only")
 	}
-	if gw.User != "65532:65532" {
-		bad("gateway: user %q, want 65532:65532 (the image's non-root user)", gw.User)
+	if gw.User != image.User {
+		bad("gateway: user %q, want %s (the image's non-root user)", gw.User, image.User)
 	}
 	if !slices.Contains(gw.CapDrop, "ALL") {
 		bad("gateway: cap_drop lacks ALL")
 	}
-	if hc := gw.HealthCheck; hc == nil || hc.Disable || !strings.Contains(strings.Join(hc.Test, " "), "/-/readyz") {
-		bad("gateway: no health check on /-/readyz")
+	// The image has no shell: the check must exec the binary itself.
+	if hc := gw.HealthCheck; hc == nil || hc.Disable || len(hc.Test) < 3 || hc.Test[0] != "CMD" ||
+		hc.Test[1] != image.BinaryPath || hc.Test[2] != "probe" || !strings.HasSuffix(hc.Test[len(hc.Test)-1], "/-/readyz") {
+		bad("gateway: no health check running %s probe …/-/readyz", image.BinaryPath)
 	}
 
 	// The config the command names is one compose mounts.
@@ -324,6 +327,7 @@ func TestComposeDeploymentMutations(t *testing.T) {
 		{name: "no limits", edits: []edit{{"compose.yaml", "        limits: {cpus: \"0.25\", memory: 512M}\n", "        reservations: {cpus: \"0.25\"}\n"}}, want: "superset-beat: no deploy.resources.limits"},
 		{name: "root user", edits: []edit{{"compose.yaml", `user: "65532:65532"`, `user: "0:0"`}}, want: "65532"},
 		{name: "no readiness check", edits: []edit{{"compose.yaml", "http://127.0.0.1:8080/-/readyz", "http://127.0.0.1:8080/"}}, want: "/-/readyz"},
+		{name: "shell health check", edits: []edit{{"compose.yaml", `["CMD", "/superset-gateway", "probe", "http://127.0.0.1:8080/-/readyz"]`, `["CMD-SHELL", "wget -qO- http://127.0.0.1:8080/-/readyz"]`}}, want: "/-/readyz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyDir(t, composeDir)

@@ -126,7 +126,7 @@ var unitMutations = []struct {
 	{"misspelt section", "[Service]", "[Servce]", true},
 }
 
-func mutate(t *testing.T, text, old, new string) string {
+func mutateUnit(t *testing.T, text, old, new string) string {
 	t.Helper()
 	if !strings.Contains(text, old) {
 		t.Fatalf("mutation out of date: the unit no longer holds %q", old)
@@ -141,7 +141,7 @@ func TestSystemdUnitDirectivesMutations(t *testing.T) {
 			continue // shapes only systemd itself judges
 		}
 		t.Run(m.name, func(t *testing.T) {
-			if errs := checkUnit(mutate(t, text, m.old, m.new)); len(errs) == 0 {
+			if errs := checkUnit(mutateUnit(t, text, m.old, m.new)); len(errs) == 0 {
 				t.Error("checkUnit accepted it")
 			}
 		})
@@ -224,7 +224,7 @@ func TestSystemdAnalyze(t *testing.T) {
 			continue
 		}
 		t.Run(m.name, func(t *testing.T) {
-			if err := analyze(t, mutate(t, text, m.old, m.new), "verify", "--man=no", "--recursive-errors=no"); err == nil {
+			if err := analyze(t, mutateUnit(t, text, m.old, m.new), "verify", "--man=no", "--recursive-errors=no"); err == nil {
 				t.Error("systemd-analyze verify accepted it")
 			}
 		})
@@ -233,7 +233,7 @@ func TestSystemdAnalyze(t *testing.T) {
 	// threshold.
 	bare := text
 	for _, k := range []string{"ProtectSystem=strict\n", "PrivateUsers=yes\n", "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service\n", "SystemCallFilter=~@privileged\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n", "ProtectHome=yes\n", "PrivateDevices=yes\n"} {
-		bare = mutate(t, bare, k, "")
+		bare = mutateUnit(t, bare, k, "")
 	}
 	if err := analyze(t, bare, "security", "--offline=true", "--threshold="+exposureThreshold); err == nil {
 		t.Error("systemd-analyze security accepted the unit without its sandbox")
