@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/config"
@@ -211,6 +214,10 @@ func checkGatewayService(p *types.Project, gw types.ServiceConfig, dir string) [
 			bad("gateway store %s: on no network of the gateway", u.Hostname())
 		}
 	}
+	// Prometheus scrapes the gateways where they serve metrics.
+	if err := checkScrape(p, cfg.Metrics.Listen, dir); err != nil {
+		errs = append(errs, err)
+	}
 	// Superset is reached only through the gateway, and reads the same
 	// SECRET_KEY file the gateway verifies its cookies with.
 	for _, up := range cfg.Upstreams {
@@ -236,6 +243,49 @@ func checkGatewayService(p *types.Project, gw types.ServiceConfig, dir string) [
 		}
 	}
 	return errs
+}
+
+// checkScrape finds the scrape job of the prometheus service's config that
+// resolves the gateway service's name, and checks its port is the one
+// metrics.listen binds.
+func checkScrape(p *types.Project, metricsListen, dir string) error {
+	prom, ok := p.Services["prometheus"]
+	if !ok {
+		return errors.New("no prometheus service")
+	}
+	_, port, err := net.SplitHostPort(metricsListen)
+	if err != nil || strings.HasPrefix(metricsListen, "127.") || strings.HasPrefix(metricsListen, "localhost:") {
+		return fmt.Errorf("gateway metrics.listen %q: not reachable from the prometheus service", metricsListen)
+	}
+	for _, c := range prom.Configs {
+		src := p.Configs[c.Source].File
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(dir, src)
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		var pc struct {
+			ScrapeConfigs []struct {
+				DNSSD []struct {
+					Names []string `yaml:"names"`
+					Port  int      `yaml:"port"`
+				} `yaml:"dns_sd_configs"`
+			} `yaml:"scrape_configs"`
+		}
+		if err := yaml.Unmarshal(b, &pc); err != nil {
+			return fmt.Errorf("prometheus config: %w", err)
+		}
+		for _, sc := range pc.ScrapeConfigs {
+			for _, d := range sc.DNSSD {
+				if slices.Contains(d.Names, "gateway") && strconv.Itoa(d.Port) == port {
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("prometheus scrapes no gateway:%s (metrics.listen)", port)
 }
 
 func shareNetwork(a, b types.ServiceConfig) bool {
@@ -327,6 +377,8 @@ func TestComposeDeploymentMutations(t *testing.T) {
 		{name: "no limits", edits: []edit{{"compose.yaml", "        limits: {cpus: \"0.25\", memory: 512M}\n", "        reservations: {cpus: \"0.25\"}\n"}}, want: "superset-beat: no deploy.resources.limits"},
 		{name: "root user", edits: []edit{{"compose.yaml", `user: "65532:65532"`, `user: "0:0"`}}, want: "65532"},
 		{name: "no readiness check", edits: []edit{{"compose.yaml", "http://127.0.0.1:8080/-/readyz", "http://127.0.0.1:8080/"}}, want: "/-/readyz"},
+		{name: "metrics on loopback", edits: []edit{{"gateway/gateway.yaml", "listen: 0.0.0.0:9464", "listen: 127.0.0.1:9464"}}, want: "not reachable from the prometheus service"},
+		{name: "scrape port", edits: []edit{{"prometheus/prometheus.yml", "port: 9464", "port: 9090"}}, want: "prometheus scrapes no gateway:9464"},
 		{name: "shell health check", edits: []edit{{"compose.yaml", `["CMD", "/superset-gateway", "probe", "http://127.0.0.1:8080/-/readyz"]`, `["CMD-SHELL", "wget -qO- http://127.0.0.1:8080/-/readyz"]`}}, want: "/-/readyz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
