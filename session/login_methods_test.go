@@ -5,41 +5,28 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/superset-gateway/superset-gateway/audit"
+	"github.com/superset-gateway/superset-gateway/internal/testkit"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 	"github.com/superset-gateway/superset-gateway/superset/flaskcookie"
 )
 
-type auditRec struct {
-	mu  sync.Mutex
-	evs []audit.Event
-}
-
-func (a *auditRec) Emit(_ context.Context, ev audit.Event) error {
-	a.mu.Lock()
-	a.evs = append(a.evs, ev)
-	a.mu.Unlock()
-	return nil
-}
+// auditRec is testkit.Events with lookups by event name, oldest first.
+type auditRec struct{ testkit.Events }
 
 func (a *auditRec) names() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var out []string
-	for _, e := range a.evs {
+	for _, e := range a.All() {
 		out = append(out, e.Event)
 	}
 	return out
 }
 
 func (a *auditRec) find(name string) (audit.Event, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.evs {
+	for _, e := range a.All() {
 		if e.Event == name {
 			return e, true
 		}
