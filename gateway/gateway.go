@@ -572,6 +572,7 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 		CacheTTL: cfg.Session.CacheTTL,
 		Logger:   p.log.Named("guesttoken"),
 		Observer: obs,
+		OnWipe:   p.onWipe,
 	}
 	if cfg.Superset.ServiceUserID > 0 {
 		ro.Resolver = client.AliasResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service}
@@ -579,6 +580,11 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 	rev, err := guesttoken.NewRevoker(ro)
 	if err != nil {
 		return fmt.Errorf("guesttoken: %w", err)
+	}
+	// Dashboard stamps do not survive a wiped store; a global one at the
+	// start of a fresh generation refuses every token they covered.
+	if err := rev.EnsureGlobal(ctx, p.freshStore); err != nil {
+		return fmt.Errorf("guest-token revocations: the global stamp could not be written: %w", err)
 	}
 	if err := rev.Start(ctx); err != nil {
 		p.log.Warn("guest-token invalidation subscription not live yet", zap.Error(err))

@@ -37,16 +37,7 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 		Logger:   p.log.Named("epoch"),
 		Observer: obs,
 		Auditor:  p.audit,
-		// A wipe noticed while running is answered with a global stamp;
-		// the generation marker is written again so that the next start
-		// does not take the same wipe for a new one and stamp again.
-		OnWipe: func(ctx context.Context) {
-			if _, gen, err := store.EnsureGeneration(ctx, p.store, time.Now()); err != nil {
-				p.log.Warn("store wiped while running: generation marker not re-created", zap.Error(err))
-			} else {
-				p.log.Warn("store wiped while running: global epoch stamped, generation marker re-created", zap.String("generation", gen))
-			}
-		},
+		OnWipe:   p.onWipe,
 	})
 	if err != nil {
 		return fmt.Errorf("epoch: %w", err)
@@ -222,4 +213,16 @@ func adminTokensOf(ts []config.AdminToken) []admin.Token {
 		out[i] = admin.Token{Name: t.Name, SHA256: hex.EncodeToString(t.SHA256[:])}
 	}
 	return out
+}
+
+// onWipe runs after a wipe noticed while running was answered with a
+// global stamp (of the epochs or of the guest-token revocations, whichever
+// saw it first): the generation marker is written again so that the next
+// start does not take the same wipe for a new one and stamp again.
+func (p *process) onWipe(ctx context.Context) {
+	if _, gen, err := store.EnsureGeneration(ctx, p.store, time.Now()); err != nil {
+		p.log.Warn("store wiped while running: generation marker not re-created", zap.Error(err))
+	} else {
+		p.log.Warn("store wiped while running: global stamp written, generation marker re-created", zap.String("generation", gen))
+	}
 }

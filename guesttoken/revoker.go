@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -155,6 +156,10 @@ type RevokerOptions struct {
 	// ResubscribeDelay is the wait before Run subscribes again after the
 	// subscription failed or ended; 0 means 1s.
 	ResubscribeDelay time.Duration
+	// OnWipe, if set, runs after a wipe noticed while running (the global
+	// key vanished after EnsureGlobal wrote it) has been answered with a
+	// new global stamp.
+	OnWipe func(ctx context.Context)
 }
 
 // Revoker writes and reads revoked_before stamps. It is safe for
@@ -168,6 +173,10 @@ type Revoker struct {
 	obs   Observer
 	retry time.Duration
 	cache *ttlcache.Cache[string, stamp]
+	// sawGlobal is set once the global key is known to exist (EnsureGlobal
+	// wrote it): from then on its absence means the store was wiped.
+	sawGlobal atomic.Bool
+	onWipe    func(ctx context.Context)
 	// onSubscribed, if set, is called each time Run's subscription is
 	// live (tests synchronise on it).
 	onSubscribed func()
@@ -186,7 +195,8 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("%w: RevokerOptions.Store is required", ErrConfig)
 	}
-	r := &Revoker{st: o.Store, res: o.Resolver, ttl: o.CacheTTL, now: o.Now, log: o.Logger, obs: o.Observer, retry: o.ResubscribeDelay}
+	r := &Revoker{st: o.Store, res: o.Resolver, ttl: o.CacheTTL, now: o.Now, log: o.Logger, obs: o.Observer,
+		retry: o.ResubscribeDelay, onWipe: o.OnWipe}
 	if r.ttl <= 0 {
 		r.ttl = time.Second
 	}
@@ -237,11 +247,59 @@ func (r *Revoker) lookup(ctx context.Context, key string) (stamp, error) {
 	case err == nil:
 		s = stamp{ms: v, ok: true}
 	case errors.Is(err, store.ErrNotFound):
+		if key == GlobalKey && r.sawGlobal.Load() {
+			return r.rewipe(ctx)
+		}
 	default:
 		return stamp{}, fmt.Errorf("%w: read %s: %w", ErrUnavailable, key, err)
 	}
 	r.cache.PutIf(gen, key, s, now.Add(r.ttl), now)
 	return s, nil
+}
+
+// presentMark is the global stamp EnsureGlobal writes on a store that was
+// not new: a millisecond after 1970, which refuses no real token but makes
+// the key exist, so that its disappearance is seen as a wipe.
+const presentMark = 1
+
+// EnsureGlobal makes the global stamp exist before anything is served.
+// On a fresh store (new, wiped or restored from a backup: see
+// store.EnsureGeneration) it stamps now, since dashboard stamps written
+// before the wipe are gone and only a global one still refuses the tokens
+// they covered. Otherwise it writes presentMark, which moves nothing (stamps
+// only go forward). From then on, a global key that vanishes while running
+// is a wipe: lookup stamps again (see rewipe).
+func (r *Revoker) EnsureGlobal(ctx context.Context, fresh bool) error {
+	at := int64(presentMark)
+	if fresh {
+		at = r.now().UnixMilli()
+	}
+	v, err := r.st.MaxInt64(ctx, GlobalKey, at)
+	if err != nil {
+		return fmt.Errorf("%w: stamp %s: %w", ErrUnavailable, GlobalKey, err)
+	}
+	r.setLocal(GlobalKey, v)
+	r.sawGlobal.Store(true)
+	if fresh {
+		r.publish(ctx, GlobalKey)
+		r.obs.ObserveGuestTokenRevocation("global")
+	}
+	return nil
+}
+
+// rewipe answers a global key that vanished while running: every dashboard
+// stamp vanished with it, so only a global stamp at now keeps the guest
+// tokens they refused out.
+func (r *Revoker) rewipe(ctx context.Context) (stamp, error) {
+	r.log.Warn("guest-token revocations vanished from the store while running (store wiped?); stamping the global revocation again")
+	rev, err := r.RevokeAll(ctx, r.now())
+	if err != nil {
+		return stamp{}, err
+	}
+	if r.onWipe != nil {
+		r.onWipe(ctx)
+	}
+	return stamp{ms: rev.RevokedBefore.UnixMilli(), ok: true}, nil
 }
 
 // RevokeDashboard stamps every alias with at, so that guest tokens naming
@@ -320,7 +378,9 @@ func (r *Revoker) RevokeAll(ctx context.Context, at time.Time) (Revocation, erro
 func (r *Revoker) List(ctx context.Context) ([]Revocation, error) {
 	var out []Revocation
 	if v, err := r.st.GetInt64(ctx, GlobalKey); err == nil {
-		out = append(out, Revocation{Scope: "global", RevokedBefore: time.UnixMilli(v).UTC()})
+		if v > presentMark {
+			out = append(out, Revocation{Scope: "global", RevokedBefore: time.UnixMilli(v).UTC()})
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
