@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -193,7 +195,7 @@ type Route struct {
 	// Event names the audit event, e.g. "admin.guest_tokens.revoke".
 	Event string
 	// Handle answers an authenticated call; the result is sent as JSON
-	// with 200. Errors: *HTTPError, or anything wrapping
+	// with 200, or as a file when it is a *Download. Errors: *HTTPError, or anything wrapping
 	// store.ErrUnavailable (503), ErrNotFound (404); others are 500.
 	Handle func(ctx context.Context, c *Call) (any, error)
 }
@@ -220,6 +222,10 @@ type Options struct {
 	GuestTokens  GuestTokens
 	AccessTokens AccessTokens
 	Audit        AuditLog
+	// Backup writes a consistent copy of the embedded store (GET
+	// store/backup); nil (the Redis store, backed up by Redis' own
+	// persistence) answers 409 saying so.
+	Backup Backupper
 	// Status answers GET status (store durability, upstream health,
 	// versions); nil answers {}.
 	Status func(ctx context.Context) any
@@ -250,6 +256,7 @@ type Handler struct {
 	access     AccessTokens
 	aud        AuditLog
 	status     func(context.Context) any
+	backup     Backupper
 	info       func(*http.Request) (string, string)
 	maxBody    int64
 	retryAfter string
@@ -272,7 +279,7 @@ func New(o Options) (h *Handler, err error) {
 		return nil, fmt.Errorf("%w: Epochs and Audit are required", ErrConfig)
 	}
 	h = &Handler{roles: slices.Clone(o.Roles), rc: o.RoleChecker, ep: o.Epochs, users: o.Users, sess: o.Sessions, guests: o.GuestTokens, access: o.AccessTokens, aud: o.Audit,
-		status: o.Status, info: o.RequestInfo, maxBody: o.MaxBody, log: o.Logger, mux: http.NewServeMux(),
+		status: o.Status, backup: o.Backup, info: o.RequestInfo, maxBody: o.MaxBody, log: o.Logger, mux: http.NewServeMux(),
 		cop: http.NewCrossOriginProtection()}
 	for _, t := range o.Tokens {
 		b, err := hex.DecodeString(strings.TrimSpace(t.SHA256))
@@ -344,6 +351,18 @@ func (h *Handler) route(rt Route) http.Handler {
 		}
 		res, err := rt.Handle(r.Context(), c)
 		ev.Subject, ev.Note, ev.Reason = c.Subject, c.Note, c.Reason
+		var sent bool
+		if d, ok := res.(*Download); ok && err == nil {
+			sent, err = d.send(r.Context(), w)
+		}
+		if err != nil && sent {
+			// Cut short after the status went out: the client sees fewer
+			// bytes than Content-Length said; the audit says why.
+			ev.Outcome, ev.Reason = audit.OutcomeFailure, "write_failed"
+			h.log.Warn("admin: download cut short", zap.String("route", rt.Path), zap.Error(err))
+			h.emit(r.Context(), ev)
+			return
+		}
 		if err != nil {
 			he := h.httpError(err)
 			ev.Outcome = audit.OutcomeFailure
@@ -356,7 +375,9 @@ func (h *Handler) route(rt Route) http.Handler {
 		}
 		ev.Outcome = audit.OutcomeSuccess
 		h.emit(r.Context(), ev)
-		writeJSON(w, http.StatusOK, res)
+		if !sent {
+			writeJSON(w, http.StatusOK, res)
+		}
 	})
 }
 
@@ -468,6 +489,28 @@ func (h *Handler) writeError(w http.ResponseWriter, e *HTTPError) {
 		w.Header().Set("Retry-After", h.retryAfter)
 	}
 	writeJSON(w, e.Code, map[string]string{"error": e.Msg})
+}
+
+// Download is a Handle result sent as a file instead of JSON (a store
+// backup). Write writes the body and calls size with its exact length
+// before the first byte; an error before that is answered like any
+// handler error, one after it cuts the body short of its Content-Length.
+type Download struct {
+	Name  string // offered file name
+	Write func(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
+}
+
+func (d *Download) send(ctx context.Context, w http.ResponseWriter) (sent bool, err error) {
+	_, err = d.Write(ctx, w, func(n int64) {
+		sent = true
+		h := w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.FormatInt(n, 10))
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.Name}))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	})
+	return sent, err
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -18,6 +18,7 @@ func (h *Handler) builtin() []Route {
 		{Method: http.MethodGet, Path: "revocations", Event: "admin.revocations.list", Handle: h.revocations},
 		{Method: http.MethodGet, Path: "audit", Event: "admin.audit.read", Handle: h.auditRead},
 		{Method: http.MethodGet, Path: "status", Event: "admin.status", Handle: h.statusRead},
+		{Method: http.MethodGet, Path: "store/backup", Event: "admin.store.backup", Handle: h.storeBackup},
 	}
 }
 

@@ -229,6 +229,8 @@ func TestEnvOverrides(t *testing.T) {
 		"SG_ADMIN_ROLES=Admin,Security",
 		"SG_HEADERS_OVERRIDES=[{prefix: /api/, set: {Cache-Control: no-store}}]",
 		"SG_CACHE=/tmp/not-config",
+		"SG_ADMIN_TOKEN=sgwa_not-config", // the admin commands' own variables
+		"SG_ADMIN_URL=http://127.0.0.1:1",
 		"SG_ACCESS_TOKENS_ENABLED=false",
 		"SG_ACCESS_TOKENS_MAX_TTL=168h",
 		"SG_ACCESS_TOKENS_TTL_CHOICES=3s, 1h,,168h",

@@ -299,11 +299,13 @@ func EnvNames() []string {
 }
 
 // notConfig reports SG_… variables that belong to the project's tooling
-// (the Makefile's cache directory), not to the gateway, so that running the
-// gateway from a shell that exported them is not an error.
+// (the Makefile's cache directory) or to the admin commands (revoke,
+// tokens and store take the gateway's URL and an admin token from them),
+// not to the gateway's config, so that running the gateway or a command
+// that reads the config from a shell that exported them is not an error.
 func notConfig(name string) bool {
 	switch name {
-	case "SG_CACHE":
+	case "SG_CACHE", "SG_ADMIN_TOKEN", "SG_ADMIN_URL":
 		return true
 	}
 	return false

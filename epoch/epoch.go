@@ -42,6 +42,7 @@ const (
 	TriggerPasswordChanged = "password_changed"
 	TriggerReconciler      = "reconciler"
 	TriggerStoreWiped      = "store_wiped"
+	TriggerStoreRestored   = "store_restored"
 )
 
 // Sentinel errors.

@@ -38,9 +38,12 @@ import (
 // process holds what lives as long as the process: a reload never replaces
 // it (a changed store or listener needs a restart).
 type process struct {
-	log        *zap.Logger
-	metrics    *metrics.Metrics
-	store      store.Store
+	log     *zap.Logger
+	metrics *metrics.Metrics
+	store   store.Store
+	// backup is the embedded store's hot copy for the admin route; nil
+	// (not a nil *bolt.Store) with Redis.
+	backup     admin.Backupper
 	durability store.Durability
 	// freshStore is true when this start found no generation marker: the
 	// store is new or was wiped, so revocations it held are gone.
@@ -161,7 +164,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	m.SetBuildInfo(o.Version, o.Revision)
 	g.version, g.revision = o.Version, o.Revision
 
-	st, err := openStore(ctx, cfg, m, log)
+	st, backup, err := openStore(ctx, cfg, m, log)
 	if err != nil {
 		return g, err
 	}
@@ -171,6 +174,9 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		}
 	})
 	g.process = process{log: log, metrics: m, store: st}
+	if backup != nil {
+		g.process.backup = backup
+	}
 	p := &g.process
 	if err := p.initStore(ctx); err != nil {
 		return g, err

@@ -136,6 +136,7 @@ func (p *process) buildAdmin(cfg *config.Config, tokens []config.AdminToken) (*a
 		Sessions:     p.vault,
 		Audit:        p.audit,
 		Status:       p.status,
+		Backup:       p.backup,
 		GuestTokens:  p.revoker,
 		AccessTokens: p.tokens,
 		RequestInfo:  requestInfo,

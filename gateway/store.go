@@ -23,7 +23,9 @@ const BoltFileName = "gateway.db"
 // openStore opens the configured backend. When store.redis_url is set and
 // Redis cannot be reached, it fails: falling back to the embedded store
 // would split state between replicas and silently forget revocations.
-func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (store.Store, error) {
+// backup is the embedded store's hot copy (nil for Redis, whose own
+// persistence is its backup).
+func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log *zap.Logger) (st store.Store, backup *bolt.Store, err error) {
 	if cfg.Store.RedisURL == "" {
 		return openEmbedded(filepath.Join(cfg.Store.DataDir, BoltFileName), m, log)
 	}
@@ -39,21 +41,21 @@ func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log 
 		SentinelPassword: string(cfg.Store.RedisSentinelPassword),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store.redis_url: %w (the gateway does not fall back to the embedded store)", err)
+		return nil, nil, fmt.Errorf("store.redis_url: %w (the gateway does not fall back to the embedded store)", err)
 	}
 	log.Info("store: redis", zap.Stringer("url", s))
-	return instrumented(s, m), nil
+	return instrumented(s, m), nil, nil
 }
 
 // openEmbedded opens the bbolt file. It holds a file lock, so a second
 // gateway on the same data_dir fails here instead of corrupting state.
-func openEmbedded(path string, m *metrics.Metrics, log *zap.Logger) (store.Store, error) {
+func openEmbedded(path string, m *metrics.Metrics, log *zap.Logger) (store.Store, *bolt.Store, error) {
 	s, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	log.Info("store: embedded", zap.String("path", path))
-	return instrumented(s, m), nil
+	return instrumented(s, m), s, nil
 }
 
 // instrumented wraps s so that every operation's latency and errors reach
@@ -66,4 +68,24 @@ type redisLog struct{ l *zap.Logger }
 
 func (r redisLog) Printf(_ context.Context, format string, v ...any) {
 	r.l.Warn(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
+}
+
+// OpenStore opens the configured store for a maintenance command (store
+// mark-restored) outside a running gateway: the same backend, URL and file
+// the gateway would open. The embedded store's file lock makes it fail
+// while a gateway holds the file.
+func OpenStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (store.Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	st, _, err := openStore(ctx, cfg, metrics.New(metrics.NewRegistry()), log)
+	return st, err
+}
+
+// EmbeddedPath is the embedded store's file for cfg ("" with Redis).
+func EmbeddedPath(cfg *config.Config) string {
+	if cfg.Store.RedisURL != "" {
+		return ""
+	}
+	return filepath.Join(cfg.Store.DataDir, BoltFileName)
 }

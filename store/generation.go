@@ -65,3 +65,19 @@ func newGeneration(now time.Time) (string, error) {
 	}
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:]), nil
 }
+
+// RenewGeneration replaces the generation marker with a new id: the store
+// now holds another history than the one the old marker named (a restore
+// from a backup). The caller stamps the global revocations first.
+func RenewGeneration(ctx context.Context, s interface {
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}, now time.Time) (string, error) {
+	id, err := newGeneration(now)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Set(ctx, GenerationKey, []byte(id), 0); err != nil {
+		return "", fmt.Errorf("store: write generation: %w", err)
+	}
+	return id, nil
+}

@@ -24,7 +24,15 @@ import (
 // token.
 func adminGateway(t *testing.T) (*runningGateway, string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir, y, token := adminGatewayConfig(t)
+	return startGateway(t, dir, y, nil), token
+}
+
+// adminGatewayConfig is adminGateway's config (in dir) and admin token,
+// for tests that stop and start the gateway.
+func adminGatewayConfig(t *testing.T) (dir, yaml, token string) {
+	t.Helper()
+	dir = t.TempDir()
 	fake := fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret})
 	be := httptest.NewServer(fake)
 	t.Cleanup(be.Close)
@@ -44,7 +52,7 @@ func adminGateway(t *testing.T) (*runningGateway, string) {
 	sk := writeFile(t, dir, "sk", fakeSecret)
 	y := fmt.Sprintf("listen: %s\nupstreams: [%s]\nstore: {data_dir: %q}\nmetrics: {listen: \"\"}\nsuperset: {secret_key_file: %q, service_user_id: 1}\nadmin: {tokens_file: %q}\nsession: {cache_ttl: 50ms}\n",
 		freePort(t), be.URL, filepath.Join(dir, "data"), sk, tokens)
-	return startGateway(t, dir, y, nil), token
+	return dir, y, token
 }
 
 // bearerStatus is the status of GET /api/v1/me/ through the gateway with a

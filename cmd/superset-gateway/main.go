@@ -56,8 +56,15 @@ commands:
                                sgw_) or the whole sgw_… token
   tokens list [--user ID] [--status active|expired|revoked] [--json]
                                every user's access tokens as a table, or as {"tokens": […]}
-      revoke and tokens take --url URL (or SG_ADMIN_URL, default http://127.0.0.1:8080) and
-      the admin token from SG_ADMIN_TOKEN or --token-file FILE
+  store backup FILE            a consistent copy of the embedded store, taken through the running
+                               gateway; with --config CONFIG, from the file of a stopped one
+  store restore --config CONFIG BACKUP
+                               put BACKUP in place of a stopped gateway's embedded store and mark it
+                               restored: credentials issued before now are refused (docs/deploy.md)
+  store mark-restored --config CONFIG
+                               the same mark after restoring Redis from an RDB or AOF
+      revoke, tokens and store backup take --url URL (or SG_ADMIN_URL, default
+      http://127.0.0.1:8080) and the admin token from SG_ADMIN_TOKEN or --token-file FILE
   probe URL                    GET URL; exit 0 on a 2xx answer, 1 otherwise (health checks
                                of the container image, which has no shell or curl)
   version                      print the version
@@ -106,6 +113,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = tokens(ctx, rest, env, stdout)
 	case "probe":
 		err = probe(ctx, rest, stdout)
+	case "store":
+		err = storeCmd(ctx, rest, env, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
