@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -323,4 +324,21 @@ func TestSupersetSecretKeyIsRequired(t *testing.T) {
 			t.Fatalf("%s: exit %d stderr %q, want 2 naming superset.secret_key_file", cmd, code, errOut)
 		}
 	}
+}
+
+// inspectFaultEnv makes the test binary's `store inspect` die by a signal.
+const inspectFaultEnv = "SGW_TEST_INSPECT_FAULT"
+
+// TestMain lets the test binary stand in for the program where the command
+// runs itself in a child process (store inspect, for files a fault in the
+// store reader may crash): os.Executable is this binary then.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "store" && os.Args[2] == "inspect" {
+		if os.Getenv(inspectFaultEnv) == "1" {
+			// Dies as a reader faulting on a corrupt page does.
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,8 +12,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/admin"
@@ -19,7 +24,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/store/bolt"
 )
 
-const storeUsage = "store: usage: store backup [--url URL] [--token-file F] FILE | store backup --config FILE OUT | store restore --config FILE BACKUP | store mark-restored --config FILE"
+const storeUsage = "store: usage: store backup [--url URL] [--token-file F] FILE | store backup --config FILE OUT | store restore --config FILE [--no-checksum] BACKUP | store mark-restored --config FILE | store inspect FILE"
 
 // storeCmd is `store backup|restore|mark-restored`: backups of the
 // gateway's own state (docs/deploy.md, "Backups").
@@ -30,6 +35,7 @@ func storeCmd(ctx context.Context, args, env []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("store "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfgPath := fs.String("config", "", "the gateway's config file (the store it names, opened directly)")
+	noChecksum := fs.Bool("no-checksum", false, "restore a backup that has no FILE.sha256 beside it")
 	connect := newAdminClient(fs, env)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -37,6 +43,9 @@ func storeCmd(ctx context.Context, args, env []string, stdout io.Writer) error {
 			return err
 		}
 		return usageError{fmt.Errorf("store %s: %w", args[0], err)}
+	}
+	if *noChecksum && args[0] != "restore" {
+		return usageError{fmt.Errorf("store %s: --no-checksum applies to restore only", args[0])}
 	}
 	var out any
 	var err error
@@ -50,14 +59,19 @@ func storeCmd(ctx context.Context, args, env []string, stdout io.Writer) error {
 		if fs.NArg() != 1 || *cfgPath == "" {
 			return usageError{errors.New(storeUsage)}
 		}
-		out, err = storeRestore(ctx, *cfgPath, fs.Arg(0), env)
+		out, err = storeRestore(ctx, *cfgPath, fs.Arg(0), env, *noChecksum)
+	case "inspect":
+		if fs.NArg() != 1 {
+			return usageError{errors.New(storeUsage)}
+		}
+		out, err = storeInspect(fs.Arg(0))
 	case "mark-restored":
 		if fs.NArg() != 0 || *cfgPath == "" {
 			return usageError{errors.New(storeUsage)}
 		}
 		out, err = storeMarkRestored(ctx, *cfgPath, env)
 	default:
-		return usageError{fmt.Errorf("store: unknown command %q (backup, restore or mark-restored)", args[0])}
+		return usageError{fmt.Errorf("store: unknown command %q (backup, restore, mark-restored or inspect)", args[0])}
 	}
 	if err != nil {
 		return err
@@ -71,6 +85,7 @@ func storeCmd(ctx context.Context, args, env []string, stdout io.Writer) error {
 type backupResult struct {
 	File       string `json:"file"`
 	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256,omitempty"`
 	Generation string `json:"generation"`
 	Keys       int    `json:"keys"`
 }
@@ -90,11 +105,13 @@ func storeBackup(ctx context.Context, cfgPath, out string, env []string, connect
 		return backupResult{}, usageError{fmt.Errorf("store backup: %w", err)}
 	}
 	defer os.Remove(partial) // a no-op once renamed
+	sum := sha256.New()
+	w := io.MultiWriter(f, sum)
 	var n int64
 	if cfgPath != "" {
-		n, err = backupFromFile(ctx, cfgPath, env, f)
+		n, err = backupFromFile(ctx, cfgPath, env, w)
 	} else {
-		n, err = backupThroughGateway(ctx, connect, f)
+		n, err = backupThroughGateway(ctx, connect, w)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -105,15 +122,21 @@ func storeBackup(ctx context.Context, cfgPath, out string, env []string, connect
 	if err != nil {
 		return backupResult{}, err
 	}
-	info, err := bolt.Inspect(partial, time.Second)
+	info, err := inspectIsolated(ctx, partial)
 	if err != nil {
 		return backupResult{}, fmt.Errorf("store backup: the copy is not a whole store: %w", err)
+	}
+	hexSum := hex.EncodeToString(sum.Sum(nil))
+	// sha256sum's format, so that `sha256sum -c FILE.sha256` checks it too.
+	line := hexSum + "  " + filepath.Base(out) + "\n"
+	if err := os.WriteFile(out+".sha256", []byte(line), 0o600); err != nil {
+		return backupResult{}, fmt.Errorf("store backup: %w", err)
 	}
 	if err := os.Rename(partial, out); err != nil {
 		return backupResult{}, fmt.Errorf("store backup: %w", err)
 	}
 	syncDir(filepath.Dir(out))
-	return backupResult{File: out, Bytes: n, Generation: info.Generation, Keys: info.Keys}, nil
+	return backupResult{File: out, Bytes: n, SHA256: hexSum, Generation: info.Generation, Keys: info.Keys}, nil
 }
 
 func backupFromFile(ctx context.Context, cfgPath string, env []string, w io.Writer) (int64, error) {
@@ -190,7 +213,7 @@ type restoreResult struct {
 // backup, keeps the file it replaces, and marks the store restored
 // (gateway.MarkRestored): every credential issued before now is refused,
 // since the backup cannot know the revocations made after it.
-func storeRestore(ctx context.Context, cfgPath, backup string, env []string) (restoreResult, error) {
+func storeRestore(ctx context.Context, cfgPath, backup string, env []string, noChecksum bool) (restoreResult, error) {
 	l, err := loadConfig(cfgPath, env)
 	if err != nil {
 		return restoreResult{}, err
@@ -199,7 +222,10 @@ func storeRestore(ctx context.Context, cfgPath, backup string, env []string) (re
 	if live == "" {
 		return restoreResult{}, usageError{errors.New("store restore: the store is Redis: restore Redis from its RDB or AOF, then run store mark-restored --config FILE")}
 	}
-	if _, err := bolt.Inspect(backup, time.Second); err != nil {
+	if err := checkSum(backup, noChecksum); err != nil {
+		return restoreResult{}, usageError{fmt.Errorf("store restore: %w", err)}
+	}
+	if _, err := inspectIsolated(ctx, backup); err != nil {
 		return restoreResult{}, usageError{fmt.Errorf("store restore: %s: %w", backup, err)}
 	}
 	var replaced string
@@ -296,4 +322,83 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
+}
+
+// checkSum compares path with the SHA-256 that store backup wrote beside
+// it (path.sha256). A backup without one is refused unless noChecksum: the
+// checksum is what tells a copy damaged in storage from a good one, since
+// bbolt checks only its meta pages.
+func checkSum(path string, noChecksum bool) error {
+	b, err := os.ReadFile(path + ".sha256")
+	if errors.Is(err, os.ErrNotExist) {
+		if noChecksum {
+			return nil
+		}
+		return fmt.Errorf("%s.sha256 is missing (store backup writes it; --no-checksum restores without)", path)
+	}
+	if err != nil {
+		return err
+	}
+	want, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, want) {
+		return fmt.Errorf("%s does not match its checksum (%s.sha256): the copy is damaged", path, path)
+	}
+	return nil
+}
+
+// storeInspect is `store inspect FILE`: what a store file holds, read
+// read-only. Corrupt files can crash it (see inspectIsolated).
+func storeInspect(path string) (bolt.Info, error) {
+	info, err := bolt.Inspect(path, 500*time.Millisecond)
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return bolt.Info{}, usageError{fmt.Errorf("store inspect: %s is held by a running gateway", path)}
+	case err != nil:
+		return bolt.Info{}, usageError{fmt.Errorf("store inspect: %w", err)}
+	}
+	return info, nil
+}
+
+// inspectIsolated runs `store inspect` on path in a child process (this
+// binary). bbolt trusts its pages: a corrupt one makes it read outside the
+// file's mapping, a fault no recover catches, so a file that did not come
+// from this process is read where a crash is an answer, not the end of the
+// command.
+func inspectIsolated(ctx context.Context, path string) (bolt.Info, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return bolt.Info{}, fmt.Errorf("store: cannot find this program to inspect %s: %w", path, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "store", "inspect", path)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		var info bolt.Info
+		if err := json.Unmarshal(stdout.Bytes(), &info); err != nil {
+			return bolt.Info{}, fmt.Errorf("store inspect answered %q: %w", stdout.String(), err)
+		}
+		return info, nil
+	case ctx.Err() != nil:
+		return bolt.Info{}, fmt.Errorf("%w: reading it took longer than 2 minutes", bolt.ErrNotAStore)
+	case errors.As(err, &ee) && ee.ExitCode() == exitUsage:
+		msg := strings.TrimPrefix(strings.TrimSpace(stderr.String()), "superset-gateway: store inspect: ")
+		return bolt.Info{}, fmt.Errorf("%s", msg)
+	case errors.As(err, &ee):
+		return bolt.Info{}, fmt.Errorf("%w: reading it crashed the store reader (%s): the file is corrupt", bolt.ErrNotAStore, ee.ProcessState)
+	}
+	return bolt.Info{}, fmt.Errorf("store: inspecting %s: %w", path, err)
 }

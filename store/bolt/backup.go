@@ -44,9 +44,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, size func(int64)) (int6
 type Info struct {
 	// Generation is the store's generation marker (store.GenerationKey),
 	// empty when it has none.
-	Generation string
+	Generation string `json:"generation"`
 	// Keys counts the live string keys.
-	Keys int
+	Keys int `json:"keys"`
 }
 
 // ErrNotAStore is returned by Inspect for a file that is not a bbolt file
