@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/superset-gateway/superset-gateway/gateway"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/gateway"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/store/bolt"

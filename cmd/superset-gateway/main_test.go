@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/superset-gateway/superset-gateway/gateway"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/superset-gateway/superset-gateway/gateway"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger's goroutines and the

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"github.com/superset-gateway/superset-gateway/config"
-	"github.com/superset-gateway/superset-gateway/gateway"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/config"
+	"github.com/superset-gateway/superset-gateway/gateway"
 
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
