@@ -144,6 +144,12 @@ type Store struct {
 	// Sentinels whose credentials differ from the master's (in the URL).
 	RedisSentinelUsername     string `yaml:"redis_sentinel_username"`
 	RedisSentinelPasswordFile string `yaml:"redis_sentinel_password_file"`
+	// RedisWaitReplicas, above 0, makes every write wait until that many
+	// replicas acknowledged it (Redis WAIT), so that a Sentinel failover
+	// keeps every revocation the gateway acknowledged; a write not
+	// acknowledged in RedisWaitTimeout is answered 503 and can be repeated.
+	RedisWaitReplicas int           `yaml:"redis_wait_replicas"`
+	RedisWaitTimeout  time.Duration `yaml:"redis_wait_timeout"`
 
 	// RedisSentinelPassword is the content of RedisSentinelPasswordFile,
 	// loaded by Load.
@@ -292,7 +298,7 @@ func Default() *Config {
 		},
 		Passive:  Passive{MaxFails: 3, Cooldown: 10 * time.Second},
 		Superset: Superset{ServiceUser: "admin"},
-		Store:    Store{DataDir: "./data"},
+		Store:    Store{DataDir: "./data", RedisWaitTimeout: 500 * time.Millisecond},
 		Session: Session{
 			IdleTimeout:          8 * time.Hour,
 			AbsoluteTimeout:      24 * time.Hour,

@@ -237,7 +237,16 @@ func (c *Config) validateStore() error {
 			return bad("store.redis_url", "scheme %q is not redis, rediss, redis+sentinel or redis+cluster (or their rediss+ forms)", scheme)
 		}
 	}
+	if c.Store.RedisWaitReplicas < 0 || c.Store.RedisWaitReplicas > 16 {
+		return bad("store.redis_wait_replicas", "%d is not between 0 and 16", c.Store.RedisWaitReplicas)
+	}
+	if c.Store.RedisWaitReplicas > 0 && (c.Store.RedisWaitTimeout < 10*time.Millisecond || c.Store.RedisWaitTimeout > 10*time.Second) {
+		return bad("store.redis_wait_timeout", "%s is not between 10ms and 10s", c.Store.RedisWaitTimeout)
+	}
 	if c.Store.RedisURL == "" {
+		if c.Store.RedisWaitReplicas != 0 {
+			return bad("store.redis_wait_replicas", "is set but store.redis_url is empty (the embedded store is in use)")
+		}
 		for _, kv := range [][2]string{
 			{"store.redis_tls_ca_file", c.Store.RedisTLSCAFile},
 			{"store.redis_tls_server_name", c.Store.RedisTLSServerName},

@@ -39,6 +39,8 @@ func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log 
 		TLSServerName:    cfg.Store.RedisTLSServerName,
 		SentinelUsername: cfg.Store.RedisSentinelUsername,
 		SentinelPassword: string(cfg.Store.RedisSentinelPassword),
+		WaitReplicas:     cfg.Store.RedisWaitReplicas,
+		WaitTimeout:      cfg.Store.RedisWaitTimeout,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("store.redis_url: %w (the gateway does not fall back to the embedded store)", err)

@@ -19,8 +19,10 @@ import (
 )
 
 type sentinelOf struct {
-	name   string
-	master *Server
+	name      string
+	master    *Server
+	quorum    int
+	downAfter time.Duration
 }
 
 // StartSentinel starts a Sentinel monitoring master under the given master
@@ -28,11 +30,29 @@ type sentinelOf struct {
 // sentinel URL from Addr. It is stopped by t.Cleanup like any Server.
 func StartSentinel(t testing.TB, master *Server, name string) *Server {
 	t.Helper()
+	return startSentinel(t, &sentinelOf{name: name, master: master, quorum: 1})
+}
+
+// StartSentinels starts n Sentinels monitoring master with quorum, each
+// taking it for down after downAfter without an answer (and failing over),
+// for failover tests: the master is killed and a replica promoted.
+func StartSentinels(t testing.TB, master *Server, name string, n, quorum int, downAfter time.Duration) []*Server {
+	t.Helper()
+	out := make([]*Server, n)
+	for i := range out {
+		out[i] = startSentinel(t, &sentinelOf{name: name, master: master, quorum: quorum, downAfter: downAfter})
+	}
+	return out
+}
+
+func startSentinel(t testing.TB, of *sentinelOf) *Server {
+	t.Helper()
+	master, name := of.master, of.name
 	if master.opts.TLS {
 		t.Fatalf("redistest: StartSentinel does not support a TLS master")
 	}
 	s := newServer(t, Options{Binary: master.opts.Binary, StartTimeout: master.opts.StartTimeout})
-	s.sentinel = &sentinelOf{name: name, master: master}
+	s.sentinel = of
 	s.launch(t)
 	// Sentinel answers PING before it has looked at the master; wait until
 	// it reports the master's address, which is what clients ask first.

@@ -44,6 +44,9 @@ type Options struct {
 	// Cluster runs a one-node Redis Cluster owning every slot, for
 	// redis+cluster:// tests.
 	Cluster bool
+	// ReplicaOf starts the server as a replica of another (replicaof),
+	// for Sentinel failover tests.
+	ReplicaOf *Server
 	// Binary is the redis-server path; empty means /usr/bin/redis-server, or
 	// redis-server from PATH if that does not exist.
 	Binary string
@@ -354,7 +357,13 @@ func (s *Server) writeConfig() error {
 	fmt.Fprintf(&b, "bind 127.0.0.1\ndir %s\nlogfile %s\n", s.dir, s.log)
 	if s.sentinel != nil {
 		m := s.sentinel
-		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d 1\n", m.name, m.master.port)
+		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %d %d\n", m.name, m.master.port, max(m.quorum, 1))
+		if m.downAfter > 0 {
+			fmt.Fprintf(&b, "sentinel down-after-milliseconds %s %d\n", m.name, m.downAfter.Milliseconds())
+			// A failover that stalls is retried after twice this; the
+			// default (3 minutes) is for production, not a test.
+			fmt.Fprintf(&b, "sentinel failover-timeout %s %d\n", m.name, 4*m.downAfter.Milliseconds())
+		}
 		if m.master.opts.Password != "" {
 			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", m.name, strconv.Quote(m.master.opts.Password))
 		}
@@ -363,7 +372,8 @@ func (s *Server) writeConfig() error {
 	if s.opts.Cluster {
 		b.WriteString("cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-announce-ip 127.0.0.1\n")
 	}
-	b.WriteString("daemonize no\nprotected-mode no\n")
+	// Replicas sync at once (the default waits 5s for more to join).
+	b.WriteString("daemonize no\nprotected-mode no\nrepl-diskless-sync-delay 0\n")
 	if s.opts.Save == "" {
 		b.WriteString("save \"\"\n")
 	} else {
@@ -376,6 +386,12 @@ func (s *Server) writeConfig() error {
 	}
 	if s.opts.Password != "" {
 		fmt.Fprintf(&b, "requirepass %s\n", strconv.Quote(s.opts.Password))
+	}
+	if m := s.opts.ReplicaOf; m != nil {
+		fmt.Fprintf(&b, "replicaof 127.0.0.1 %d\n", m.port)
+		if m.opts.Password != "" {
+			fmt.Fprintf(&b, "masterauth %s\n", strconv.Quote(m.opts.Password))
+		}
 	}
 	for _, u := range s.opts.Users {
 		fmt.Fprintf(&b, "user %s\n", u)

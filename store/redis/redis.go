@@ -49,6 +49,17 @@ type Options struct {
 	// when they differ from the master's credentials in the URL.
 	SentinelUsername string
 	SentinelPassword string
+	// WaitReplicas, when above 0, makes every write return only after
+	// that many replicas acknowledged it (Redis WAIT on the connection
+	// that wrote), so that a failover to a replica keeps every write the
+	// gateway acknowledged. A write that is not acknowledged in
+	// WaitTimeout is an error wrapping store.ErrUnavailable: it is on the
+	// master and may or may not survive a failover, so the caller must not
+	// report it as done (every write of the gateway is idempotent and can
+	// be repeated).
+	WaitReplicas int
+	// WaitTimeout bounds the wait for replicas; zero means 500ms.
+	WaitTimeout time.Duration
 }
 
 // Store is a store.Store over Redis. It is safe for concurrent use.
@@ -56,7 +67,10 @@ type Store struct {
 	c        goredis.UniversalClient
 	cluster  bool
 	redacted string
-	maxInt   *goredis.Script
+	// wait and waitMS are Options.WaitReplicas and WaitTimeout.
+	wait   int
+	waitMS int64
+	maxInt *goredis.Script
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close; stops subscription pumps
@@ -103,6 +117,11 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		redacted: cfg.Redacted(),
 		maxInt:   goredis.NewScript(maxInt64Script),
 		done:     make(chan struct{}),
+		wait:     o.WaitReplicas,
+		waitMS:   500,
+	}
+	if o.WaitTimeout > 0 {
+		s.waitMS = max(o.WaitTimeout.Milliseconds(), 1)
 	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		_ = s.c.Close()
@@ -174,6 +193,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkTTL("set", ttl); err != nil {
 		return err
 	}
+	if s.wait > 0 {
+		return s.waited(ctx, "set", key, func(p goredis.Pipeliner) { p.Set(ctx, key, value, ttl) })
+	}
 	return wrapErr("set", s.c.Set(ctx, key, value, ttl).Err())
 }
 
@@ -181,6 +203,14 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := checkTTL("setnx", ttl); err != nil {
 		return false, err
+	}
+	if s.wait > 0 {
+		var c *goredis.BoolCmd
+		err := s.waited(ctx, "setnx", key, func(p goredis.Pipeliner) { c = p.SetNX(ctx, key, value, ttl) })
+		if err != nil {
+			return false, err
+		}
+		return c.Val(), nil
 	}
 	ok, err := s.c.SetNX(ctx, key, value, ttl).Result()
 	if err != nil {
@@ -194,6 +224,17 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 // one in a pipeline (not atomically).
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
+		return nil
+	}
+	if s.wait > 0 {
+		if !s.cluster {
+			return s.waited(ctx, "delete", keys[0], func(p goredis.Pipeliner) { p.Del(ctx, keys...) })
+		}
+		for _, k := range keys { // each on its own slot's master
+			if err := s.waited(ctx, "delete", k, func(p goredis.Pipeliner) { p.Del(ctx, k) }); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if !s.cluster || len(keys) == 1 {
@@ -244,7 +285,21 @@ return v
 // MaxInt64 sets key to max(current, v) atomically (a Lua script, sent by
 // EVALSHA and loaded on NOSCRIPT) and returns the stored value.
 func (s *Store) MaxInt64(ctx context.Context, key string, v int64) (int64, error) {
-	res, err := s.maxInt.Run(ctx, s.c, []string{key}, strconv.FormatInt(v, 10)).Text()
+	var res string
+	var err error
+	if s.wait > 0 {
+		// EVAL rather than EVALSHA: a NOSCRIPT reply cannot be retried
+		// inside the pipeline that carries the WAIT.
+		var c *goredis.Cmd
+		if err = s.waited(ctx, "max_int64", key, func(p goredis.Pipeliner) {
+			c = s.maxInt.Eval(ctx, p, []string{key}, strconv.FormatInt(v, 10))
+		}); err != nil {
+			return 0, err
+		}
+		res, err = c.Text()
+	} else {
+		res, err = s.maxInt.Run(ctx, s.c, []string{key}, strconv.FormatInt(v, 10)).Text()
+	}
 	if err != nil {
 		return 0, wrapErr("max_int64", err)
 	}
@@ -282,6 +337,9 @@ func (s *Store) SAdd(ctx context.Context, key string, members ...string) error {
 	if len(members) == 0 {
 		return nil
 	}
+	if s.wait > 0 {
+		return s.waited(ctx, "sadd", key, func(p goredis.Pipeliner) { p.SAdd(ctx, key, toAny(members)...) })
+	}
 	return wrapErr("sadd", s.c.SAdd(ctx, key, toAny(members)...).Err())
 }
 
@@ -289,6 +347,9 @@ func (s *Store) SAdd(ctx context.Context, key string, members ...string) error {
 func (s *Store) SRem(ctx context.Context, key string, members ...string) error {
 	if len(members) == 0 {
 		return nil
+	}
+	if s.wait > 0 {
+		return s.waited(ctx, "srem", key, func(p goredis.Pipeliner) { p.SRem(ctx, key, toAny(members)...) })
 	}
 	return wrapErr("srem", s.c.SRem(ctx, key, toAny(members)...).Err())
 }
@@ -307,6 +368,13 @@ func (s *Store) SMembers(ctx context.Context, key string) ([]string, error) {
 func (s *Store) LPushTrim(ctx context.Context, key string, value []byte, max int) error {
 	if max < 1 {
 		return fmt.Errorf("redis lpush_trim: max %d < 1", max)
+	}
+	if s.wait > 0 {
+		// A script is as atomic as MULTI/EXEC and, unlike it, can share a
+		// pipeline with the WAIT that follows.
+		return s.waited(ctx, "lpush_trim", key, func(p goredis.Pipeliner) {
+			p.Eval(ctx, lpushTrimScript, []string{key}, value, max)
+		})
 	}
 	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.LPush(ctx, key, value)
@@ -476,6 +544,51 @@ func (s *Store) Close() error {
 	})
 	if err != nil {
 		return fmt.Errorf("redis: close: %w", err)
+	}
+	return nil
+}
+
+const lpushTrimScript = `
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1
+`
+
+// waited runs the commands queue adds and then WAIT, in one pipeline on one
+// connection to the master that owns key: WAIT counts the replicas that
+// acknowledged this connection's writes, so it must follow them on the
+// same connection. Fewer than s.wait replicas within the timeout is an
+// error wrapping store.ErrUnavailable.
+func (s *Store) waited(ctx context.Context, op, key string, queue func(goredis.Pipeliner)) error {
+	var c goredis.Cmdable = s.c
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return wrapErr(op, err)
+		}
+		c = m
+	}
+	var w *goredis.Cmd
+	cmds, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		queue(p)
+		w = p.Do(ctx, "WAIT", s.wait, s.waitMS)
+		return nil
+	})
+	for _, cmd := range cmds {
+		if cmd.Err() != nil && cmd != goredis.Cmder(w) {
+			return wrapErr(op, cmd.Err())
+		}
+	}
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	n, err := w.Int64()
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	if n < int64(s.wait) {
+		return fmt.Errorf("redis %s: written on the master but acknowledged by %d of %d replicas within %dms, so a failover may lose it: %w",
+			op, n, s.wait, s.waitMS, store.ErrUnavailable)
 	}
 	return nil
 }

@@ -1,0 +1,184 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/superset-gateway/superset-gateway/internal/redistest"
+	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/store/redis"
+	"github.com/superset-gateway/superset-gateway/store/storetest"
+)
+
+func openWaiting(t *testing.T, url string, timeout time.Duration) *redis.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := redis.New(ctx, redis.Options{URL: url, DialTimeout: time.Second, WaitReplicas: 1, WaitTimeout: timeout})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// replicaSynced waits until replica reports a live link to its master.
+func replicaSynced(t *testing.T, replica *redistest.Server) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, err := replica.Do("INFO", "replication")
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica not in sync: %v %q", err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConformanceWaitingForAReplica: every store operation behaves the
+// same when each write waits for a replica's acknowledgement.
+func TestConformanceWaitingForAReplica(t *testing.T) {
+	master := redistest.Start(t, redistest.Options{})
+	replica := redistest.Start(t, redistest.Options{ReplicaOf: master})
+	replicaSynced(t, replica)
+	storetest.Run(t, func(t *testing.T) store.Store { return openWaiting(t, master.URL(), 2*time.Second) }, storetest.SharedBackend())
+}
+
+// TestWriteWithoutReplicaIsUnavailable: with no replica to acknowledge it,
+// a write is an error, never an acknowledgement a failover could undo.
+func TestWriteWithoutReplicaIsUnavailable(t *testing.T) {
+	master := redistest.Start(t, redistest.Options{})
+	s := openWaiting(t, master.URL(), 50*time.Millisecond)
+	ctx := context.Background()
+	for name, write := range map[string]func() error{
+		"set":        func() error { return s.Set(ctx, "k", []byte("v"), 0) },
+		"max_int64":  func() error { _, err := s.MaxInt64(ctx, "epoch:user:1", 5); return err },
+		"delete":     func() error { return s.Delete(ctx, "a", "b") },
+		"sadd":       func() error { return s.SAdd(ctx, "set", "m") },
+		"lpush_trim": func() error { return s.LPushTrim(ctx, "list", []byte("x"), 3) },
+	} {
+		if err := write(); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "acknowledged by 0 of 1") {
+			t.Errorf("%s without a replica: %v; want ErrUnavailable naming the missing acknowledgement", name, err)
+		}
+	}
+}
+
+// TestSentinelFailoverKeepsAcknowledgedRevocations: revocations (epoch
+// stamps) are written continuously while the master is killed with
+// SIGKILL, twice; every stamp acknowledged before or during each failover
+// is still there after it. Writes that failed were never acknowledged, so
+// they may or may not be there.
+func TestSentinelFailoverKeepsAcknowledgedRevocations(t *testing.T) {
+	a := redistest.Start(t, redistest.Options{AppendOnly: true})
+	b := redistest.Start(t, redistest.Options{AppendOnly: true, ReplicaOf: a})
+	replicaSynced(t, b)
+	sentinels := redistest.StartSentinels(t, a, "gw", 3, 2, 1500*time.Millisecond)
+	addrs := make([]string, len(sentinels))
+	for i, sn := range sentinels {
+		addrs[i] = sn.Addr()
+	}
+	s := openWaiting(t, "redis+sentinel://"+strings.Join(addrs, ",")+"/gw", time.Second)
+
+	var mu sync.Mutex
+	acked := map[string]int64{} // key → highest acknowledged stamp
+	var nAcked, failed int
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("epoch:user:%d", i%200)
+			v := time.Now().UnixNano()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			got, err := s.MaxInt64(ctx, key, v)
+			cancel()
+			mu.Lock()
+			if err == nil {
+				acked[key] = max(acked[key], got)
+				nAcked++
+			} else {
+				failed++
+			}
+			mu.Unlock()
+			// A bounded rate (appendfsync always fsyncs each write on
+			// the master's main thread; a flood would delay its answers
+			// to the Sentinels' PINGs into false failovers).
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinels[0].Addr()})
+	t.Cleanup(func() { _ = sc.Close() })
+	masterAddr := func() string {
+		v, _ := sc.GetMasterAddrByName(context.Background(), "gw").Result()
+		return strings.Join(v, ":")
+	}
+	ackedCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return nAcked
+	}
+	waitAcked := func(n int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for ackedCount() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d stamps acknowledged", ackedCount())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	servers := []*redistest.Server{a, b}
+	for round := range 2 {
+		waitAcked(50 * (round + 1))
+		victim := servers[round%2]
+		before := masterAddr()
+		if before != victim.Addr() {
+			t.Fatalf("round %d: sentinels name master %q, expected %s", round, before, victim.Addr())
+		}
+		victim.Kill()
+		deadline := time.Now().Add(30 * time.Second)
+		for masterAddr() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no failover within 30s", round)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// The old master comes back; Sentinel makes it a replica of the
+		// new one, and writes are acknowledged again.
+		victim.Restart(t)
+		replicaSynced(t, victim)
+		waitAcked(ackedCount() + 20)
+	}
+	close(stop)
+	<-done
+
+	// Every acknowledged stamp, read from the master of now.
+	ctx := context.Background()
+	mu.Lock()
+	defer mu.Unlock()
+	lost := 0
+	for key, want := range acked {
+		got, err := s.GetInt64(ctx, key)
+		if err != nil || got < want {
+			lost++
+			if lost <= 5 {
+				t.Errorf("%s: acknowledged %d, found %d (%v)", key, want, got, err)
+			}
+		}
+	}
+	t.Logf("%d writes acknowledged (%d keys), %d refused during the failovers, %d keys lost", nAcked, len(acked), failed, lost)
+}
