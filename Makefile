@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-oracle bench demo superset-env tools clean image
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle bench demo superset-env tools clean image
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -27,7 +27,7 @@ run: build
 	./$(BIN) serve --config deploy/examples/local.yaml
 
 # Everything CI runs.
-test: lint unit e2e fuzz-oracle
+test: lint unit e2e fuzz fuzz-oracle
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -51,14 +51,21 @@ lint: tools
 tools:
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# Seed corpora of every fuzz target already run as ordinary tests in `unit`;
-# `make fuzz` runs each target under the fuzzer for FUZZTIME.
-FUZZTIME ?= 10s
+# Every fuzz target of the module under the fuzzer for FUZZTIME each, from
+# its committed corpus (testdata/fuzz/<target>, also run as ordinary tests in
+# `unit`) and its f.Add seeds. `make test` runs the short, bounded form;
+# `make fuzz-long` the long one (a crash is written to testdata/fuzz: commit
+# it with the fix).
+FUZZTIME ?= 2s
+FUZZ_LONG_TIME ?= 5m
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./e2e/' | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
+	    echo "== $$dir $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir; \
 	  done; done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=$(FUZZ_LONG_TIME)
 
 # The differential fuzz targets (e2e/oracle): the gateway's reading of a
 # request against gunicorn + Werkzeug + Flask's, from Superset's venv, each
