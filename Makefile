@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle bench demo superset-env tools clean image
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report bench demo superset-env tools clean image
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -77,6 +77,19 @@ fuzz-oracle: superset-env
 	  echo "== e2e/oracle $$f"; \
 	  $(GO) test -tags e2e -run '^$$' -fuzz "^$$f$$" -fuzztime $(ORACLE_FUZZTIME) ./e2e/oracle/; \
 	done
+
+# Faults between the gateway and Redis (Toxiproxy), a Sentinel failover
+# under a stream of revocations, backups restored after revocations: the
+# short forms also run in `make unit`. reliability-report writes
+# docs/reliability-redis-faults.md (docs/reliability.md says what is there).
+RELIABILITY_TESTS := TestRedisFaults|TestSentinelFailoverKeepsAcknowledgedRevocations|TestStoreBackupRestoreKeepsRevocations|TestMarkRestoredOnRedisReachesRunningGateways
+reliability:
+	$(GO) test -count=1 -v -run '^($(RELIABILITY_TESTS))$$' ./cmd/superset-gateway/ ./store/redis/
+
+FAULT_WINDOW ?= 10s
+reliability-report:
+	$(GO) test -count=1 -v -run '^TestRedisFaults$$' ./cmd/superset-gateway/ \
+	  -args -faults-window=$(FAULT_WINDOW) -faults-report=$(CURDIR)/docs/reliability-redis-faults.md
 
 superset-env:
 	bash e2e/superset/install.sh "$(SUPERSET_VENV)"

@@ -37,6 +37,9 @@ import (
 	"go.uber.org/zap"
 )
 
+// recentWriteBudget bounds the write of an event to the recent list.
+const recentWriteBudget = 250 * time.Millisecond
+
 // RecentKey is the store list that holds the most recent events, newest first.
 const RecentKey = "audit:recent"
 
@@ -188,8 +191,14 @@ func (l *Logger) record(ctx context.Context, ev Event, key string, max int) erro
 
 	var serr error
 	if l.recent != nil {
-		// The store keeps the line without its newline.
-		if err := l.recent.LPushTrim(ctx, key, line[:len(line)-1], max); err != nil {
+		// The store keeps the line without its newline. The line above is
+		// the record; the recent list is a view of it, so a slow store
+		// may cost a request at most recentWriteBudget here, not a whole
+		// store timeout on top of the one that already failed it.
+		rctx, cancel := context.WithTimeout(ctx, recentWriteBudget)
+		err := l.recent.LPushTrim(rctx, key, line[:len(line)-1], max)
+		cancel()
+		if err != nil {
 			l.log.Warn("audit: recent list not updated", zap.String("event", ev.Event), zap.Error(err))
 			serr = fmt.Errorf("audit: keep recent %s: %w", ev.Event, err)
 		}

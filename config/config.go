@@ -148,8 +148,11 @@ type Store struct {
 	// replicas acknowledged it (Redis WAIT), so that a Sentinel failover
 	// keeps every revocation the gateway acknowledged; a write not
 	// acknowledged in RedisWaitTimeout is answered 503 and can be repeated.
-	RedisWaitReplicas int           `yaml:"redis_wait_replicas"`
-	RedisWaitTimeout  time.Duration `yaml:"redis_wait_timeout"`
+	RedisWaitReplicas int `yaml:"redis_wait_replicas"`
+	// RedisTimeout bounds each Redis command (socket read and write): a
+	// slow Redis answers 503 in bounded time instead of holding requests.
+	RedisTimeout     time.Duration `yaml:"redis_timeout"`
+	RedisWaitTimeout time.Duration `yaml:"redis_wait_timeout"`
 
 	// RedisSentinelPassword is the content of RedisSentinelPasswordFile,
 	// loaded by Load.
@@ -298,7 +301,7 @@ func Default() *Config {
 		},
 		Passive:  Passive{MaxFails: 3, Cooldown: 10 * time.Second},
 		Superset: Superset{ServiceUser: "admin"},
-		Store:    Store{DataDir: "./data", RedisWaitTimeout: 500 * time.Millisecond},
+		Store:    Store{DataDir: "./data", RedisTimeout: time.Second, RedisWaitTimeout: 500 * time.Millisecond},
 		Session: Session{
 			IdleTimeout:          8 * time.Hour,
 			AbsoluteTimeout:      24 * time.Hour,

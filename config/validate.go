@@ -237,6 +237,9 @@ func (c *Config) validateStore() error {
 			return bad("store.redis_url", "scheme %q is not redis, rediss, redis+sentinel or redis+cluster (or their rediss+ forms)", scheme)
 		}
 	}
+	if c.Store.RedisTimeout < 10*time.Millisecond || c.Store.RedisTimeout > 30*time.Second {
+		return bad("store.redis_timeout", "%s is not between 10ms and 30s", c.Store.RedisTimeout)
+	}
 	if c.Store.RedisWaitReplicas < 0 || c.Store.RedisWaitReplicas > 16 {
 		return bad("store.redis_wait_replicas", "%d is not between 0 and 16", c.Store.RedisWaitReplicas)
 	}

@@ -39,6 +39,7 @@ func openStore(ctx context.Context, cfg *config.Config, m *metrics.Metrics, log 
 		TLSServerName:    cfg.Store.RedisTLSServerName,
 		SentinelUsername: cfg.Store.RedisSentinelUsername,
 		SentinelPassword: string(cfg.Store.RedisSentinelPassword),
+		OpTimeout:        cfg.Store.RedisTimeout,
 		WaitReplicas:     cfg.Store.RedisWaitReplicas,
 		WaitTimeout:      cfg.Store.RedisWaitTimeout,
 	})

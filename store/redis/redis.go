@@ -34,6 +34,12 @@ type Options struct {
 	URL string
 	// DialTimeout bounds each connection attempt; zero means 5s.
 	DialTimeout time.Duration
+	// OpTimeout bounds each command's read and write on the socket (a
+	// slow or silent Redis fails the operation, ErrUnavailable, instead
+	// of holding the request: a request makes several store calls, and
+	// go-redis' 3s default let one take 12s under a 2s latency fault).
+	// Zero means 1s. A WAIT is given WaitTimeout on top.
+	OpTimeout time.Duration
 	// PoolSize is connections per node; zero means go-redis' default
 	// (10 per CPU).
 	PoolSize int
@@ -99,7 +105,13 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		SentinelUsername: o.SentinelUsername,
 		SentinelPassword: o.SentinelPassword,
 		DialTimeout:      dial,
-		PoolSize:         o.PoolSize,
+		ReadTimeout:      opTimeout(o),
+		WriteTimeout:     opTimeout(o),
+		// One retry, for a pooled connection that died with a Redis
+		// restart; go-redis' three would make a silent Redis cost four
+		// OpTimeouts per command.
+		MaxRetries: 1,
+		PoolSize:   o.PoolSize,
 		// Without this go-redis ignores ctx deadlines on reads, and a
 		// request's deadline would not bound a hung Redis.
 		ContextTimeoutEnabled: true,
@@ -128,6 +140,23 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("redis: connect to %s: %w", s.redacted, wrapErr("ping", err))
 	}
 	return s, nil
+}
+
+// opTimeout is o.OpTimeout (default 1s), plus the wait for replicas when
+// writes carry a WAIT, which the server holds for up to WaitTimeout.
+func opTimeout(o Options) time.Duration {
+	t := o.OpTimeout
+	if t <= 0 {
+		t = time.Second
+	}
+	if o.WaitReplicas > 0 {
+		w := o.WaitTimeout
+		if w <= 0 {
+			w = 500 * time.Millisecond
+		}
+		t += w
+	}
+	return t
 }
 
 func tlsConfig(o Options, cfg Config) (*tls.Config, error) {
