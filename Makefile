@@ -78,18 +78,19 @@ fuzz-oracle: superset-env
 	  $(GO) test -tags e2e -run '^$$' -fuzz "^$$f$$" -fuzztime $(ORACLE_FUZZTIME) ./e2e/oracle/; \
 	done
 
-# Faults between the gateway and Redis (Toxiproxy), a Sentinel failover
+# Faults between the gateway and Redis or Superset nodes (Toxiproxy), a
+# Sentinel failover
 # under a stream of revocations, backups restored after revocations: the
 # short forms also run in `make unit`. reliability-report writes
-# docs/reliability-redis-faults.md (docs/reliability.md says what is there).
-RELIABILITY_TESTS := TestRedisFaults|TestSentinelFailoverKeepsAcknowledgedRevocations|TestStoreBackupRestoreKeepsRevocations|TestMarkRestoredOnRedisReachesRunningGateways
+# docs/reliability-faults.md (docs/reliability.md says what is there).
+RELIABILITY_TESTS := TestRedisFaults|TestSupersetNodeFaults|TestSentinelFailoverKeepsAcknowledgedRevocations|TestStoreBackupRestoreKeepsRevocations|TestMarkRestoredOnRedisReachesRunningGateways
 reliability:
 	$(GO) test -count=1 -v -run '^($(RELIABILITY_TESTS))$$' ./cmd/superset-gateway/ ./store/redis/
 
 FAULT_WINDOW ?= 10s
 reliability-report:
-	$(GO) test -count=1 -v -run '^TestRedisFaults$$' ./cmd/superset-gateway/ \
-	  -args -faults-window=$(FAULT_WINDOW) -faults-report=$(CURDIR)/docs/reliability-redis-faults.md
+	$(GO) test -count=1 -v -run '^(TestRedisFaults|TestSupersetNodeFaults)$$' ./cmd/superset-gateway/ \
+	  -args -faults-window=$(FAULT_WINDOW) -faults-report=$(CURDIR)/docs/reliability-faults.md
 
 superset-env:
 	bash e2e/superset/install.sh "$(SUPERSET_VENV)"

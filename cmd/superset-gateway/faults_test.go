@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/reliability"
+	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 )
 
 // faultsReport, when set (make reliability-report), is where
@@ -233,24 +236,27 @@ func TestRedisFaults(t *testing.T) {
 	}
 }
 
+// statusCounts renders status → count as "200 ×3, 503 ×1".
+func statusCounts(m map[int]int) string {
+	var keys []int
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var parts []string
+	for _, k := range keys {
+		name := fmt.Sprint(k)
+		if k == 0 {
+			name = "no answer"
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", name, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // faultsTable renders the rows as the markdown of docs/reliability.md.
 func faultsTable(rows []faultRow, ops int, window time.Duration) string {
-	codes := func(m map[int]int) string {
-		var keys []int
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Ints(keys)
-		var parts []string
-		for _, k := range keys {
-			name := fmt.Sprint(k)
-			if k == 0 {
-				name = "no answer"
-			}
-			parts = append(parts, fmt.Sprintf("%s ×%d", name, m[k]))
-		}
-		return strings.Join(parts, ", ")
-	}
+	codes := statusCounts
 	var b strings.Builder
 	fmt.Fprintf(&b, "| fault between the gateway and Redis (%s each) | valid JWT got | revoked JWT accepted | admin revocations got | slowest answer | 200 again after the fault |\n|---|---|---|---|---|---|\n", window)
 	for _, r := range rows {
@@ -259,4 +265,166 @@ func faultsTable(rows []faultRow, ops int, window time.Duration) string {
 	}
 	fmt.Fprintf(&b, "\nHistory: %d operations checked, 0 violations of \"no credential issued before an acknowledged revocation is accepted after the acknowledgement plus session.cache_ttl\".\n", ops)
 	return b.String()
+}
+
+// nodeFaults are injected on one of two Superset nodes (the other stays
+// healthy), then on both.
+var nodeFaults = []redisFault{
+	{name: "one node: latency 5s", toxic: `{"name":"f","type":"latency","stream":"downstream","attributes":{"latency":5000}}`},
+	{name: "one node: timeout (no data, never closed)", toxic: `{"name":"f","type":"timeout","stream":"downstream","attributes":{"timeout":0}}`},
+	{name: "one node: connection reset", toxic: `{"name":"f","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`},
+	{name: "one node: partition", partition: true},
+}
+
+// TestSupersetNodeFaults injects faults between the gateway and one of two
+// Superset nodes, then partitions both: clients get 200 from the healthy
+// node once the faulty one is out (passive ejection, active checks), a
+// clear 502/503/504 meanwhile, never a 401 (a "logout"); with no node
+// left, 503 with Retry-After; 200 again once the nodes are back.
+func TestSupersetNodeFaults(t *testing.T) {
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	var pxs []*toxiproxy.Proxy
+	var ups []string
+	for i := range 2 {
+		be := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: fakeSecret}))
+		t.Cleanup(be.Close)
+		px := toxiproxy.NewProxy(srv, fmt.Sprintf("node%d", i), "127.0.0.1:0", strings.TrimPrefix(be.URL, "http://"))
+		if err := px.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(px.Stop)
+		pxs = append(pxs, px)
+		ups = append(ups, "http://"+px.Listen)
+	}
+	dir := t.TempDir()
+	sk := writeFile(t, dir, "sk", fakeSecret)
+	yaml := fmt.Sprintf(`listen: %s
+upstreams: [%s]
+store: {data_dir: %q}
+metrics: {listen: ""}
+superset: {secret_key_file: %q}
+health_check: {interval: 250ms, timeout: 200ms, unhealthy_threshold: 2, healthy_threshold: 1}
+passive: {max_fails: 2, cooldown: 2s}
+limits: {upstream_timeout: 2s}
+`, freePort(t), strings.Join(ups, ", "), filepath.Join(dir, "data"), sk)
+	g := startGateway(t, dir, yaml, nil)
+	nextSecond()
+	bob := mintJWT(t, "3")
+	client := &http.Client{Timeout: 15 * time.Second}
+	call := func() (int, http.Header, time.Duration) {
+		req, _ := http.NewRequest(http.MethodGet, g.base+"/api/v1/me/", nil)
+		req.Header.Set("Authorization", "Bearer "+bob)
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, time.Since(t0)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header, time.Since(t0)
+	}
+	if code, _, _ := call(); code != http.StatusOK {
+		t.Fatalf("before the faults: %d", code)
+	}
+	window := *faultsWindow
+	run := func(name string, apply, heal func()) faultRow {
+		row := faultRow{fault: name, answers: map[int]int{}}
+		apply()
+		end := time.Now().Add(window)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(end) {
+					code, hdr, took := call()
+					mu.Lock()
+					row.answers[code]++
+					row.maxLatency = max(row.maxLatency, took)
+					if code == http.StatusServiceUnavailable && hdr.Get("Retry-After") == "" {
+						row.noRetryAfter++
+					}
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+		}
+		wg.Wait()
+		healed := time.Now()
+		heal()
+		for {
+			if code, _, _ := call(); code == http.StatusOK {
+				row.recovery = time.Since(healed)
+				break
+			}
+			if time.Since(healed) > 20*time.Second {
+				t.Fatalf("%s: no 200 within 20s after the fault ended", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for code, n := range row.answers {
+			switch code {
+			case http.StatusOK, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			default:
+				t.Errorf("%s: %d answered %d times; want 200, 502, 503 or 504 only", name, code, n)
+			}
+		}
+		if row.noRetryAfter > 0 {
+			t.Errorf("%s: %d answers 503 without Retry-After", name, row.noRetryAfter)
+		}
+		if row.maxLatency > 5*time.Second {
+			t.Errorf("%s: slowest answer %s; want it bounded by limits.upstream_timeout (2s) and a retry", name, row.maxLatency)
+		}
+		return row
+	}
+	var rows []faultRow
+	for _, f := range nodeFaults {
+		px := pxs[0]
+		rows = append(rows, run(f.name, func() {
+			if f.partition {
+				px.Stop()
+			} else if _, err := px.Toxics.AddToxicJson(strings.NewReader(f.toxic)); err != nil {
+				t.Fatal(err)
+			}
+		}, func() {
+			if f.partition {
+				if err := px.Start(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				px.Toxics.ResetToxics(context.Background())
+			}
+		}))
+		// A node that came back must take traffic before the next fault.
+		time.Sleep(2500 * time.Millisecond)
+	}
+	rows = append(rows, run("both nodes: partition", func() {
+		for _, px := range pxs {
+			px.Stop()
+		}
+	}, func() {
+		for _, px := range pxs {
+			if err := px.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}))
+	both := rows[len(rows)-1]
+	if both.answers[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("both nodes down: answers %v; want 503 with Retry-After once no node is healthy", both.answers)
+	}
+	for _, r := range rows {
+		t.Logf("%-42s answers %v, slowest %s, recovery %s", r.fault, r.answers, r.maxLatency.Round(time.Millisecond), r.recovery.Round(time.Millisecond))
+	}
+	if *faultsReport != "" {
+		f, err := os.OpenFile(*faultsReport, os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatalf("-faults-report: run TestRedisFaults first: %v", err)
+		}
+		defer f.Close()
+		fmt.Fprintf(f, "\n| fault between the gateway and Superset nodes (two nodes, %s each) | answers | slowest answer | 200 again after the fault |\n|---|---|---|---|\n", window)
+		for _, r := range rows {
+			fmt.Fprintf(f, "| %s | %s | %s | %s |\n", r.fault, statusCounts(r.answers), r.maxLatency.Round(time.Millisecond), r.recovery.Round(time.Millisecond))
+		}
+	}
 }
