@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -150,31 +148,11 @@ func (r *replica) sample(t *testing.T) sample {
 // reports how long a revocation made on one replica takes to be enforced
 // on the other. The short form runs in make unit; make soak runs 30m.
 func TestSoak(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "superset-gateway")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/superset-gateway").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	rs := redistest.Start(t, redistest.Options{AppendOnly: true})
 	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret}))
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
-	// Shared cookie keys and admin token, as replicas must have.
-	keys := filepath.Join(dir, "cookie-keys")
-	var hk, ek [32]byte
-	_, _ = rand.Read(hk[:])
-	_, _ = rand.Read(ek[:])
-	line := base64.StdEncoding.EncodeToString(hk[:]) + " " + base64.StdEncoding.EncodeToString(ek[:]) + "\n"
-	if err := os.WriteFile(keys, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tok, sum, err := admin.NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := filepath.Join(dir, "admin-tokens")
-	if err := os.WriteFile(tokens, []byte("soak "+sum+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, keys, tokens, tok := soakSetup(t, dir)
 	var reps []*replica
 	for i := range 2 {
 		d := filepath.Join(dir, fmt.Sprint(i))
