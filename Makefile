@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report soak bench demo superset-env tools clean image
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -91,6 +91,13 @@ FAULT_WINDOW ?= 10s
 reliability-report:
 	$(GO) test -count=1 -v -run '^(TestRedisFaults|TestSupersetNodeFaults)$$' ./cmd/superset-gateway/ \
 	  -args -faults-window=$(FAULT_WINDOW) -faults-report=$(CURDIR)/docs/reliability-faults.md
+
+# The Sentinel failover test with FAILOVER_ROUNDS masters killed; writes
+# docs/reliability-failover.md.
+FAILOVER_ROUNDS ?= 10
+failover-report:
+	$(GO) test -count=1 -v -timeout 0 -run '^TestSentinelFailoverKeepsAcknowledgedRevocations$$' ./store/redis/ \
+	  -args -failover-rounds=$(FAILOVER_ROUNDS) -failover-report=$(CURDIR)/docs/reliability-failover.md
 
 # Two replicas on one Redis in front of the Go fake Superset under mixed
 # traffic for SOAK (the 20s form runs in make unit); writes
