@@ -83,7 +83,7 @@ fuzz-oracle: superset-env
 # under a stream of revocations, backups restored after revocations: the
 # short forms also run in `make unit`. reliability-report writes
 # docs/reliability-faults.md (docs/reliability.md says what is there).
-RELIABILITY_TESTS := TestRedisFaults|TestSupersetNodeFaults|TestReplicaCrash|TestSentinelFailoverKeepsAcknowledgedRevocations|TestStoreBackupRestoreKeepsRevocations|TestMarkRestoredOnRedisReachesRunningGateways
+RELIABILITY_TESTS := TestRedisFaults|TestSupersetNodeFaults|TestReplicaCrash|TestSentinelFailoverKeepsAcknowledgedRevocations|TestClusterFailoverKeepsAcknowledgedRevocations|TestStoreBackupRestoreKeepsRevocations|TestMarkRestoredOnRedisReachesRunningGateways
 reliability:
 	$(GO) test -count=1 -v -run '^($(RELIABILITY_TESTS))$$' ./cmd/superset-gateway/ ./store/redis/ ./reliability/
 

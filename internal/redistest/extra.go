@@ -12,7 +12,9 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,44 @@ func startSentinel(t testing.TB, of *sentinelOf) *Server {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// StartCluster starts a Redis Cluster of masters masters, each with
+// replicas replicas (AOF always), created with redis-cli --cluster create,
+// and waits until every node reports cluster_state:ok. Its URL is the
+// first node's; every node is in the returned slice, masters first.
+func StartCluster(t testing.TB, masters, replicas int) []*Server {
+	t.Helper()
+	n := masters * (1 + replicas)
+	nodes := make([]*Server, n)
+	addrs := make([]string, n)
+	for i := range nodes {
+		nodes[i] = Start(t, Options{Cluster: true, clusterMember: true, AppendOnly: true})
+		addrs[i] = nodes[i].Addr()
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redistest: redis-cli (Debian's redis-tools): %v", err)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range nodes {
+		for {
+			info, err := s.Do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster not ok on %s: %v %q", s.Addr(), err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nodes
 }
 
 // claimAllSlots makes a lone cluster node own every slot and waits until it

@@ -41,6 +41,9 @@ type Options struct {
 	// TLS serves TLS only, with a certificate for 127.0.0.1 signed by a CA
 	// generated for this server (CAFile); URL then says rediss://.
 	TLS bool
+	// clusterMember (StartCluster) leaves the slots to redis-cli --cluster
+	// create, and sets a short cluster-node-timeout for failover tests.
+	clusterMember bool
 	// Cluster runs a one-node Redis Cluster owning every slot, for
 	// redis+cluster:// tests.
 	Cluster bool
@@ -91,7 +94,7 @@ func Start(t testing.TB, opts Options) *Server {
 		s.tlsConf = tc
 	}
 	s.launch(t)
-	if opts.Cluster {
+	if opts.Cluster && !opts.clusterMember {
 		s.claimAllSlots(t)
 	}
 	return s
@@ -371,6 +374,10 @@ func (s *Server) writeConfig() error {
 	}
 	if s.opts.Cluster {
 		b.WriteString("cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-announce-ip 127.0.0.1\n")
+		if s.opts.clusterMember {
+			// Fail over within about a second of a master's death.
+			b.WriteString("cluster-node-timeout 1000\n")
+		}
 	}
 	// Replicas sync at once (the default waits 5s for more to join).
 	b.WriteString("daemonize no\nprotected-mode no\nrepl-diskless-sync-delay 0\n")

@@ -97,61 +97,16 @@ func TestSentinelFailoverKeepsAcknowledgedRevocations(t *testing.T) {
 	}
 	s := openWaiting(t, "redis+sentinel://"+strings.Join(addrs, ",")+"/gw", time.Second)
 
-	var mu sync.Mutex
-	acked := map[string]int64{} // key → highest acknowledged stamp
-	var nAcked, failed int
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			key := fmt.Sprintf("epoch:user:%d", i%200)
-			v := time.Now().UnixNano()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			got, err := s.MaxInt64(ctx, key, v)
-			cancel()
-			mu.Lock()
-			if err == nil {
-				acked[key] = max(acked[key], got)
-				nAcked++
-			} else {
-				failed++
-			}
-			mu.Unlock()
-			// A bounded rate (appendfsync always fsyncs each write on
-			// the master's main thread; a flood would delay its answers
-			// to the Sentinels' PINGs into false failovers).
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	w := startStamping(t, s)
 	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinels[0].Addr()})
 	t.Cleanup(func() { _ = sc.Close() })
 	masterAddr := func() string {
 		v, _ := sc.GetMasterAddrByName(context.Background(), "gw").Result()
 		return strings.Join(v, ":")
 	}
-	ackedCount := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return nAcked
-	}
-	waitAcked := func(n int) {
-		deadline := time.Now().Add(30 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d stamps acknowledged", ackedCount())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	servers := []*redistest.Server{a, b}
 	for round := range *failoverRounds {
-		waitAcked(50 * (round + 1))
+		w.waitAcked(50 * (round + 1))
 		victim := servers[round%2]
 		before := masterAddr()
 		if before != victim.Addr() {
@@ -169,27 +124,11 @@ func TestSentinelFailoverKeepsAcknowledgedRevocations(t *testing.T) {
 		// new one, and writes are acknowledged again.
 		victim.Restart(t)
 		replicaSynced(t, victim)
-		waitAcked(ackedCount() + 20)
+		w.waitAcked(w.count() + 20)
 	}
-	close(stop)
-	<-done
-
-	// Every acknowledged stamp, read from the master of now.
-	ctx := context.Background()
-	mu.Lock()
-	defer mu.Unlock()
-	lost := 0
-	for key, want := range acked {
-		got, err := s.GetInt64(ctx, key)
-		if err != nil || got < want {
-			lost++
-			if lost <= 5 {
-				t.Errorf("%s: acknowledged %d, found %d (%v)", key, want, got, err)
-			}
-		}
-	}
+	nAcked, keys, failed, lost := w.stopAndVerify(t)
 	summary := fmt.Sprintf("%d masters killed with SIGKILL; %d epoch stamps acknowledged (%d keys), %d refused during the failovers, %d acknowledged keys lost",
-		*failoverRounds, nAcked, len(acked), failed, lost)
+		*failoverRounds, nAcked, keys, failed, lost)
 	t.Log(summary)
 	if *failoverReport != "" {
 		head := fmt.Sprintf("Run %s on %s/%s, %d CPUs, by `make failover-report`: one master and one replica (AOF always), three Sentinels (quorum 2, down-after 1.5s), store.redis_wait_replicas 1.\n\n",
@@ -198,4 +137,166 @@ func TestSentinelFailoverKeepsAcknowledgedRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// stamping writes epoch stamps continuously over 200 keys, recording the
+// highest stamp acknowledged per key, until stopAndVerify.
+type stamping struct {
+	s      *redis.Store
+	mu     sync.Mutex
+	acked  map[string]int64
+	n      int
+	failed int
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func startStamping(t *testing.T, s *redis.Store) *stamping {
+	w := &stamping{s: s, acked: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			key := fmt.Sprintf("epoch:user:%d", i%200)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			got, err := s.MaxInt64(ctx, key, time.Now().UnixNano())
+			cancel()
+			w.mu.Lock()
+			if err == nil {
+				w.acked[key] = max(w.acked[key], got)
+				w.n++
+			} else {
+				w.failed++
+			}
+			w.mu.Unlock()
+			// A bounded rate (appendfsync always fsyncs each write on
+			// the master's main thread; a flood would delay its answers
+			// to the Sentinels' PINGs into false failovers).
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.stop:
+		default:
+			close(w.stop)
+		}
+		<-w.done
+	})
+	return w
+}
+
+func (w *stamping) failures() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+func (w *stamping) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+func (w *stamping) waitAcked(n int) {
+	deadline := time.Now().Add(30 * time.Second)
+	for w.count() < n {
+		if time.Now().After(deadline) {
+			panic(fmt.Sprintf("only %d stamps acknowledged", w.count()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stopAndVerify stops writing and reads every acknowledged key back from
+// the deployment as it is now.
+func (w *stamping) stopAndVerify(t *testing.T) (acked, keys, failed, lost int) {
+	t.Helper()
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for key, want := range w.acked {
+		got, err := w.s.GetInt64(context.Background(), key)
+		// The client may still route a slot to the dead master until it
+		// reloads the cluster's slot map: that is availability, not
+		// loss, so it is asked again.
+		for errors.Is(err, store.ErrUnavailable) && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			got, err = w.s.GetInt64(context.Background(), key)
+		}
+		if err != nil || got < want {
+			lost++
+			if lost <= 5 {
+				t.Errorf("%s: acknowledged %d, found %d (%v)", key, want, got, err)
+			}
+		}
+	}
+	return w.n, len(w.acked), w.failed, lost
+}
+
+// TestClusterFailoverKeepsAcknowledgedRevocations: a Redis Cluster of
+// three masters, each with a replica; stamps over 200 keys (all three
+// masters' slots) while one master is killed with SIGKILL and its replica
+// takes over: every acknowledged stamp is still there.
+func TestClusterFailoverKeepsAcknowledgedRevocations(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3, 1)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr()
+	}
+	s := openWaiting(t, "redis+cluster://"+strings.Join(addrs, ","), time.Second)
+	w := startStamping(t, s)
+	w.waitAcked(100)
+	var victim *redistest.Server
+	for _, n := range nodes {
+		if info, err := n.Do("INFO", "replication"); err == nil && strings.Contains(info, "role:master") {
+			victim = n
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("no master found")
+	}
+	victim.Kill()
+	// The cluster is whole again when every survivor has marked the
+	// victim failed and reports cluster_state:ok (its replica took the
+	// slots over).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var okNodes int
+		for _, n := range nodes {
+			if n == victim {
+				continue
+			}
+			info, err1 := n.Do("CLUSTER", "INFO")
+			view, err2 := n.Do("CLUSTER", "NODES")
+			failed := false
+			for l := range strings.SplitSeq(view, "\n") {
+				if strings.Contains(l, victim.Addr()) && strings.Contains(l, "fail") && !strings.Contains(l, "fail?") {
+					failed = true
+				}
+			}
+			if err1 == nil && err2 == nil && failed && strings.Contains(info, "cluster_state:ok") {
+				okNodes++
+			}
+		}
+		if okNodes == len(nodes)-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failover within 30s of a master's death")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	failedBefore := w.failures()
+	w.waitAcked(w.count() + 100)
+	acked, keys, failed, lost := w.stopAndVerify(t)
+	t.Logf("one of three masters killed: %d stamps acknowledged (%d keys), %d refused (%d after the failover), %d acknowledged keys lost",
+		acked, keys, failed, failed-failedBefore, lost)
 }

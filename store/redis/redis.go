@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -134,6 +135,9 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	if o.WaitTimeout > 0 {
 		s.waitMS = max(o.WaitTimeout.Milliseconds(), 1)
+	}
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		cc.AddHook(reloadOnNetError{cc})
 	}
 	if err := s.c.Ping(ctx).Err(); err != nil {
 		_ = s.c.Close()
@@ -620,4 +624,38 @@ func (s *Store) waited(ctx context.Context, op, key string, queue func(goredis.P
 			op, n, s.wait, s.waitMS, store.ErrUnavailable)
 	}
 	return nil
+}
+
+// reloadOnNetError asks a Cluster client to reload the slot map when a
+// command fails on the network. go-redis reloads it on MOVED and every
+// 60s, but a master that died answers nothing, not MOVED: until the next
+// reload every key of its slots would fail, although its replica took them
+// over within a second (TestClusterFailoverKeepsAcknowledgedRevocations).
+// The reload is lazy and coalesced by go-redis, so a burst of failures
+// costs one CLUSTER SLOTS.
+type reloadOnNetError struct{ c *goredis.ClusterClient }
+
+func (h reloadOnNetError) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h reloadOnNetError) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnNetError) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnNetError) check(ctx context.Context, err error) {
+	var ne net.Error
+	if err != nil && (errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)) {
+		h.c.ReloadState(ctx)
+	}
 }
