@@ -155,4 +155,3 @@ func ScanWordlist(ctx context.Context, r io.Reader, verify Verifier) (Match, boo
 	st.Elapsed = time.Since(start)
 	return Match{}, false, st, nil
 }
-
