@@ -200,13 +200,13 @@ func (a *auditor) fetch(ctx context.Context, method, path string, body func() io
 	seen := map[string]bool{}
 	p := &page{}
 	for hop := 0; ; hop++ {
-		if seen[next.String()] {
+		if seen[method+" "+next.String()] {
 			return nil, fmt.Errorf("%w: %s is reached again after %d redirects", ErrRedirectLoop, redact(next), hop)
 		}
 		if hop > MaxRedirects {
 			return nil, fmt.Errorf("%w: more than %d from %s", ErrTooManyHops, MaxRedirects, redact(&u))
 		}
-		seen[next.String()] = true
+		seen[method+" "+next.String()] = true
 		if err := a.once(ctx, method, next, body, p); err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func (a *auditor) once(ctx context.Context, method string, u *url.URL, body func
 	}
 	req.Header.Set("User-Agent", "superset-gateway-audit")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {

@@ -30,6 +30,14 @@ func fakeSuperset(t *testing.T, key string, hardened bool, logins *atomic.Int64)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/login/":
+			if r.Method == http.MethodPost {
+				if logins != nil && logins.Add(1) > 5 && hardened {
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				http.Redirect(w, r, "/login/", http.StatusFound)
+				return
+			}
 			c, err := flaskcookie.Encode(flaskcookie.Session{"csrf_token": "abc"}, key, time.Now())
 			if err != nil {
 				t.Error(err)
@@ -49,12 +57,6 @@ func fakeSuperset(t *testing.T, key string, hardened bool, logins *atomic.Int64)
 				return
 			}
 			io.WriteString(w, `{"openapi": "3.0.2"}`)
-		case "/api/v1/security/login":
-			if logins != nil && logins.Add(1) > 5 && hardened {
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			w.WriteHeader(http.StatusUnauthorized)
 		default:
 			http.NotFound(w, r)
 		}

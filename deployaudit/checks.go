@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -68,7 +69,7 @@ func (a *auditor) judgeCookies(rep *Report, p *page) {
 		}
 		if len(missing) == 0 {
 			rep.add(Finding{ID: "cookie-attributes", Severity: Pass, Checklist: ItemCookies,
-				Title: fmt.Sprintf("Cookie %q is Secure/HttpOnly/SameSite as it should be", c.Name)})
+				Title: fmt.Sprintf("Cookie %q has the Secure (under https), HttpOnly and SameSite attributes", c.Name)})
 			continue
 		}
 		sev := Medium
@@ -140,16 +141,17 @@ func (a *auditor) judgeExposure(ctx context.Context, rep *Report) {
 	}
 }
 
-// probeRateLimit signs in as a made-up user at most ProbeAttempts times
-// and reports whether the deployment started refusing with 429.
+// probeRateLimit posts Superset's sign-in form for a made-up user at most
+// ProbeAttempts times and reports whether the deployment started refusing
+// with 429. It is the form (POST /login/) because that is what FAB's
+// AUTH_RATE_LIMIT guards; /api/v1/security/login has only the
+// application-wide limit.
 func (a *auditor) probeRateLimit(ctx context.Context, rep *Report) {
-	user := fmt.Sprintf("sgw-audit-nonexistent-%d", a.now().UnixNano())
-	body := func() io.Reader {
-		return strings.NewReader(`{"username":"` + user + `","password":"not-a-password","provider":"db","refresh":false}`)
-	}
+	form := url.Values{"username": {fmt.Sprintf("sgw-audit-nonexistent-%d", a.now().UnixNano())}, "password": {"not-a-password"}}.Encode()
+	body := func() io.Reader { return strings.NewReader(form) }
 	statuses := map[int]int{}
 	for i := 1; i <= ProbeAttempts; i++ {
-		p, err := a.fetch(ctx, http.MethodPost, "/api/v1/security/login", body)
+		p, err := a.fetch(ctx, http.MethodPost, "/login/", body)
 		if err != nil {
 			rep.add(Finding{ID: "rate-limit-probe", Severity: Info, Checklist: ItemRateLimit, Title: "The sign-in rate-limit probe failed", Detail: oneLine(err)})
 			return
@@ -164,6 +166,6 @@ func (a *auditor) probeRateLimit(ctx context.Context, rep *Report) {
 	}
 	rep.add(Finding{ID: "rate-limit", Severity: High, Checklist: ItemRateLimit,
 		Title:  "Sign-in attempts are not rate limited",
-		Detail: fmt.Sprintf("%d failed sign-ins of a made-up user, answers %v, none 429", ProbeAttempts, statuses),
-		Fix:    "Superset rate-limits only with SUPERSET_ENV=production (RATELIMIT_ENABLED, AUTH_RATE_LIMITED) and per process; put a shared limit in front (the gateway's login rate limits) and set RATELIMIT_STORAGE_URI to Redis."})
+		Detail: fmt.Sprintf("%d failed sign-ins of a made-up user (POST /login/), answers %v, none 429", ProbeAttempts, statuses),
+		Fix:    "Superset rate-limits sign-in only with AUTH_RATE_LIMITED (on with SUPERSET_ENV=production) and per process; put a shared limit in front (the gateway's login rate limits) and set RATELIMIT_STORAGE_URI to Redis."})
 }

@@ -100,6 +100,9 @@ func auditFindsDefaultSecrets(t *testing.T, e *env, wc *harness.Cluster) {
 		t.Errorf("superset=%v version=%q", r.Superset, r.Version)
 	}
 
+	code, text := runAudit(t, "--url", wc.Nodes[0].URL, "--guest-token", tok)
+	t.Logf("audit of the Superset on the Helm default (exit %d):\n%s", code, strings.ReplaceAll(text, tok, "<token>"))
+
 	code, out = runAudit(t, "--url", e.c.Nodes[0].URL, "--format", "json", "--probe-rate-limit")
 	r = auditJSON(t, out)
 	if code != 0 || r.Critical() {
@@ -108,7 +111,17 @@ func auditFindsDefaultSecrets(t *testing.T, e *env, wc *harness.Cluster) {
 	if f := finding(r, "secret-key-not-known"); f == nil || f.Severity != deployaudit.Pass {
 		t.Errorf("normal Superset: SECRET_KEY not judged:\n%s", out)
 	}
-	code, text := runAudit(t, "--url", e.c.Nodes[0].URL)
+	if f := finding(r, "rate-limit"); f == nil {
+		t.Errorf("--probe-rate-limit made no finding:\n%s", out)
+	} else {
+		// The harness's Superset is not SUPERSET_ENV=production: FAB's
+		// sign-in limit is off, which the probe must notice.
+		t.Logf("rate-limit probe of the normal Superset: %s %s", f.Severity, f.Detail)
+		if f.Severity != deployaudit.High {
+			t.Errorf("sign-in on the harness's Superset is not rate limited; probe says %s", f.Severity)
+		}
+	}
+	code, text = runAudit(t, "--url", e.c.Nodes[0].URL)
 	t.Logf("audit of the normal Superset (exit %d):\n%s", code, text)
 }
 
@@ -231,10 +244,19 @@ func neutralisedThroughGateway(t *testing.T, ws *harness.Superset, wc *harness.C
 
 	code, out := runAudit(t, "--url", g.URL, "--format", "json")
 	r := auditJSON(t, out)
-	for _, id := range []string{"header-csp", "header-frame", "header-nosniff"} {
+	// The gateway's own headers on every answer; CSP is Superset's
+	// (Talisman, off in this harness), the gateway adds frame-ancestors
+	// only on /embedded/.
+	for _, id := range []string{"header-frame", "header-nosniff"} {
 		if f := finding(r, id); f == nil || f.Severity != deployaudit.Pass {
 			t.Errorf("gateway header %s not reported as sent:\n%s", id, out)
 		}
+	}
+	if f := finding(r, "header-csp"); f == nil || f.Severity != deployaudit.Medium {
+		t.Errorf("no CSP through the gateway with Talisman off should be a medium finding:\n%s", out)
+	}
+	if f := finding(r, "cookie-attributes"); f == nil || !strings.Contains(f.Title, `"sg_session"`) {
+		t.Errorf("the gateway's cookie is not judged:\n%s", out)
 	}
 	if f := finding(r, "secret-key-not-observable"); f == nil || !strings.Contains(f.Detail, "superset-gateway") {
 		t.Errorf("audit through the gateway should say Superset's cookie is kept server-side:\n%s", out)
