@@ -157,7 +157,7 @@ func TestWordlistMillion(t *testing.T) {
 			cookie = v.Cookie
 		}
 	}
-	const n = 1_000_000
+	const n = wordlistLines
 	p := writeWordlist(t, n, n, "thisISaSECRET_1234")
 	f, err := os.Open(p)
 	if err != nil {
@@ -175,7 +175,7 @@ func TestWordlistMillion(t *testing.T) {
 	if st.Lines != n || st.Tried != n {
 		t.Errorf("stats = %+v", st)
 	}
-	t.Logf("10^6-line wordlist, session cookie: %s (%d lines tried)", st.Elapsed, st.Tried)
+	t.Logf("%d-line wordlist, session cookie: %s (%d lines tried)", n, st.Elapsed, st.Tried)
 }
 
 func TestWordlistEdgeCases(t *testing.T) {
