@@ -12,11 +12,13 @@ import (
 type refuseAll struct{}
 
 func (refuseAll) Vet(string) upstream.NodeVet { return refusedNode{} }
+func (refuseAll) ProbePath() string           { return "" }
 
 type refusedNode struct{}
 
 func (refusedNode) Refused() bool                { return true }
 func (refusedNode) Inspect(*http.Response) error { return nil }
+func (refusedNode) Settled() bool                { return true }
 
 // TestEveryNodeRefusedBySecretCheck: with every node taken out by the
 // upstream secret check the client gets 503, Retry-After and the

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,22 +138,14 @@ func (c *Checker) Findings() []Finding {
 		ns = append(ns, n)
 	}
 	c.mu.Unlock()
+	slices.SortFunc(ns, func(a, b *node) int { return a.index - b.index })
 	var out []Finding
-	for _, idx := range sortedByIndex(ns) {
-		idx.mu.Lock()
-		out = append(out, idx.findings...)
-		idx.mu.Unlock()
+	for _, n := range ns {
+		n.mu.Lock()
+		out = append(out, n.findings...)
+		n.mu.Unlock()
 	}
 	return out
-}
-
-func sortedByIndex(ns []*node) []*node {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && ns[j].index < ns[j-1].index; j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
-		}
-	}
-	return ns
 }
 
 // node is one upstream's standing. The done flags make the fast path one
@@ -170,6 +163,14 @@ type node struct {
 }
 
 func (n *node) Refused() bool { return n.refused.Load() }
+
+// Settled reports that the session cookie has been judged. The guest
+// secret is not counted: a probe cannot make a node issue a guest token.
+func (n *node) Settled() bool { return n.cookieDone.Load() }
+
+// ProbePath is Superset's login page: an anonymous GET sets the signed
+// session cookie (verified against Superset 6.1.0).
+func (c *Checker) ProbePath() string { return "/login/" }
 
 // Inspect verifies the first session cookie and the first guest token the
 // node hands out. Every later answer costs two atomic loads.

@@ -239,3 +239,28 @@ func BenchmarkInspectSettled(b *testing.B) {
 		_ = v.Inspect(resp)
 	}
 }
+
+// TestProbedBeforeTraffic: a passing health check shows the checker the
+// node's login page, so a node on a default key is refused before any
+// user request reaches it, and a settled node is not probed again.
+func TestProbedBeforeTraffic(t *testing.T) {
+	nodes, p, c, _, _ := setup(t, true, goodKey, "YOUR_OWN_RANDOM_GENERATED_SECRET_KEY")
+	p.Check(context.Background())
+	if fs := c.Findings(); len(fs) != 1 || fs[0].Index != 1 || fs[0].Known != "superset-docs-example" || !fs[0].Refused {
+		t.Fatalf("findings after one health round = %+v", fs)
+	}
+	if p.Healthy() != 1 {
+		t.Errorf("healthy = %d, want 1", p.Healthy())
+	}
+	h0, h1 := nodes[0].hits.Load(), nodes[1].hits.Load()
+	p.Check(context.Background())
+	// Settled nodes get their /health check only, no second probe.
+	if d0, d1 := nodes[0].hits.Load()-h0, nodes[1].hits.Load()-h1; d0 != 1 || d1 != 1 {
+		t.Errorf("second health round: %d and %d requests, want 1 each (no probe)", d0, d1)
+	}
+	for range 4 {
+		if body, err := get(p, http.MethodGet, "/"); err != nil || !strings.HasPrefix(body, "hello from kU4n") {
+			t.Fatalf("got %q, %v", body, err)
+		}
+	}
+}

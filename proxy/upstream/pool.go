@@ -133,6 +133,8 @@ type Node struct {
 	rt     *http.Transport
 	direct *directPool // nil: every request goes through rt
 	vet    NodeVet     // nil: trusted
+	// vetPath is the Vetter's ProbePath ("" : no probing).
+	vetPath string
 
 	inflight     atomic.Int64
 	healthy      atomic.Bool // verdict of active checks
@@ -255,7 +257,7 @@ func New(opts Options) (*Pool, error) {
 			n.direct = newDirectPool(opts, u)
 		}
 		if opts.Vetter != nil {
-			n.vet = opts.Vetter.Vet(name)
+			n.vet, n.vetPath = opts.Vetter.Vet(name), opts.Vetter.ProbePath()
 		}
 		n.healthy.Store(true)
 		n.reported.Store(true)
@@ -380,14 +382,14 @@ func (p *Pool) usable(n *Node, now time.Time) bool {
 
 // report tells the observer and the log about an availability change, once.
 func (p *Pool) report(n *Node) {
-	avail := n.healthy.Load() && n.ejectedUntil.Load() == 0
+	avail := n.healthy.Load() && n.ejectedUntil.Load() == 0 && !n.refused()
 	if n.reported.CompareAndSwap(!avail, avail) {
 		p.obs.SetNodeHealthy(n.name, avail)
 		if avail {
 			p.log.Info("upstream node available", zap.String("node", n.name))
 		} else {
 			p.log.Warn("upstream node unavailable", zap.String("node", n.name),
-				zap.Bool("healthy", n.healthy.Load()), zap.Bool("ejected", n.ejectedUntil.Load() != 0))
+				zap.Bool("healthy", n.healthy.Load()), zap.Bool("ejected", n.ejectedUntil.Load() != 0), zap.Bool("refused", n.refused()))
 		}
 	}
 }
@@ -530,6 +532,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			// The node was just found out: its answer is not used. A
 			// request that may be repeated goes to another node.
 			resp.Body.Close()
+			p.report(n)
 			lastErr = fmt.Errorf("upstream %s: %w: %w", n.name, ErrNodesRefused, verr)
 			if !retry || (body != nil && body.touched.Load()) {
 				return nil, lastErr

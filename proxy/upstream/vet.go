@@ -15,6 +15,10 @@ var ErrNodesRefused = errors.New("upstream: every available node is refused by t
 // at construction, for that node's NodeVet.
 type Vetter interface {
 	Vet(node string) NodeVet
+	// ProbePath is requested with GET on a healthy node whose NodeVet is
+	// not settled, after each passing health check, so that a node is
+	// judged before users reach it ("" turns probing off).
+	ProbePath() string
 }
 
 // NodeVet is one node's standing. Both methods are called on the request
@@ -27,4 +31,7 @@ type NodeVet interface {
 	// takes the request elsewhere when it may be retried; Inspect may
 	// replace resp.Body but must leave every byte of it to the client.
 	Inspect(resp *http.Response) error
+	// Settled reports that Inspect has nothing left to learn, so the pool
+	// stops probing the node for it.
+	Settled() bool
 }
