@@ -364,7 +364,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	}
 	secrets := p.upstreamSecretChecker(cfg)
 	pool, err := upstream.New(upstream.Options{
-		Vetter:                secrets,
+		Vetter:                vetter{secrets},
 		Nodes:                 cfg.Upstreams,
 		Selector:              sel,
 		ResponseHeaderTimeout: cfg.Limits.UpstreamTimeout,

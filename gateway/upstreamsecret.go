@@ -7,6 +7,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/upstreamsecret"
 )
 
@@ -30,6 +31,14 @@ func (p *process) upstreamSecretChecker(cfg *config.Config) *upstreamsecret.Chec
 	}
 	return upstreamsecret.New(o)
 }
+
+// vetter adapts the check to the pool's Vetter.
+type vetter struct{ c *upstreamsecret.Checker }
+
+var _ upstream.Vetter = vetter{}
+
+func (v vetter) Vet(node string) upstream.NodeVet { return v.c.Node(node) }
+func (v vetter) ProbePath() string                { return v.c.ProbePath() }
 
 // upstreamSecretAuditor records a finding as the audit event
 // upstream.secret_mismatch. The audit log is the operator's, so it names

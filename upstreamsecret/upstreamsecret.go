@@ -9,8 +9,8 @@
 // secrets it matches, if any, never the secret; with Options.Refuse the
 // pool sends it no more traffic.
 //
-// A Checker implements upstream.Vetter. It lives as long as one upstream
-// pool: a reload builds a new pool and a new Checker, so a node fixed by
+// A Checker is what proxy/upstream calls a Vetter (the gateway adapts it);
+// it lives as long as one upstream pool: a reload builds a new pool and a new Checker, so a node fixed by
 // its operator is re-checked after SIGHUP.
 package upstreamsecret
 
@@ -30,7 +30,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/superset/knownsecret"
 )
 
@@ -92,15 +91,13 @@ type Options struct {
 	Logger   *zap.Logger
 }
 
-// Checker is an upstream.Vetter. Safe for concurrent use.
+// Checker judges the nodes of one pool. Safe for concurrent use.
 type Checker struct {
 	o     Options
 	log   *zap.Logger
 	mu    sync.Mutex
-	nodes map[string]*node
+	nodes map[string]*Node
 }
-
-var _ upstream.Vetter = (*Checker)(nil)
 
 // New builds a Checker. It does nothing until the pool asks for nodes.
 func New(o Options) *Checker {
@@ -108,17 +105,18 @@ func New(o Options) *Checker {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Checker{o: o, log: log, nodes: map[string]*node{}}
+	return &Checker{o: o, log: log, nodes: map[string]*Node{}}
 }
 
-// Vet returns node's standing; the pool calls it once per node.
-func (c *Checker) Vet(name string) upstream.NodeVet {
+// Node returns the standing of the node with base URL name, the same one
+// on every call.
+func (c *Checker) Node(name string) *Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := c.nodes[name]; ok {
 		return n
 	}
-	n := &node{c: c, name: name, index: -1}
+	n := &Node{c: c, name: name, index: -1}
 	for i, u := range c.o.Nodes {
 		if strings.TrimSuffix(u, "/") == name {
 			n.index = i
@@ -133,12 +131,12 @@ func (c *Checker) Vet(name string) upstream.NodeVet {
 // Findings returns every mismatch seen so far, in configuration order.
 func (c *Checker) Findings() []Finding {
 	c.mu.Lock()
-	ns := make([]*node, 0, len(c.nodes))
+	ns := make([]*Node, 0, len(c.nodes))
 	for _, n := range c.nodes {
 		ns = append(ns, n)
 	}
 	c.mu.Unlock()
-	slices.SortFunc(ns, func(a, b *node) int { return a.index - b.index })
+	slices.SortFunc(ns, func(a, b *Node) int { return a.index - b.index })
 	var out []Finding
 	for _, n := range ns {
 		n.mu.Lock()
@@ -148,9 +146,9 @@ func (c *Checker) Findings() []Finding {
 	return out
 }
 
-// node is one upstream's standing. The done flags make the fast path one
+// Node is one upstream's standing. The done flags make the fast path one
 // atomic load each; mu serialises the one slow check.
-type node struct {
+type Node struct {
 	c          *Checker
 	name       string
 	index      int
@@ -162,11 +160,11 @@ type node struct {
 	findings []Finding
 }
 
-func (n *node) Refused() bool { return n.refused.Load() }
+func (n *Node) Refused() bool { return n.refused.Load() }
 
 // Settled reports that the session cookie has been judged. The guest
 // secret is not counted: a probe cannot make a node issue a guest token.
-func (n *node) Settled() bool { return n.cookieDone.Load() }
+func (n *Node) Settled() bool { return n.cookieDone.Load() }
 
 // ProbePath is Superset's login page: an anonymous GET sets the signed
 // session cookie (verified against Superset 6.1.0).
@@ -174,7 +172,7 @@ func (c *Checker) ProbePath() string { return "/login/" }
 
 // Inspect verifies the first session cookie and the first guest token the
 // node hands out. Every later answer costs two atomic loads.
-func (n *node) Inspect(resp *http.Response) error {
+func (n *Node) Inspect(resp *http.Response) error {
 	if n.cookieDone.Load() && n.guestDone.Load() {
 		return nil
 	}
@@ -193,7 +191,7 @@ func (n *node) Inspect(resp *http.Response) error {
 }
 
 // judge settles one secret of the node with verify, once.
-func (n *node) judge(resp *http.Response, secret string, verify knownsecret.Verifier, key []byte, done *atomic.Bool) error {
+func (n *Node) judge(resp *http.Response, secret string, verify knownsecret.Verifier, key []byte, done *atomic.Bool) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if done.Load() {

@@ -103,7 +103,7 @@ func setup(t *testing.T, refuse bool, keys ...string) ([]*node, *upstream.Pool, 
 		Nodes: urls, SecretKey: []byte(goodKey), GuestSecret: []byte(goodKey + "-guest"),
 		Refuse: refuse, Observer: g, Auditor: a,
 	})
-	p, err := upstream.New(upstream.Options{Nodes: urls, Vetter: c})
+	p, err := upstream.New(upstream.Options{Nodes: urls, Vetter: vetter{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestOncePerNode(t *testing.T) {
 
 func BenchmarkInspectSettled(b *testing.B) {
 	c := upstreamsecret.New(upstreamsecret.Options{SecretKey: []byte(goodKey)})
-	v := c.Vet("http://n")
+	v := c.Node("http://n")
 	good, _ := flaskcookie.Encode(flaskcookie.Session{}, goodKey, time.Now())
 	resp := &http.Response{Header: http.Header{"Set-Cookie": {"session=" + good}}, Request: httptest.NewRequest("GET", "/", nil)}
 	_ = v.Inspect(resp)
@@ -264,3 +264,10 @@ func TestProbedBeforeTraffic(t *testing.T) {
 		}
 	}
 }
+
+// vetter is the gateway's adapter (gateway/upstreamsecret.go), repeated so
+// these tests run the checker under a real pool.
+type vetter struct{ c *upstreamsecret.Checker }
+
+func (v vetter) Vet(node string) upstream.NodeVet { return v.c.Node(node) }
+func (v vetter) ProbePath() string                { return v.c.ProbePath() }
