@@ -170,6 +170,15 @@ func namedOnTheWire(t *testing.T, e *env, wc *harness.Cluster) {
 	t.Run("refused", func(t *testing.T) {
 		g := startGatewayT(t, harness.GatewayOptions{Binary: buildGateway(t), Superset: e.s, Upstreams: ups, DataDir: t.TempDir(),
 			SupersetExtra: []string{"refuse_mismatched_upstream_secret: true"}})
+		// Before any user request: the health checks probed /login/ on
+		// each node and the mismatched one is already out.
+		deadline := time.Now().Add(15 * time.Second)
+		for !strings.Contains(readyz(t, g), `"refused":true`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("not refused by the health probe within 15s: %s", readyz(t, g))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		for i := range 6 {
 			resp, err := http.Get(g.URL + "/login/")
 			if err != nil {
