@@ -271,3 +271,31 @@ type vetter struct{ c *upstreamsecret.Checker }
 
 func (v vetter) Vet(node string) upstream.NodeVet { return v.c.Node(node) }
 func (v vetter) ProbePath() string                { return v.c.ProbePath() }
+
+// TestProbeBounded: a node whose answers never carry a signed session
+// cookie (server-side sessions) is probed a bounded number of times, not on
+// every health check.
+func TestProbeBounded(t *testing.T) {
+	var logins atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login/" {
+			logins.Add(1)
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "server-side-id.sig"})
+		}
+	}))
+	defer srv.Close()
+	c := upstreamsecret.New(upstreamsecret.Options{Nodes: []string{srv.URL}, SecretKey: []byte(goodKey), Refuse: true})
+	p, err := upstream.New(upstream.Options{Nodes: []string{srv.URL}, Vetter: vetter{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		p.Check(context.Background())
+	}
+	if n := logins.Load(); n != 3 {
+		t.Errorf("%d probes in 10 health rounds, want 3", n)
+	}
+	if p.Healthy() != 1 || len(c.Findings()) != 0 {
+		t.Errorf("an unjudgeable node must stay in: healthy %d findings %v", p.Healthy(), c.Findings())
+	}
+}

@@ -83,12 +83,17 @@ func (p *Pool) probe(ctx context.Context, n *Node) (bool, error) {
 	return resp.StatusCode >= 200 && resp.StatusCode < 300, nil
 }
 
+// maxVetProbes bounds the probes of a node whose answers never settle its
+// Vetter (a Superset with server-side sessions sets no signed cookie): after
+// that only live traffic is inspected.
+const maxVetProbes = 3
+
 // vetProbe shows the Vetter one answer of a node it has not settled yet
 // (Superset's login page, which sets a signed session cookie), so that a
 // node signing with the wrong key is found before users reach it. Bounded
 // like a health check; its outcome is the Vetter's.
 func (p *Pool) vetProbe(ctx context.Context, n *Node) {
-	if n.vet == nil || n.vetPath == "" || n.vet.Settled() {
+	if n.vet == nil || n.vetPath == "" || n.vet.Settled() || n.vetProbes.Add(1) > maxVetProbes {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.healthTimeout)

@@ -133,8 +133,10 @@ type Node struct {
 	rt     *http.Transport
 	direct *directPool // nil: every request goes through rt
 	vet    NodeVet     // nil: trusted
-	// vetPath is the Vetter's ProbePath ("" : no probing).
-	vetPath string
+	// vetPath is the Vetter's ProbePath ("" : no probing); vetProbes
+	// counts the probes made, at most maxVetProbes.
+	vetPath   string
+	vetProbes atomic.Int32
 
 	inflight     atomic.Int64
 	healthy      atomic.Bool // verdict of active checks
