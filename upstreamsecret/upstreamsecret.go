@@ -173,6 +173,10 @@ func (c *Checker) ProbePath() string { return "/login/" }
 // Inspect verifies the first session cookie and the first guest token the
 // node hands out. Every later answer costs two atomic loads.
 func (n *Node) Inspect(resp *http.Response) error {
+	if n.refused.Load() {
+		// Answers already in flight when the node was found out.
+		return ErrMismatch
+	}
 	if n.cookieDone.Load() && n.guestDone.Load() {
 		return nil
 	}
@@ -201,7 +205,9 @@ func (n *Node) judge(resp *http.Response, secret string, verify knownsecret.Veri
 		}
 		return nil
 	}
-	done.Store(true)
+	// done is stored only once the verdict (refused included) is: a
+	// concurrent Inspect that sees done must see refused too.
+	defer done.Store(true)
 	log := n.c.log.With(zap.String("node", n.name), zap.String("secret", secret))
 	if verify(key) {
 		log.Info("upstream node signs with the configured secret")

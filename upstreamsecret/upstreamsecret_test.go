@@ -299,3 +299,25 @@ func TestProbeBounded(t *testing.T) {
 		t.Errorf("an unjudgeable node must stay in: healthy %d findings %v", p.Healthy(), c.Findings())
 	}
 }
+
+// TestRefuseConcurrentFirstAnswers: while one answer is being judged,
+// every other answer of the node already in flight is refused too, none
+// slips through (found by e2e: a user request raced the health probe).
+func TestRefuseConcurrentFirstAnswers(t *testing.T) {
+	for range 20 {
+		_, p, _, _, _ := setup(t, true, "thisISaSECRET_1234")
+		var wg sync.WaitGroup
+		var passed atomic.Int64
+		for range 16 {
+			wg.Go(func() {
+				if _, err := get(p, http.MethodGet, "/"); err == nil {
+					passed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := passed.Load(); n != 0 {
+			t.Fatalf("%d answers of a refused node reached the client", n)
+		}
+	}
+}
