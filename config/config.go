@@ -118,6 +118,17 @@ type Superset struct {
 	// forge Superset cookies and tokens, so it is off by default and the
 	// gateway logs a warning at every start when it is on.
 	AllowWeakSecrets bool `yaml:"allow_weak_secrets"`
+	// RefuseMismatchedUpstreamSecret takes out of the upstream pool a node
+	// whose Superset signs its session cookies or guest tokens with
+	// another key than the configured ones (upstreamsecret). Off, such a
+	// node is only reported. A reload builds a new pool, which re-checks
+	// every node, so it applies at once.
+	RefuseMismatchedUpstreamSecret bool `yaml:"refuse_mismatched_upstream_secret" reload:"apply"`
+	// AllowGuestSecretEqualSecretKey accepts a GUEST_TOKEN_JWT_SECRET equal
+	// to SECRET_KEY (or JWT_SECRET_KEY): anyone who learns the guest secret
+	// from an embedding backend could then also sign session cookies and
+	// API tokens, so it is refused by default.
+	AllowGuestSecretEqualSecretKey bool `yaml:"allow_guest_secret_equal_secret_key" reload:"restart"`
 
 	// Loaded by Load from the files above; nil when the file key is empty.
 	SecretKey        Secret `yaml:"-"`

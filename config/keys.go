@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -101,6 +102,9 @@ func LoadChecked(path string, env []string, minPepper int, extra func(*Config) e
 		if err := check("superset.guest_token_secret_file", s.GuestTokenSecret); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkGuestSecretShared(s); err != nil {
+		return nil, err
 	}
 	if cfg.Session.CookieKeysFile != "" {
 		if l.CookieKeys, err = parseCookieKeys("session.cookie_keys_file", cfg.Session.CookieKeys, j); err != nil {
@@ -349,4 +353,26 @@ func writeNewCookieKeys(path string) (created bool, err error) {
 		return false, fmt.Errorf("cookie keys: %w", err)
 	}
 	return true, nil
+}
+
+// checkGuestSecretShared refuses a GUEST_TOKEN_JWT_SECRET equal to SECRET_KEY
+// or JWT_SECRET_KEY (the readiness analysis's second finding): the guest
+// secret is handed to every embedding backend, and with it anyone there
+// could sign Superset session cookies and API tokens as any user.
+// superset.allow_guest_secret_equal_secret_key is the explicit opt-out;
+// allow_weak_secrets is not, because the two secrets may each be strong.
+func checkGuestSecretShared(s Superset) error {
+	g := s.GuestTokenSecret
+	if len(g) == 0 || s.AllowGuestSecretEqualSecretKey {
+		return nil
+	}
+	for _, other := range []struct {
+		key string
+		v   Secret
+	}{{"superset.secret_key_file", s.SecretKey}, {"superset.jwt_secret_file", s.JWTSecret}} {
+		if len(other.v) > 0 && subtle.ConstantTimeCompare(g, other.v) == 1 {
+			return InvalidError{fmt.Errorf("config: superset.guest_token_secret_file: is the same secret as %s: whoever holds the guest secret (every embedding backend) could sign Superset session cookies and API tokens; give GUEST_TOKEN_JWT_SECRET its own value, or set superset.allow_guest_secret_equal_secret_key: true", other.key)}
+		}
+	}
+	return nil
 }

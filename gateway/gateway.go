@@ -33,6 +33,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+	"github.com/superset-gateway/superset-gateway/upstreamsecret"
 )
 
 // process holds what lives as long as the process: a reload never replaces
@@ -75,6 +76,9 @@ type process struct {
 	tokenPage  http.Handler
 	// version and revision of the build, for the status API.
 	version, revision string
+	// upstreamSecrets is the upstream secret check's gauge (nil in
+	// check-config's dry run).
+	upstreamSecrets *metrics.UpstreamSecrets
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -173,7 +177,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 			log.Warn("closing the store", zap.Error(err))
 		}
 	})
-	g.process = process{log: log, metrics: m, store: st}
+	g.process = process{log: log, metrics: m, store: st, upstreamSecrets: metrics.NewUpstreamSecrets(g.reg)}
 	if backup != nil {
 		g.process.backup = backup
 	}
@@ -358,7 +362,9 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		// The pool reads 0 as "default"; config's 0 means off.
 		ejectAfter = math.MaxInt32
 	}
+	secrets := p.upstreamSecretChecker(cfg)
 	pool, err := upstream.New(upstream.Options{
+		Vetter:                vetter{secrets},
 		Nodes:                 cfg.Upstreams,
 		Selector:              sel,
 		ResponseHeaderTimeout: cfg.Limits.UpstreamTimeout,
@@ -395,7 +401,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		// headers.underscore_headers: "drop" (default) or "refuse".
 		RefuseUnderscoreHeaders: cfg.Headers.UnderscoreHeaders == "refuse",
 		Classify:                superset.Classify,
-		Readiness:               p.readiness(pool),
+		Readiness:               p.readiness(pool, secrets),
 		Headers:                 headers,
 		MaxBodyBytes:            cfg.Limits.MaxBodyBytes,
 	}
@@ -472,6 +478,23 @@ type StoreReady struct {
 type UpstreamReady struct {
 	Healthy int `json:"healthy"`
 	Total   int `json:"total"`
+	// SecretMismatch lists the nodes whose Superset signs with another
+	// secret than the gateway's (upstreamsecret), by position in
+	// upstreams: no address, and not which published secret it matched.
+	SecretMismatch []SecretMismatchReady `json:"secret_mismatch,omitempty"`
+}
+
+// SecretMismatchReady is one finding of the upstream secret check as
+// /-/readyz shows it.
+type SecretMismatchReady struct {
+	Node string `json:"node"` // "upstreams[1]"
+	// Secret is "secret_key" or "guest_token_secret".
+	Secret string `json:"secret"`
+	// KnownDefault: it verifies under a published Superset secret (the
+	// list is public, so this tells an attacker nothing they could not
+	// test; the entry itself is in the log, audit event and metric).
+	KnownDefault bool `json:"known_default"`
+	Refused      bool `json:"refused"`
 }
 
 // readyTimeout bounds the store ping of one readiness probe.
@@ -479,7 +502,7 @@ const readyTimeout = 2 * time.Second
 
 // readiness answers /-/readyz: ready when the store answers a ping and at
 // least one upstream node takes traffic.
-func (p *process) readiness(pool *upstream.Pool) func(context.Context) (bool, any) {
+func (p *process) readiness(pool *upstream.Pool, secrets *upstreamsecret.Checker) func(context.Context) (bool, any) {
 	return func(ctx context.Context) (bool, any) {
 		pctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
@@ -497,6 +520,12 @@ func (p *process) readiness(pool *upstream.Pool) func(context.Context) (bool, an
 				Fresh:       p.freshStore,
 			},
 			Upstreams: UpstreamReady{Healthy: pool.Healthy(), Total: len(pool.Nodes())},
+		}
+		for _, f := range secrets.Findings() {
+			d.Upstreams.SecretMismatch = append(d.Upstreams.SecretMismatch, SecretMismatchReady{
+				Node: fmt.Sprintf("upstreams[%d]", f.Index), Secret: f.Secret,
+				KnownDefault: f.Known != upstreamsecret.KnownNone, Refused: f.Refused,
+			})
 		}
 		return d.Store.OK && d.Upstreams.Healthy > 0, d
 	}

@@ -100,5 +100,10 @@ const (
 	ReasonResponseAborted Reason = "response_aborted"
 )
 
+// The upstream secret check (upstreamsecret): every node still up signs its
+// cookies or guest tokens with another secret than the gateway's, and
+// superset.refuse_mismatched_upstream_secret took them out.
+const ReasonUpstreamSecretMismatch Reason = "upstream_secret_mismatch"
+
 // MissingScopeReason is the reason for a request that needs scope.
 func MissingScopeReason(scope string) Reason { return ReasonMissingScopePrefix + Reason(scope) }

@@ -44,6 +44,8 @@ func classifyProxyError(r *http.Request, err error) (int, policy.Reason) {
 		return StatusClientClosedRequest, policy.ReasonClientGone
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, policy.ReasonBodyTooLarge
+	case errors.Is(err, upstream.ErrNodesRefused):
+		return http.StatusServiceUnavailable, policy.ReasonUpstreamSecretMismatch
 	case errors.Is(err, upstream.ErrNoHealthyUpstream):
 		return http.StatusServiceUnavailable, policy.ReasonNoHealthyUpstream
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
@@ -71,8 +73,18 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		// Wrapped by Options.Middleware beyond recognition: still answer.
 		rw = &respWriter{ResponseWriter: w, g: g, st: st}
 	}
+	if reason == policy.ReasonUpstreamSecretMismatch {
+		// A deployment fault only the operator can fix: say which, so the
+		// page is not mistaken for a passing outage.
+		g.refuseWith(rw, st, status, reason, secretMismatchMessage)
+		return
+	}
 	g.refuse(rw, st, status, reason)
 }
+
+// secretMismatchMessage is the operator-facing 503 text when every node was
+// refused by the upstream secret check. It names no node and no secret.
+const secretMismatchMessage = "The application is unavailable: its servers sign with a different SECRET_KEY than the gateway was given. Operators: see /-/readyz and the gateway's log (upstream secret mismatch)."
 
 // refuse answers the request with our error page and counts the reason.
 func (g *Gateway) refuse(w *respWriter, st *reqState, status int, reason policy.Reason) {

@@ -8,12 +8,14 @@
 //	superset-gateway revoke guest-tokens --dashboard REF | --all
 //	superset-gateway revoke token ID               revoke one access token (id or whole sgw_… token)
 //	superset-gateway tokens list [--user ID] [--status S] [--json]
+//	superset-gateway audit --url URL [--guest-token T] [--wordlist FILE] [--format text|json|sarif] [--probe-rate-limit]
 //	superset-gateway probe URL                    GET URL, exit 0 on 2xx (container health checks)
 //	superset-gateway version                      print the build version
 //	superset-gateway help                         print usage
 //
 // Exit codes: 0 success, 1 a runtime failure (store unreachable, listener
-// could not bind), 2 bad usage or bad configuration (one line naming the key).
+// could not bind, audit target unreachable), 2 bad usage or bad
+// configuration (one line naming the key), 3 audit found a critical problem.
 package main
 
 import (
@@ -32,6 +34,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitCritical: `audit` found a critical problem (its report is on
+	// stdout), so a CI pipeline can stop on it.
+	exitCritical = 3
 )
 
 func main() {
@@ -65,6 +70,9 @@ commands:
                                the same mark after restoring Redis from an RDB or AOF
       revoke, tokens and store backup take --url URL (or SG_ADMIN_URL, default
       http://127.0.0.1:8080) and the admin token from SG_ADMIN_TOKEN or --token-file FILE
+  audit --url URL [--guest-token T] [--wordlist FILE] [--format text|json|sarif] [--probe-rate-limit]
+                               read-only production-readiness check of a deployment (Superset or the
+                               gateway); exit 3 on a critical finding (docs/audit.md)
   probe URL                    GET URL; exit 0 on a 2xx answer, 1 otherwise (health checks
                                of the container image, which has no shell or curl)
   version                      print the version
@@ -115,6 +123,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = probe(ctx, rest, stdout)
 	case "store":
 		err = storeCmd(ctx, rest, env, stdout)
+	case "audit":
+		err = audit(ctx, rest, env, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
@@ -128,6 +138,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
+	}
+	if errors.Is(err, errCritical) {
+		// The report said it all, on stdout.
+		return exitCritical
 	}
 	fmt.Fprintln(stderr, "superset-gateway:", err)
 	var ue usageError

@@ -46,6 +46,9 @@ type GatewayOptions struct {
 	// Extra lines are appended to the YAML config verbatim (top-level keys
 	// not written above, e.g. "session: {cache_ttl: 500ms}").
 	Extra []string
+	// SupersetExtra are keys added to the superset: section, e.g.
+	// "refuse_mismatched_upstream_secret: true".
+	SupersetExtra []string
 }
 
 // Gateway is a running superset-gateway process.
@@ -145,6 +148,7 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"  guest_token_secret_file: " + q(o.Superset.GuestTokenSecretFile()),
 		"  guest_token_audience: " + q(o.Superset.GuestTokenAudience()),
 		"  service_user_id: " + strconv.Itoa(o.Superset.AdminID()),
+	}, "\n") + "\n" + supersetExtra(o) + strings.Join([]string{
 		"store:",
 		"  data_dir: " + q(o.DataDir),
 		"  redis_url: " + q(o.RedisURL),
@@ -153,6 +157,16 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"audit:",
 		"  output: " + q(auditOut),
 	}, "\n") + "\n" + tlsYAML + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
+}
+
+// supersetExtra indents GatewayOptions.SupersetExtra into the superset:
+// section.
+func supersetExtra(o GatewayOptions) string {
+	var b strings.Builder
+	for _, l := range o.SupersetExtra {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
 }
 
 func (g *Gateway) waitHealthy(ctx context.Context) error {

@@ -60,6 +60,10 @@ type Options struct {
 	// header into REMOTE_USER: how a single-sign-on proxy in front of the
 	// gateway hands Superset the user.
 	RemoteUserHeader string
+	// SecretKey and GuestTokenSecret, when set, replace the random
+	// SECRET_KEY and GUEST_TOKEN_JWT_SECRET (a Superset left on a published
+	// default, for the upstream secret check and audit tests).
+	SecretKey, GuestTokenSecret string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -159,6 +163,12 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 			AlicePassword:      "alice-" + randomString(6),
 			BobPassword:        "bob-" + randomString(6),
 		}
+	}
+	if opts.SecretKey != "" {
+		s.set.SecretKey = opts.SecretKey
+	}
+	if opts.GuestTokenSecret != "" {
+		s.set.GuestTokenSecret = opts.GuestTokenSecret
 	}
 	s.set.RedisURL = opts.RedisURL
 	s.set.Talisman = opts.Talisman

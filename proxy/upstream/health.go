@@ -50,6 +50,7 @@ func (p *Pool) checkNode(ctx context.Context, n *Node) {
 		return
 	}
 	if ok {
+		p.vetProbe(ctx, n)
 		n.activeFails.Store(0)
 		n.healthy.Store(true)
 		// A passing check re-admits an ejected node before its cooldown.
@@ -80,4 +81,35 @@ func (p *Pool) probe(ctx context.Context, n *Node) (bool, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	return resp.StatusCode >= 200 && resp.StatusCode < 300, nil
+}
+
+// maxVetProbes bounds the probes of a node whose answers never settle its
+// Vetter (a Superset with server-side sessions sets no signed cookie): after
+// that only live traffic is inspected.
+const maxVetProbes = 3
+
+// vetProbe shows the Vetter one answer of a node it has not settled yet
+// (Superset's login page, which sets a signed session cookie), so that a
+// node signing with the wrong key is found before users reach it. Bounded
+// like a health check; its outcome is the Vetter's.
+func (p *Pool) vetProbe(ctx context.Context, n *Node) {
+	if n.vet == nil || n.vetPath == "" || n.vet.Settled() || n.vetProbes.Add(1) > maxVetProbes {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.healthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, n.name+n.vetPath, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("User-Agent", "superset-gateway-health")
+	resp, err := n.rt.RoundTrip(req)
+	if err != nil {
+		p.log.Debug("secret probe failed", zap.String("node", n.name), zap.Error(err))
+		return
+	}
+	_ = n.vet.Inspect(resp) // a refusal takes effect through Refused
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	p.report(n)
 }

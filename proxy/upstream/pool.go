@@ -111,6 +111,10 @@ type Options struct {
 	// check passes earlier; 0 means 10s.
 	EjectCooldown time.Duration
 
+	// Vetter judges each node by its answers (the upstream secret check);
+	// nil means every node is trusted.
+	Vetter Vetter
+
 	// Observer receives measurements; nil means none.
 	Observer Observer
 	// Logger receives node state changes; nil means zap.NewNop().
@@ -128,6 +132,11 @@ type Node struct {
 	host   string
 	rt     *http.Transport
 	direct *directPool // nil: every request goes through rt
+	vet    NodeVet     // nil: trusted
+	// vetPath is the Vetter's ProbePath ("" : no probing); vetProbes
+	// counts the probes made, at most maxVetProbes.
+	vetPath   string
+	vetProbes atomic.Int32
 
 	inflight     atomic.Int64
 	healthy      atomic.Bool // verdict of active checks
@@ -150,6 +159,7 @@ type NodeStatus struct {
 	Healthy   bool   `json:"healthy"`   // active checks pass
 	Ejected   bool   `json:"ejected"`   // passively ejected, cooling down
 	Available bool   `json:"available"` // receives traffic
+	Refused   bool   `json:"refused"`   // refused by the Vetter
 	InFlight  int64  `json:"in_flight"`
 }
 
@@ -248,6 +258,9 @@ func New(opts Options) (*Pool, error) {
 		if u.Scheme == "http" && !opts.DisableDirect {
 			n.direct = newDirectPool(opts, u)
 		}
+		if opts.Vetter != nil {
+			n.vet, n.vetPath = opts.Vetter.Vet(name), opts.Vetter.ProbePath()
+		}
 		n.healthy.Store(true)
 		n.reported.Store(true)
 		p.nodes = append(p.nodes, n)
@@ -310,6 +323,7 @@ func (p *Pool) Nodes() []NodeStatus {
 			Healthy:   n.healthy.Load(),
 			Ejected:   n.ejectedUntil.Load() != 0,
 			Available: avail,
+			Refused:   n.refused(),
 			InFlight:  n.inflight.Load(),
 		}
 	}
@@ -347,9 +361,15 @@ func (n *Node) roundTrip(r *http.Request) (*http.Response, error) {
 	return n.rt.RoundTrip(r)
 }
 
+// refused reports that the Vetter keeps n out.
+func (n *Node) refused() bool { return n.vet != nil && n.vet.Refused() }
+
 // usable reports whether n may receive traffic, re-admitting it when its
 // ejection cooldown has passed.
 func (p *Pool) usable(n *Node, now time.Time) bool {
+	if n.refused() {
+		return false
+	}
 	if until := n.ejectedUntil.Load(); until != 0 {
 		if now.UnixNano() < until {
 			return false
@@ -364,14 +384,14 @@ func (p *Pool) usable(n *Node, now time.Time) bool {
 
 // report tells the observer and the log about an availability change, once.
 func (p *Pool) report(n *Node) {
-	avail := n.healthy.Load() && n.ejectedUntil.Load() == 0
+	avail := n.healthy.Load() && n.ejectedUntil.Load() == 0 && !n.refused()
 	if n.reported.CompareAndSwap(!avail, avail) {
 		p.obs.SetNodeHealthy(n.name, avail)
 		if avail {
 			p.log.Info("upstream node available", zap.String("node", n.name))
 		} else {
 			p.log.Warn("upstream node unavailable", zap.String("node", n.name),
-				zap.Bool("healthy", n.healthy.Load()), zap.Bool("ejected", n.ejectedUntil.Load() != 0))
+				zap.Bool("healthy", n.healthy.Load()), zap.Bool("ejected", n.ejectedUntil.Load() != 0), zap.Bool("refused", n.refused()))
 		}
 	}
 }
@@ -399,6 +419,16 @@ func (p *Pool) pick(exclude []*Node) *Node {
 		return nil
 	}
 	return p.sel.Select(avail)
+}
+
+// anyRefused reports whether the Vetter keeps at least one node out.
+func (p *Pool) anyRefused() bool {
+	for _, n := range p.nodes {
+		if n.refused() {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(ns []*Node, n *Node) bool {
@@ -469,6 +499,9 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			if lastErr != nil {
 				return nil, lastErr
 			}
+			if p.anyRefused() {
+				return nil, ErrNodesRefused
+			}
 			return nil, ErrNoHealthyUpstream
 		}
 		out := new(http.Request)
@@ -491,7 +524,23 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			n.passiveFails.Store(0)
 			p.obs.ObserveUpstream(n.name, class, resp.StatusCode, d)
 			resp.Body = &countedBody{ReadCloser: resp.Body, n: n}
-			return resp, nil
+			if n.vet == nil {
+				return resp, nil
+			}
+			verr := n.vet.Inspect(resp)
+			if verr == nil {
+				return resp, nil
+			}
+			// The node was just found out: its answer is not used. A
+			// request that may be repeated goes to another node.
+			resp.Body.Close()
+			p.report(n)
+			lastErr = fmt.Errorf("upstream %s: %w: %w", n.name, ErrNodesRefused, verr)
+			if !retry || (body != nil && body.touched.Load()) {
+				return nil, lastErr
+			}
+			tried = append(tried, n)
+			continue
 		}
 		n.inflight.Add(-1)
 		p.obs.ObserveUpstream(n.name, class, 0, d)
