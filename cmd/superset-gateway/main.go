@@ -67,6 +67,9 @@ commands:
       http://127.0.0.1:8080) and the admin token from SG_ADMIN_TOKEN or --token-file FILE
   probe URL                    GET URL; exit 0 on a 2xx answer, 1 otherwise (health checks
                                of the container image, which has no shell or curl)
+  extensions audit PATH… [--osv SRC]… [--policy FILE] [--format text|json|sarif] [--fail-on SEV]
+                               check .supx bundles against OSV advisories and a version policy
+                               (docs/extensions.md); exit 1 on a finding at or above --fail-on
   version                      print the version
   help                         print this help
 
@@ -115,6 +118,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = probe(ctx, rest, stdout)
 	case "store":
 		err = storeCmd(ctx, rest, env, stdout)
+	case "extensions":
+		err = extensionsCmd(rest, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {
