@@ -299,7 +299,7 @@ func (a Affected) Affects(ecosystem, version string) (bool, error) {
 		case "ECOSYSTEM":
 			eco = ecosystem
 		case "SEMVER":
-			eco = NPM // scalibr's npm ordering is SemVer 2.0
+			eco = NPM // SemVer 2.0 grammar and order
 		default:
 			if firstErr == nil {
 				firstErr = fmt.Errorf("%w: range type %q", ErrRange, r.Type)
@@ -337,9 +337,9 @@ type event struct {
 // inRange is the OSV schema's evaluation: sort events by version, walk
 // them keeping "affected" state; limit caps the range.
 func inRange(events []Event, eco, version string) (bool, error) {
-	v, err := semantic.Parse(version, eco)
+	v, err := ParseVersion(version, eco)
 	if err != nil {
-		return false, fmt.Errorf("%w: %q as %s: %v", ErrVersion, version, eco, err)
+		return false, err
 	}
 	evs := make([]event, 0, len(events))
 	for _, e := range events {
@@ -357,9 +357,9 @@ func inRange(events []Event, eco, version string) (bool, error) {
 			return false, fmt.Errorf("%w: empty event", ErrRange)
 		}
 		if !(ev.kind == "introduced" && ev.raw == "0") && !(ev.kind == "limit" && ev.raw == "*") {
-			pv, err := semantic.Parse(ev.raw, eco)
+			pv, err := ParseVersion(ev.raw, eco)
 			if err != nil {
-				return false, fmt.Errorf("%w: event %q as %s: %v", ErrVersion, ev.raw, eco, err)
+				return false, fmt.Errorf("event: %w", err)
 			}
 			ev.v = pv
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/osv-scalibr/semantic"
+	"github.com/superset-gateway/superset-gateway/extensions/osv"
 )
 
 // ErrPolicy is an invalid policy (a bad blocklist entry, a minimum
@@ -37,13 +37,13 @@ func (r Rules) Validate() error {
 			return fmt.Errorf("%w: block entry %q: want id or id@version", ErrPolicy, b)
 		}
 		if hasV {
-			if _, err := semantic.Parse(v, "npm"); err != nil {
+			if _, err := osv.ParseVersion(v, osv.Extension); err != nil {
 				return fmt.Errorf("%w: block entry %q: %v", ErrPolicy, b, err)
 			}
 		}
 	}
 	for id, v := range r.MinVersions {
-		if _, err := semantic.Parse(v, "npm"); err != nil || v == "" {
+		if _, err := osv.ParseVersion(v, osv.Extension); err != nil || v == "" {
 			return fmt.Errorf("%w: min_versions[%s] = %q does not parse", ErrPolicy, id, v)
 		}
 	}
@@ -93,7 +93,7 @@ func (r Rules) Decide(s Subject, now time.Time) []Violation {
 		}
 	}
 	if min, ok := r.MinVersions[s.ID]; ok {
-		sv, err := semantic.Parse(s.Version, "npm")
+		sv, err := osv.ParseVersion(s.Version, osv.Extension)
 		if err != nil {
 			out = append(out, Violation{BadVersion, fmt.Sprintf("%s version %q does not parse", s.ID, s.Version)})
 		} else if c, err := sv.CompareStr(min); err != nil || c < 0 {
@@ -107,7 +107,7 @@ func (r Rules) Decide(s Subject, now time.Time) []Violation {
 }
 
 func equalVersions(a, b string) (bool, error) {
-	va, err := semantic.Parse(a, "npm")
+	va, err := osv.ParseVersion(a, osv.Extension)
 	if err != nil {
 		return a == b, err
 	}
