@@ -120,8 +120,8 @@ type Parts struct {
 	// Extensions nil: extensions pass through unchecked.
 	Extensions ExtensionStage
 	Refusals   *Refuser
-	Now           func() time.Time
-	Logger        *zap.Logger
+	Now        func() time.Time
+	Logger     *zap.Logger
 }
 
 // Pipeline is stages 3 to 6 and 8 of the request path. Build it with
