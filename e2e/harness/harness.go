@@ -60,6 +60,9 @@ type Options struct {
 	// header into REMOTE_USER: how a single-sign-on proxy in front of the
 	// gateway hands Superset the user.
 	RemoteUserHeader string
+	// ExtensionsPath, when set, turns on the ENABLE_EXTENSIONS feature
+	// flag with EXTENSIONS_PATH pointing at this directory of .supx files.
+	ExtensionsPath string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -98,6 +101,8 @@ type settings struct {
 	OAuth *OAuthProvider `json:"oauth,omitempty"`
 	// RemoteUserHeader is Options.RemoteUserHeader.
 	RemoteUserHeader string `json:"remote_user_header,omitempty"`
+	// ExtensionsPath is Options.ExtensionsPath.
+	ExtensionsPath string `json:"extensions_path,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -166,6 +171,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.CSRF = !opts.DisableCSRF
 	s.set.OAuth = opts.OAuth
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
+	s.set.ExtensionsPath = opts.ExtensionsPath
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
