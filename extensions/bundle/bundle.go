@@ -211,8 +211,9 @@ func Read(r io.ReaderAt, size int64, lim Limits) (*Bundle, error) {
 			b.problem(ProblemSymlink, name, "symbolic link entry")
 			continue
 		}
-		if strings.HasSuffix(name, "/") && f.UncompressedSize64 == 0 {
-			continue // a directory entry; Superset reads it as an unexpected file
+		if strings.HasSuffix(name, "/") {
+			b.problem(ProblemUnexpectedEntry, name, "directory entry: Superset 6.1.0 refuses the bundle")
+			continue
 		}
 		if !safePath(name) {
 			b.problem(ProblemUnsafePath, name, "absolute, parent-relative or otherwise unsafe path")

@@ -75,6 +75,7 @@ func TestHostileBundles(t *testing.T) {
 		{"backslash", bundletest.Zip(man, re, bundletest.Entry{Name: `frontend\dist\x.js`, Data: []byte("x")}), bundle.Limits{}, nil, bundle.ProblemUnsafePath},
 		{"symlink", bundletest.Zip(man, re, bundletest.Entry{Name: "backend/src/link.py", Data: []byte("/etc/passwd"), Mode: os.ModeSymlink | 0o777}), bundle.Limits{}, nil, bundle.ProblemSymlink},
 		{"duplicate", bundletest.Zip(man, re, bundletest.Entry{Name: "frontend/dist/remoteEntry.js", Data: []byte("evil")}), bundle.Limits{}, nil, bundle.ProblemDuplicateEntry},
+		{"directory entry", bundletest.Zip(man, re, bundletest.Entry{Name: "frontend/dist/"}), bundle.Limits{}, nil, bundle.ProblemUnexpectedEntry},
 		{"unexpected entry", bundletest.Zip(man, re, bundletest.Entry{Name: "frontend/dist/sub/x.js", Data: []byte("x")}), bundle.Limits{}, nil, bundle.ProblemUnexpectedEntry},
 		{"id mismatch", bundletest.Zip(bundletest.Entry{Name: "manifest.json", Data: bundletest.JSON(mismatch)}, re), bundle.Limits{}, nil, bundle.ProblemIDMismatch},
 		{"bad name", bundletest.Zip(bundletest.Entry{Name: "manifest.json", Data: bundletest.JSON(badName)}, re), bundle.Limits{}, nil, bundle.ProblemBadName},
