@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -23,7 +22,9 @@ import (
 )
 
 // extensionBackend is an extension's backend: one public REST API that
-// Superset mounts under /extensions/<publisher>/<name>/hello.
+// Superset mounts under /extensions/<publisher>/<name>/hello. The class
+// name must differ between extensions: FAB names the blueprint after it,
+// and a second extension's API of the same name fails to register.
 func extensionBackend(ext string) []byte {
 	return []byte(`from flask_appbuilder.api import expose
 from superset_core.rest_api.api import RestApi
@@ -31,7 +32,7 @@ from superset_core.rest_api.decorators import api
 
 
 @api(id="hello_api", name="Hello API")
-class HelloAPI(RestApi):
+class Hello` + strings.ToUpper(ext[:1]) + ext[1:] + `API(RestApi):
     @expose("/hello", methods=("GET",))
     def hello(self):
         return self.response(200, result={"ext": "` + ext + `"})
@@ -51,45 +52,26 @@ func extensionBundle(name string) []byte {
 	)
 }
 
-var extOnce struct {
-	sync.Once
-	s   *harness.Superset
-	c   *harness.Cluster
-	dir string
-}
-
 // extSuperset is one Superset 6.1.0 with ENABLE_EXTENSIONS and two
-// extensions in EXTENSIONS_PATH (acme.good and acme.bad), shared by the
-// TestExtensions* tests. It lives until the test binary ends.
+// extensions in EXTENSIONS_PATH (acme.good and acme.bad), for
+// TestExtensions and its subtests; it stops when t ends.
 func extSuperset(t *testing.T) (*harness.Superset, *harness.Cluster, string) {
 	t.Helper()
-	extOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sgw-extensions-")
-		if err != nil {
+	dir := t.TempDir()
+	for _, n := range []string{"good", "bad"} {
+		if err := os.WriteFile(filepath.Join(dir, "acme-"+n+".supx"), extensionBundle(n), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{"good", "bad"} {
-			if err := os.WriteFile(filepath.Join(dir, "acme-"+n+".supx"), extensionBundle(n), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		s, err := harness.Bootstrap(ctx, harness.Options{Venv: os.Getenv("SUPERSET_VENV"), Log: os.Stderr, ExtensionsPath: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := s.Start(ctx, 1)
-		if err != nil {
-			s.Close()
-			t.Fatal(err)
-		}
-		extOnce.s, extOnce.c, extOnce.dir = s, c, dir
-	})
-	if extOnce.c == nil {
-		t.Fatal("the extensions Superset did not start")
 	}
-	return extOnce.s, extOnce.c, extOnce.dir
+	s, c := ownSuperset(t, harness.Options{ExtensionsPath: dir})
+	return s, c, dir
+}
+
+// TestExtensions runs the extension tests against one Superset.
+func TestExtensions(t *testing.T) {
+	s, c, dir := extSuperset(t)
+	t.Run("SupersetFacts", func(t *testing.T) { testExtensionsSupersetFacts(t, s, c) })
+	t.Run("Enforced", func(t *testing.T) { testExtensionsEnforced(t, s, c, dir) })
 }
 
 type extList struct {
@@ -134,10 +116,9 @@ func apiToken(t *testing.T, base string, s *harness.Superset, c *harness.Cluster
 	return tok.AccessToken
 }
 
-// TestExtensionsSupersetFacts checks, on Superset 6.1.0 directly, the
+// testExtensionsSupersetFacts checks, on Superset 6.1.0 directly, the
 // routes and shapes the enforcement relies on (docs/superset-6.1.md).
-func TestExtensionsSupersetFacts(t *testing.T) {
-	s, c, _ := extSuperset(t)
+func testExtensionsSupersetFacts(t *testing.T, s *harness.Superset, c *harness.Cluster) {
 	node := c.Nodes[0].URL
 	tok := apiToken(t, node, s, c)
 	code, body := bearerGet(t, node, tok, "/api/v1/extensions/")
@@ -161,12 +142,11 @@ func TestExtensionsSupersetFacts(t *testing.T) {
 	}
 }
 
-// TestExtensionsEnforced: through the gateway with acme.bad blocked, the
+// testExtensionsEnforced: through the gateway with acme.bad blocked, the
 // list omits it (count fixed), its remote entry and backend route answer
 // the refusal, and in Chromium the passing extension's remote entry loads
 // while the failing one's is never fetched successfully.
-func TestExtensionsEnforced(t *testing.T) {
-	s, c, dir := extSuperset(t)
+func testExtensionsEnforced(t *testing.T, s *harness.Superset, c *harness.Cluster, dir string) {
 	g := gatewayFor(t, s, []string{c.Nodes[0].URL},
 		"extensions: {enabled: true, block: [acme.bad], bundles_dir: "+dir+", on_unavailable: open}")
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))

@@ -201,6 +201,16 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	if err := copyFile(filepath.Join(tmpl, "superset.db"), s.path("superset.db")); err != nil {
 		return fmt.Errorf("harness: copy template DB: %w", err)
 	}
+	if opts.ExtensionsPath != "" {
+		// The template was built without ENABLE_EXTENSIONS: Admin lacks
+		// can_read on Extensions (the list answers 403) until `superset
+		// init` syncs the permissions of the API the flag adds.
+		t0 := time.Now()
+		if out, err := runVenv(ctx, s.venv, s.home, "superset", "init"); err != nil {
+			return fmt.Errorf("harness: superset init (extensions): %w\n%s", err, tail(out, 4000))
+		}
+		s.logf("superset init for ENABLE_EXTENSIONS: %s", time.Since(t0).Round(time.Millisecond))
+	}
 	s.logf("bootstrapped Superset home %s in %s", s.home, time.Since(start).Round(time.Millisecond))
 	return nil
 }

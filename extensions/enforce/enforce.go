@@ -334,10 +334,17 @@ func (e *Enforcer) count(d gwpolicy.Decision) gwpolicy.Decision {
 // mismatching file's answer is replaced by an empty 502, never passed
 // on).
 func (e *Enforcer) ModifyResponse(resp *http.Response) error {
-	if resp.Request == nil || resp.Request.Method != http.MethodGet || resp.StatusCode != http.StatusOK {
+	if resp.Request == nil || resp.Request.Method != http.MethodGet {
 		return nil
 	}
 	rt := parse(resp.Request.URL.Path)
+	if resp.StatusCode == http.StatusPartialContent && rt.kind == routeAsset && e.o.BundlesDir != "" {
+		// A byte range cannot be checked against the pinned hash.
+		return e.pin(resp, route{})
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
 	switch {
 	case rt.kind == routeList:
 		return e.filterList(resp)

@@ -209,6 +209,13 @@ func TestPinnedFiles(t *testing.T) {
 	if b, _ := io.ReadAll(swapped.Body); swapped.StatusCode != http.StatusBadGateway || bytes.Contains(b, []byte("swapped")) {
 		t.Fatalf("swapped file: %d %q", swapped.StatusCode, b)
 	}
+	// A byte range of the audited file cannot be checked: refused too.
+	part := answer("/api/v1/extensions/acme/good/remoteEntry.js", []byte("audi"))
+	part.StatusCode = http.StatusPartialContent
+	e.ModifyResponse(part)
+	if part.StatusCode != http.StatusBadGateway {
+		t.Fatalf("range answer passed: %d", part.StatusCode)
+	}
 	// A version other than the audited one is not vetted.
 	resp = listAnswer(t, entry{"acme.good", "good", "1.0.1", "/api/v1/extensions/acme/good/remoteEntry.js"})
 	e.ModifyResponse(resp)
