@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/extensions/audit"
 	"github.com/superset-gateway/superset-gateway/extensions/bundle"
 	"github.com/superset-gateway/superset-gateway/extensions/osv"
 	"github.com/superset-gateway/superset-gateway/extensions/policy"
@@ -180,6 +181,7 @@ func (e *Enforcer) auditDir() {
 			v.Allowed = false
 			v.Reasons = append(v.Reasons, "bundle:"+p.Kind)
 		}
+		e.packageAdvisories(f, &v)
 		v.files = map[string][32]byte{}
 		for n, d := range b.Frontend {
 			v.files[n] = sha256.Sum256(d)
@@ -194,6 +196,27 @@ func (e *Enforcer) auditDir() {
 	e.mu.Lock()
 	e.audited = audited
 	e.mu.Unlock()
+}
+
+// packageAdvisories checks the npm and PyPI packages found in and beside
+// the bundle at path (extensions/audit's identification) against the
+// advisory data: an affected package fails the extension.
+func (e *Enforcer) packageAdvisories(path string, v *Verdict) {
+	a := e.adv.Load()
+	if a.db == nil {
+		return
+	}
+	rep := audit.Run([]string{path}, audit.Options{OSV: a.db, Limits: e.o.Limits, Now: e.o.Now()})
+	for _, f := range rep.Findings {
+		switch {
+		case f.Rule == audit.RuleAdvisory:
+			v.Allowed = false
+			v.Reasons = append(v.Reasons, "advisory:"+f.Advisory)
+		case f.Rule == audit.RuleUnevaluable && f.Package != nil && f.Package.Ecosystem != osv.Extension && e.o.FailClosed:
+			v.Allowed = false
+			v.Reasons = append(v.Reasons, "advisory_unevaluable")
+		}
+	}
 }
 
 // decide applies the policy and the extension advisory feed.

@@ -187,6 +187,24 @@ func TestAdvisoriesUnavailable(t *testing.T) {
 	}
 }
 
+// With bundles_dir, the packages inside a bundle are checked too: a
+// vulnerable npm package named in the built JS fails the extension.
+func TestBundlePackagesChecked(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "acme-vuln.supx"), bundletest.Valid(bundletest.Manifest("acme", "vuln", "1.0.0"), []byte("/*! leftpadx v4.17.20 */"), nil), 0o644)
+	os.WriteFile(filepath.Join(dir, "acme-fixed.supx"), bundletest.Valid(bundletest.Manifest("acme", "fixed", "1.0.0"), []byte("/*! leftpadx v4.17.21 */"), nil), 0o644)
+	e, _ := enforce.New(enforce.Options{BundlesDir: dir, Sources: []string{"../osv/testdata/records"}, Now: func() time.Time { return now }})
+	resp := listAnswer(t, entry{"acme.vuln", "vuln", "1.0.0", "/api/v1/extensions/acme/vuln/remoteEntry.js"},
+		entry{"acme.fixed", "fixed", "1.0.0", "/api/v1/extensions/acme/fixed/remoteEntry.js"})
+	e.ModifyResponse(resp)
+	if ids, _ := decodeList(t, resp); len(ids) != 1 || ids[0] != "acme.fixed" {
+		t.Fatalf("list: %v", ids)
+	}
+	if d := check(e, "/api/v1/extensions/acme/vuln/remoteEntry.js"); d.Reason != gwpolicy.ReasonExtensionRefused {
+		t.Fatalf("vulnerable bundle's file: %+v", d)
+	}
+}
+
 func TestPinnedFiles(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "acme-good.supx"), bundletest.Valid(bundletest.Manifest("acme", "good", "1.0.0"), []byte("audited"), nil), 0o644)
