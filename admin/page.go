@@ -55,6 +55,26 @@ type PageOptions struct {
 	LoginPath string
 	// Revocations is how many recent revocations are listed; 0 means 20.
 	Revocations int
+	// Extensions, when set, lists the extension policy's verdicts and
+	// advisory state in their own section (nil: no section).
+	Extensions func() Extensions
+}
+
+// Extensions is the extension policy as the admin page shows it.
+type Extensions struct {
+	AdvisoriesOK     bool
+	AdvisoriesNewest time.Time
+	AdvisoryError    string
+	FailClosed       bool
+	Verdicts         []ExtensionVerdict
+}
+
+// ExtensionVerdict is one extension id's verdict.
+type ExtensionVerdict struct {
+	ID, Version, Source string
+	Allowed             bool
+	Reasons             []string
+	Seen                time.Time
 }
 
 // Page returns the admin HTML page for browsers. It shares h's admin check
@@ -100,7 +120,7 @@ func (h *Handler) Page(o PageOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: page template: %w", err)
 	}
-	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations, tmpl: t}
+	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations, tmpl: t, exts: o.Extensions}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -127,6 +147,7 @@ type page struct {
 	login   string
 	nrev    int
 	tmpl    *template.Template
+	exts    func() Extensions
 }
 
 // pageData is the template's input.
@@ -139,6 +160,8 @@ type pageData struct {
 	Error       string
 	// Form keeps what was typed into the revoke-a-user form after a 400.
 	Form struct{ UserID, Reason string }
+	// Extensions is nil when the extension policy is off.
+	Extensions *Extensions
 }
 
 // messageData is the input of the "message" template (403, 404, 5xx).
@@ -401,6 +424,10 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, pr Principal, stat
 		return fmt.Errorf("admin page: revocations: %w", err)
 	}
 	d.Tokens, d.Revocations, d.NRev = toks, revs, p.nrev
+	if p.exts != nil {
+		x := p.exts()
+		d.Extensions = &x
+	}
 	d.Admin = pr.Username
 	if d.Admin == "" {
 		d.Admin = "user " + pr.UserID

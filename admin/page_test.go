@@ -140,8 +140,12 @@ func (fakeUsers) ResolveUser(_ context.Context, ref string) (client.User, error)
 func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
 
 // newPageEnvWith resolves users with users (nil: ids only, unchecked).
-func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
+func newPageEnvWith(t *testing.T, users admin.Users, exts ...func() admin.Extensions) *pageEnv {
 	t.Helper()
+	var ext func() admin.Extensions
+	if len(exts) > 0 {
+		ext = exts[0]
+	}
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +176,7 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID})
+	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Extensions: ext})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +288,27 @@ func TestPageListsEveryOwnersTokens(t *testing.T) {
 	// The bare path leads to the page.
 	if r := e.do(http.MethodGet, "/-/admin", "admin", nil); r.StatusCode != http.StatusMovedPermanently || r.Header.Get("Location") != admin.PagePath {
 		t.Errorf("GET /-/admin: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+// The extension section appears only with the policy on, and escapes
+// what Superset's list put in an id.
+func TestPageListsExtensionVerdicts(t *testing.T) {
+	if r := newPageEnv(t).do(http.MethodGet, admin.PagePath, "admin", nil); strings.Contains(r.body, `id="extensions"`) {
+		t.Fatal("extension section without the policy")
+	}
+	e := newPageEnvWith(t, fakeUsers{}, func() admin.Extensions {
+		return admin.Extensions{AdvisoryError: "osv: advisory source unreadable", FailClosed: true, Verdicts: []admin.ExtensionVerdict{
+			{ID: "acme.good", Version: "1.0.0", Source: "list", Allowed: true},
+			{ID: "acme.<b>bad</b>", Version: "1.0.0", Source: "list", Reasons: []string{"policy:blocked", "advisory:GHSA-x"}},
+		}}
+	})
+	r := e.do(http.MethodGet, admin.PagePath, "admin", nil)
+	for _, want := range []string{`<h2 id="extensions">Extensions</h2>`, "<strong>unavailable</strong> (osv: advisory source unreadable); extensions are refused",
+		"acme.good@1.0.0", "acme.&lt;b&gt;bad&lt;/b&gt;@1.0.0", "policy:blocked, advisory:GHSA-x"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("page lacks %q", want)
+		}
 	}
 }
 

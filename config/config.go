@@ -51,6 +51,8 @@ type Config struct {
 	Limits            Limits        `yaml:"limits" reload:"restart"`
 	Headers           Headers       `yaml:"headers" reload:"apply"`
 	Log               Log           `yaml:"log" reload:"restart"`
+	// Extensions: the extension supply-chain policy at the proxy.
+	Extensions Extensions `yaml:"extensions" reload:"restart"`
 }
 
 // TLS configures TLS termination. Both files empty means plain HTTP.
@@ -336,5 +338,7 @@ func Default() *Config {
 		},
 		Headers: Headers{FrameAncestors: "'self'", UnderscoreHeaders: "drop"},
 		Log:     Log{Level: "info"},
+		Extensions: Extensions{OnUnavailable: "closed", RefreshInterval: 10 * time.Minute,
+			MaxDataAge: 7 * 24 * time.Hour},
 	}
 }

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 		c.validateLimits,
 		c.validateHeaders,
 		c.validateLog,
+		c.validateExtensions,
 	} {
 		if err := check(); err != nil {
 			return err

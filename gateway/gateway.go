@@ -21,6 +21,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/extensions/enforce"
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
@@ -79,6 +80,9 @@ type process struct {
 	// upstreamSecrets is the upstream secret check's gauge (nil in
 	// check-config's dry run).
 	upstreamSecrets *metrics.UpstreamSecrets
+	// extensions is the extension policy; nil when extensions.enabled is
+	// false. Built once (its keys are restart-only).
+	extensions *enforce.Enforcer
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -230,6 +234,9 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	if p.admin, err = p.buildAdmin(cfg, l.AdminTokens); err != nil {
 		return g, fmt.Errorf("admin: %w", err)
+	}
+	if err := g.openExtensions(cfg); err != nil {
+		return g, err
 	}
 	if p.adminPage, err = p.buildAdminPage(); err != nil {
 		return g, fmt.Errorf("admin page: %w", err)
@@ -401,7 +408,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		// headers.underscore_headers: "drop" (default) or "refuse".
 		RefuseUnderscoreHeaders: cfg.Headers.UnderscoreHeaders == "refuse",
 		Classify:                superset.Classify,
-		Readiness:               p.readiness(pool, secrets),
+		Readiness:               p.readiness(pool, secrets, cfg.Extensions.OnUnavailable),
 		Headers:                 headers,
 		MaxBodyBytes:            cfg.Limits.MaxBodyBytes,
 	}
@@ -420,6 +427,9 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	}
 	if p.guard != nil {
 		parts.Guests, parts.GuestIssuance, parts.GuestRevoked = p.guard, p.guard.ModifyResponse, p.revoker
+	}
+	if p.extensions != nil {
+		parts.Extensions = p.extensions
 	}
 	if p.tokenGuard != nil {
 		parts.Tokens = p.tokenGuard
@@ -461,8 +471,9 @@ func (s *state) start(ctx context.Context) {
 // listener, so it carries counts and settings, never node addresses, the
 // store URL or error texts.
 type ReadyDetails struct {
-	Store     StoreReady    `json:"store"`
-	Upstreams UpstreamReady `json:"upstreams"`
+	Store      StoreReady       `json:"store"`
+	Upstreams  UpstreamReady    `json:"upstreams"`
+	Extensions *ExtensionsReady `json:"extensions,omitempty"`
 }
 
 type StoreReady struct {
@@ -502,7 +513,7 @@ const readyTimeout = 2 * time.Second
 
 // readiness answers /-/readyz: ready when the store answers a ping and at
 // least one upstream node takes traffic.
-func (p *process) readiness(pool *upstream.Pool, secrets *upstreamsecret.Checker) func(context.Context) (bool, any) {
+func (p *process) readiness(pool *upstream.Pool, secrets *upstreamsecret.Checker, onUnavailable string) func(context.Context) (bool, any) {
 	return func(ctx context.Context) (bool, any) {
 		pctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
@@ -519,7 +530,8 @@ func (p *process) readiness(pool *upstream.Pool, secrets *upstreamsecret.Checker
 				Durable:     p.durability.Durable,
 				Fresh:       p.freshStore,
 			},
-			Upstreams: UpstreamReady{Healthy: pool.Healthy(), Total: len(pool.Nodes())},
+			Upstreams:  UpstreamReady{Healthy: pool.Healthy(), Total: len(pool.Nodes())},
+			Extensions: p.extensionsReady(onUnavailable),
 		}
 		for _, f := range secrets.Findings() {
 			d.Upstreams.SecretMismatch = append(d.Upstreams.SecretMismatch, SecretMismatchReady{

@@ -23,11 +23,13 @@ import (
 //  3. authenticate: one principal   Bearer JWT, Bearer sgw_, guest token,
 //                                   else the gateway session cookie
 //  4. one revocation check          epochs (users, global), revoked_before
-//  5. authorise                     access-token scopes; rate limits slot
+//  5. authorise                     access-token scopes; extension policy;
+//                                   rate limits slot
 //  6. inject upstream credentials   session jar, minted JWT + CSRF
 //  7. reverse proxy                 proxy/upstream
 //  8. response hooks, in order      stamp epochs → guest issuance →
-//                                   access-token CSRF → session vault
+//                                   access-token CSRF → extension list
+//                                   filter and file pinning → session vault
 //
 // A new stage goes here, between two numbered ones, and nowhere else.
 
@@ -91,6 +93,14 @@ type StampStage interface {
 	StampResponse(resp *http.Response) error
 }
 
+// ExtensionStage is the extension policy (extensions/enforce): Check
+// refuses a failing or unvetted extension's files and backend routes;
+// ModifyResponse filters the list of extensions and pins served files.
+type ExtensionStage interface {
+	Check(r *http.Request) policy.Decision
+	ModifyResponse(resp *http.Response) error
+}
+
 // Parts are the stages the pipeline runs. New builds them from the
 // config; tests build their own (real packages over fakes) and get the
 // same order. Nil JWT, Tokens, Guests or Stamp leave that stage out; nil
@@ -107,9 +117,11 @@ type Parts struct {
 	GuestRevoked  GuestRevocation
 	Epochs        EpochChecker
 	Stamp         StampStage
-	Refusals      *Refuser
-	Now           func() time.Time
-	Logger        *zap.Logger
+	// Extensions nil: extensions pass through unchecked.
+	Extensions ExtensionStage
+	Refusals   *Refuser
+	Now        func() time.Time
+	Logger     *zap.Logger
 }
 
 // Pipeline is stages 3 to 6 and 8 of the request path. Build it with
@@ -143,6 +155,9 @@ func NewPipeline(p Parts) (*Pipeline, error) {
 	}
 	if p.Tokens != nil {
 		pl.hooks = append(pl.hooks, p.Tokens.ModifyResponse)
+	}
+	if p.Extensions != nil {
+		pl.hooks = append(pl.hooks, p.Extensions.ModifyResponse)
 	}
 	// Last: the vault removes every Set-Cookie before the client sees it.
 	if p.Sessions != nil {
@@ -221,6 +236,12 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	// 5. Authorise. (The rate-limit stage goes here.)
 	if p.Kind == principal.AccessToken {
 		if d := pl.p.Tokens.Authorize(ctx, r, x); !d.Allow {
+			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
+	if pl.p.Extensions != nil {
+		if d := pl.p.Extensions.Check(r); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
 			return
 		}

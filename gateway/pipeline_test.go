@@ -101,7 +101,19 @@ type parts struct {
 	jwtD, tokenD, gstD policy.Decision
 	epochs             policy.Decision
 	epochErr           error
+	extD               policy.Decision
 }
+
+type fakeExtensions struct {
+	tr *trace
+	d  policy.Decision
+}
+
+func (f fakeExtensions) Check(*http.Request) policy.Decision {
+	f.tr.add("authorize:extensions")
+	return f.d
+}
+func (f fakeExtensions) ModifyResponse(*http.Response) error { f.tr.add("hook:extensions"); return nil }
 
 func (c parts) build(t *testing.T) *Pipeline {
 	t.Helper()
@@ -125,6 +137,7 @@ func (c parts) build(t *testing.T) *Pipeline {
 		Sessions:      fakeSessions{tr, c.session},
 		Epochs:        fakeEpochs{tr, ep, c.epochErr},
 		Stamp:         fakeStamp{tr},
+		Extensions:    fakeExtensions{tr, or(c.extD)},
 		Refusals:      NewRefuser(RefuserOptions{}),
 	})
 	if err != nil {
@@ -159,8 +172,8 @@ func TestStageOrder(t *testing.T) {
 	r.Header.Set("Cookie", "session=the-clients-own; sg_session=x")
 	_, seen := serve(t, pl, tr, r)
 	want := []string{"authenticate:jwt", "authenticate:token", "authenticate:guest", "authenticate:session",
-		"revocation:epochs", "inject:session", "capture:stamp", "proxy",
-		"hook:stamp", "hook:guest", "hook:token", "hook:session"}
+		"revocation:epochs", "authorize:extensions", "inject:session", "capture:stamp", "proxy",
+		"hook:stamp", "hook:guest", "hook:token", "hook:extensions", "hook:session"}
 	if !slices.Equal(tr.calls, want) {
 		t.Fatalf("stages ran as\n%v\nwant\n%v", tr.calls, want)
 	}
@@ -178,13 +191,24 @@ func TestStageOrder(t *testing.T) {
 	r.Header.Set("Cookie", "sg_session=x")
 	_, seen = serve(t, pl, tr, r)
 	want = []string{"authenticate:jwt", "authenticate:token", "authenticate:guest",
-		"revocation:epochs", "authorize:token", "inject:token", "capture:stamp", "proxy",
-		"hook:stamp", "hook:guest", "hook:token", "hook:session"}
+		"revocation:epochs", "authorize:token", "authorize:extensions", "inject:token", "capture:stamp", "proxy",
+		"hook:stamp", "hook:guest", "hook:token", "hook:extensions", "hook:session"}
 	if !slices.Equal(tr.calls, want) {
 		t.Fatalf("token request ran as\n%v\nwant\n%v", tr.calls, want)
 	}
 	if seen.Header.Get("Cookie") != "" {
 		t.Fatal("a token request forwarded the client's cookie")
+	}
+}
+
+// An extension the policy refuses never reaches Superset, and the answer
+// is the refusal writer's.
+func TestExtensionRefusedBeforeProxy(t *testing.T) {
+	tr := &trace{}
+	pl := parts{tr: tr, extD: policy.Decision{Reason: policy.ReasonExtensionRefused}}.build(t)
+	w, seen := serve(t, pl, tr, httptest.NewRequest("GET", "/api/v1/extensions/acme/bad/remoteEntry.js", nil))
+	if seen != nil || w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "extension policy") {
+		t.Fatalf("%d %q reached=%v", w.Code, w.Body.String(), seen != nil)
 	}
 }
 

@@ -58,6 +58,10 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		return forbid("No access-token scope allows this request")
 	case policy.ReasonTokensDisabled:
 		return unauth("access tokens are disabled")
+	case policy.ReasonExtensionRefused, policy.ReasonExtensionUnverified:
+		return forbid("This extension is not permitted by the gateway's extension policy")
+	case policy.ReasonExtensionAdvisoriesUnavailable:
+		return Answer{Status: http.StatusServiceUnavailable, Message: "Extensions are unavailable: advisory data is missing or stale", RetryAfter: true}
 	}
 	switch kind {
 	case principal.AccessToken:

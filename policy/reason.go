@@ -107,3 +107,18 @@ const ReasonUpstreamSecretMismatch Reason = "upstream_secret_mismatch"
 
 // MissingScopeReason is the reason for a request that needs scope.
 func MissingScopeReason(scope string) Reason { return ReasonMissingScopePrefix + Reason(scope) }
+
+// Extensions (extensions/enforce): an extension's files or backend
+// routes, refused at the proxy.
+const (
+	// The extension fails the policy, an advisory, or its audit.
+	ReasonExtensionRefused Reason = "extension_refused"
+	// The gateway has not vetted this extension (never listed, or
+	// Superset serves a version other than the audited bundle).
+	ReasonExtensionUnverified Reason = "extension_unverified"
+	// Advisory data missing or stale with extensions.on_unavailable: closed.
+	ReasonExtensionAdvisoriesUnavailable Reason = "extension_advisories_unavailable"
+	// A served file is not the audited bundle's (counted; the answer is
+	// replaced by a 502).
+	ReasonExtensionFileMismatch Reason = "extension_file_mismatch"
+)

@@ -75,6 +75,9 @@ commands:
                                gateway); exit 3 on a critical finding (docs/audit.md)
   probe URL                    GET URL; exit 0 on a 2xx answer, 1 otherwise (health checks
                                of the container image, which has no shell or curl)
+  extensions audit PATH… [--osv SRC]… [--policy FILE] [--format text|json|sarif] [--fail-on SEV]
+                               check .supx bundles against OSV advisories and a version policy
+                               (docs/extensions.md); exit 1 on a finding at or above --fail-on
   version                      print the version
   help                         print this help
 
@@ -125,6 +128,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		err = storeCmd(ctx, rest, env, stdout)
 	case "audit":
 		err = audit(ctx, rest, env, stdout)
+	case "extensions":
+		err = extensionsCmd(rest, stdout)
 	case "serve":
 		var path string
 		if path, err = parseConfigFlag(cmd, rest, stdout); err == nil {

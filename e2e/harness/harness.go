@@ -64,6 +64,9 @@ type Options struct {
 	// SECRET_KEY and GUEST_TOKEN_JWT_SECRET (a Superset left on a published
 	// default, for the upstream secret check and audit tests).
 	SecretKey, GuestTokenSecret string
+	// ExtensionsPath, when set, turns on the ENABLE_EXTENSIONS feature
+	// flag with EXTENSIONS_PATH pointing at this directory of .supx files.
+	ExtensionsPath string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -102,6 +105,8 @@ type settings struct {
 	OAuth *OAuthProvider `json:"oauth,omitempty"`
 	// RemoteUserHeader is Options.RemoteUserHeader.
 	RemoteUserHeader string `json:"remote_user_header,omitempty"`
+	// ExtensionsPath is Options.ExtensionsPath.
+	ExtensionsPath string `json:"extensions_path,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -176,6 +181,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.CSRF = !opts.DisableCSRF
 	s.set.OAuth = opts.OAuth
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
+	s.set.ExtensionsPath = opts.ExtensionsPath
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
@@ -204,6 +210,16 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	}
 	if err := copyFile(filepath.Join(tmpl, "superset.db"), s.path("superset.db")); err != nil {
 		return fmt.Errorf("harness: copy template DB: %w", err)
+	}
+	if opts.ExtensionsPath != "" {
+		// The template was built without ENABLE_EXTENSIONS: Admin lacks
+		// can_read on Extensions (the list answers 403) until `superset
+		// init` syncs the permissions of the API the flag adds.
+		t0 := time.Now()
+		if out, err := runVenv(ctx, s.venv, s.home, "superset", "init"); err != nil {
+			return fmt.Errorf("harness: superset init (extensions): %w\n%s", err, tail(out, 4000))
+		}
+		s.logf("superset init for ENABLE_EXTENSIONS: %s", time.Since(t0).Round(time.Millisecond))
 	}
 	s.logf("bootstrapped Superset home %s in %s", s.home, time.Since(start).Round(time.Millisecond))
 	return nil

@@ -116,3 +116,9 @@ if _remote_header:
         register_superset_auth_view = False
 
     CUSTOM_SECURITY_MANAGER = _RemoteUserSecurityManager
+
+# Optional: extensions (.supx bundles) loaded from one directory; the
+# extension-policy tests put a passing and a failing bundle there.
+if _s.get("extensions_path"):
+    FEATURE_FLAGS["ENABLE_EXTENSIONS"] = True
+    EXTENSIONS_PATH = _s["extensions_path"]
