@@ -33,6 +33,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // process holds what lives as long as the process: a reload never replaces
@@ -633,6 +634,9 @@ func (p *process) caller(r *http.Request) guesttoken.Caller {
 // and readiness are proxy's).
 func (p *process) internalRoutes() http.Handler {
 	internal := http.NewServeMux()
+	// The pages' CSS, font and script (ui): public, like Superset's own
+	// /static/.
+	internal.Handle(ui.StaticPrefix, ui.Static())
 	internal.Handle("/-/sessions", p.vault.SessionsPage())
 	internal.Handle("/-/sessions/", p.vault.SessionsPage())
 	if p.admin != nil {
