@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 //go:embed templates/tokens.html
@@ -62,7 +63,7 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 	if o.Identify == nil {
 		return nil, fmt.Errorf("%w: PageOptions.Identify is required", ErrConfig)
 	}
-	t, err := template.New("tokens.html").Funcs(template.FuncMap{
+	t, err := ui.Layout("tokens.html", template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
@@ -73,7 +74,10 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 		"secs":     func(d time.Duration) int64 { return int64(d / time.Second) },
 		"join":     strings.Join,
 		"descr":    policy.ScopeDescription,
-	}).ParseFS(pageFS, "templates/tokens.html")
+	})
+	if err == nil {
+		t, err = t.ParseFS(pageFS, "templates/tokens.html")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("accesstoken: page template: %w", err)
 	}
@@ -89,6 +93,9 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 
 // pageData is the template's input.
 type pageData struct {
+	Frame ui.Frame
+	// Origin is where the example curl sends its request.
+	Origin   string
 	User     string
 	Tokens   []Info
 	Scopes   []string
@@ -193,6 +200,8 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, statu
 		d.User = "user " + owner.ID
 	}
 	d.Tokens, d.Scopes, d.Choices, d.MaxTTL = list, policy.Scopes(), p.m.pol.TTLChoices, p.m.pol.MaxTTL
+	d.Frame = ui.Frame{Title: "Access tokens", User: d.User, Links: ui.NavLinks(ui.NavTokens, false), Scripts: d.NewToken != ""}
+	d.Origin = origin(r)
 	if d.Form.Scopes == nil {
 		d.Form.Scopes = map[string]bool{}
 	}
@@ -204,6 +213,17 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, statu
 	if err := p.tmpl.Execute(w, d); err != nil {
 		p.log.Warn("tokens page: render failed", zap.Error(err))
 	}
+}
+
+// origin is the scheme and host the browser used, for the example curl
+// (html/template escapes it; it is only ever shown to the user who sent
+// it).
+func origin(r *http.Request) string {
+	scheme := "https"
+	if r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
 }
 
 func (p *page) unavailable(w http.ResponseWriter, err error) {
