@@ -253,7 +253,7 @@ func (e *pageEnv) lastEvent(name string) audit.Event {
 func TestPageListsEveryOwnersTokens(t *testing.T) {
 	e := newPageEnv(t)
 	r := e.do(http.MethodGet, admin.PagePath, "admin", nil)
-	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as admin") {
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>admin</strong>") {
 		t.Fatalf("GET %s: %d", admin.PagePath, r.StatusCode)
 	}
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
@@ -269,10 +269,10 @@ func TestPageListsEveryOwnersTokens(t *testing.T) {
 		}
 	}
 	// Only active tokens can be revoked.
-	if n := strings.Count(r.body, `action="/-/admin/tokens/revoke"`); n != 2 {
-		t.Errorf("%d revoke forms, want 2 (the revoked token has none)", n)
+	if n := strings.Count(r.body, `/-/admin/confirm?action=token&amp;id=`); n != 2 {
+		t.Errorf("%d revoke buttons, want 2 (the revoked token has none)", n)
 	}
-	if strings.Contains(r.body, oldTok+`"><button`) {
+	if strings.Contains(tokenRow(t, r.body, oldTok), "Revoke…") {
 		t.Error("a revoked token has a Revoke button")
 	}
 	if strings.Contains(r.body, "<script>alert(1)</script>") || !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -563,10 +563,10 @@ func TestPageShowsWhatTheGatewayEnforces(t *testing.T) {
 	}
 	page := e.do(http.MethodGet, admin.PagePath, "admin", nil)
 	row := tokenRow(t, page.body, bobTok)
-	if strings.Contains(row, "<button") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
+	if strings.Contains(row, "Revoke…") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
 		t.Errorf("bob's token after his revocation:\n%s", row)
 	}
-	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "<button") {
+	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "Revoke…") {
 		t.Errorf("alice's token lost its Revoke button:\n%s", row)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
+	"github.com/superset-gateway/superset-gateway/superset/client"
 )
 
 // buildAdminPage is the admin HTML page (/-/admin/) over the admin API's
@@ -13,5 +14,8 @@ func (p *process) buildAdminPage() (http.Handler, error) {
 	return p.admin.Page(admin.PageOptions{
 		AccessTokens: p.tokens,
 		ValidTokenID: accesstoken.ValidID,
+		// Users and embedded dashboards are listed as the admin, with
+		// their own Superset credentials.
+		Directory: admin.ClientDirectory{Client: client.Through(currentPool{&p.pool}), Credentials: p.adminCredentials},
 	})
 }
