@@ -6,7 +6,7 @@ document.querySelectorAll('[data-copy]').forEach(function (b) {
   if (!target || !navigator.clipboard) { return; }
   b.hidden = false;
   b.addEventListener('click', function () {
-    navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+    navigator.clipboard.writeText((target.value || target.textContent).trim()).then(function () {
       if (status) { status.textContent = 'Copied to the clipboard.'; }
     }, function () {
       if (status) { status.textContent = 'Could not copy; select the text and copy it.'; }
