@@ -231,8 +231,10 @@ func TestDefectsAuditFlood(t *testing.T) {
 	}
 }
 
+// revokeButtonFor matches the admin page's Revoke… button of token id (a
+// link to the confirmation step).
 var revokeButtonFor = func(id string) *regexp.Regexp {
-	return regexp.MustCompile(`name="id" value="` + regexp.QuoteMeta(id) + `"`)
+	return regexp.MustCompile(`/-/admin/confirm\?action=token&amp;id=` + regexp.QuoteMeta(id) + `&amp;`)
 }
 
 // TestDefectsRevokeUserByName (issue 13): "alice" typed where the user id
