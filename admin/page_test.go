@@ -122,6 +122,36 @@ type pageEnv struct {
 	ep   *epoch.Epochs
 	aud  *audit.Logger
 	toks *fakeTokens
+	sess *fakeSessions
+}
+
+// fakeDirectory is Superset's users and embedded dashboards as the admin
+// sees them.
+type fakeDirectory struct{}
+
+var directoryUsers = []client.User{{ID: 1, Username: "admin", Active: true}, {ID: 2, Username: "alice", Active: true}, {ID: 3, Username: "bob", Active: true}}
+
+func (fakeDirectory) SearchUsers(_ context.Context, _ *http.Request, q string) ([]client.User, error) {
+	var out []client.User
+	for _, u := range directoryUsers {
+		if strings.Contains(u.Username, q) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (fakeDirectory) User(_ context.Context, _ *http.Request, id int) (client.User, error) {
+	for _, u := range directoryUsers {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return client.User{}, client.ErrUnknownUser
+}
+
+func (fakeDirectory) EmbeddedDashboards(context.Context, *http.Request) ([]client.EmbeddedDashboardInfo, error) {
+	return nil, nil
 }
 
 // fakeUsers is Superset's users as the service user sees them: 1 admin,
@@ -147,7 +177,10 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &pageEnv{t: t, aud: audit.New(audit.Options{Recent: st})}
+	e := &pageEnv{t: t, aud: audit.New(audit.Options{Recent: st}), sess: &fakeSessions{m: map[string]admin.SessionInfo{
+		"h-laptop": {Handle: "h-laptop", UserID: "3", Username: "bob", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", ClientIP: "203.0.113.9"},
+		"h-phone":  {Handle: "h-phone", UserID: "3", Username: "bob", UserAgent: "Mozilla/5.0 (iPhone) Safari/604.1", ClientIP: "198.51.100.20"},
+	}}}
 	e.ep, err = epoch.New(epoch.Options{Store: st, Auditor: e.aud})
 	if err != nil {
 		t.Fatal(err)
@@ -167,12 +200,13 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 		Epochs:      e.ep,
 		Users:       users,
 		Audit:       e.aud,
+		Sessions:    e.sess,
 		RequestInfo: func(*http.Request) (string, string) { return "req-1", "192.0.2.1" },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID})
+	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +306,7 @@ func TestPageListsEveryOwnersTokens(t *testing.T) {
 	if n := strings.Count(r.body, `/-/admin/confirm?action=token&amp;id=`); n != 2 {
 		t.Errorf("%d revoke buttons, want 2 (the revoked token has none)", n)
 	}
-	if strings.Contains(tokenRow(t, r.body, oldTok), "Revoke…") {
+	if strings.Contains(tokenRow(t, r.body, oldTok), "action=token&amp;id=") {
 		t.Error("a revoked token has a Revoke button")
 	}
 	if strings.Contains(r.body, "<script>alert(1)</script>") || !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -563,10 +597,10 @@ func TestPageShowsWhatTheGatewayEnforces(t *testing.T) {
 	}
 	page := e.do(http.MethodGet, admin.PagePath, "admin", nil)
 	row := tokenRow(t, page.body, bobTok)
-	if strings.Contains(row, "Revoke…") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
+	if strings.Contains(row, "action=token&amp;id=") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
 		t.Errorf("bob's token after his revocation:\n%s", row)
 	}
-	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "Revoke…") {
+	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "action=token&amp;id=") {
 		t.Errorf("alice's token lost its Revoke button:\n%s", row)
 	}
 }
@@ -581,4 +615,57 @@ func tokenRow(t *testing.T, body, id string) string {
 	start := strings.LastIndex(body[:i], "<tr")
 	end := strings.Index(body[i:], "</tr>")
 	return body[start : i+end]
+}
+
+// TestPageUserViewWithoutIds (issue 19): the admin finds bob by part of
+// his name, sees his sessions by device and place and only his tokens,
+// and ends his sessions through a confirmation step: the GET that asks
+// changes nothing, the POST it leads to ends them, says so and is
+// audited; the same POST from another site ends nothing.
+func TestPageUserViewWithoutIds(t *testing.T) {
+	e := newPageEnv(t)
+	r := e.do(http.MethodGet, admin.PagePath+"?q=bo", "admin", nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `<a href="/-/admin/users/3">bob</a>`) || strings.Contains(r.body, `<a href="/-/admin/users/2">alice</a></th><td></td>`) {
+		t.Fatalf("search for bo: %d\n%s", r.StatusCode, r.body)
+	}
+	r = e.do(http.MethodGet, "/-/admin/users/3", "admin", nil)
+	for _, want := range []string{"<h1>bob</h1>", "Firefox on Linux", "203.0.113.9", "Safari on iOS", "nightly import",
+		"action=sessions&amp;user_id=3&amp;name=bob", "action=user&amp;user_id=3&amp;name=bob"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("bob's page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, aliceTok) {
+		t.Error("bob's page lists alice's token")
+	}
+	confirm := e.do(http.MethodGet, "/-/admin/confirm?action=sessions&user_id=3&name=bob", "admin", nil)
+	if confirm.StatusCode != http.StatusOK || !strings.Contains(confirm.body, "End every session of bob?") ||
+		!strings.Contains(confirm.body, `action="/-/admin/sessions/end-all"`) {
+		t.Fatalf("confirm: %d\n%s", confirm.StatusCode, confirm.body)
+	}
+	if n := len(e.sess.m); n != 2 {
+		t.Fatalf("the confirmation step ended sessions: %d left", n)
+	}
+	form := url.Values{"user_id": {"3"}, "back": {"3"}}
+	if r := e.do(http.MethodPost, "/-/admin/sessions/end-all", "admin", form, "Sec-Fetch-Site", "cross-site"); r.StatusCode != http.StatusForbidden || len(e.sess.m) != 2 {
+		t.Fatalf("cross-site end-all: %d, %d sessions left", r.StatusCode, len(e.sess.m))
+	}
+	r = e.post("/-/admin/sessions/end-all", "admin", form)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/-/admin/users/3?done=sessions&n=2" || len(e.sess.m) != 0 {
+		t.Fatalf("end-all: %d %q, %d left", r.StatusCode, r.Header.Get("Location"), len(e.sess.m))
+	}
+	if ev := e.lastEvent("admin.session.end"); ev.Subject != "user:3" || ev.Actor != "user:1" || ev.Outcome != audit.OutcomeSuccess {
+		t.Errorf("audit %+v", ev)
+	}
+	if r := e.do(http.MethodGet, "/-/admin/users/3?done=sessions&n=2", "admin", nil); !strings.Contains(r.body, "2 sessions ended.") {
+		t.Error("no message after ending the sessions")
+	}
+	for _, bad := range []string{"?action=nope", "?action=session&user_id=3", "?action=guests&dashboard=x", "?action=token&id=zz"} {
+		if r := e.do(http.MethodGet, "/-/admin/confirm"+bad, "admin", nil); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("confirm%s: %d, want 400", bad, r.StatusCode)
+		}
+	}
+	if r := e.do(http.MethodGet, "/-/admin/confirm?action=sessions&user_id=3", "alice", nil); r.StatusCode != http.StatusForbidden {
+		t.Errorf("a non-admin's confirmation page: %d", r.StatusCode)
+	}
 }
