@@ -49,6 +49,7 @@ type page struct {
 	login string
 	tmpl  *template.Template
 	log   *zap.Logger
+	errs  *ui.Errors
 }
 
 // Page serves /-/tokens for signed-in users: GET lists their tokens and
@@ -81,7 +82,11 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accesstoken: page template: %w", err)
 	}
-	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger}
+	errs, err := ui.NewErrors()
+	if err != nil {
+		return nil, fmt.Errorf("accesstoken: error page: %w", err)
+	}
+	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger, errs: errs}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -229,5 +234,7 @@ func origin(r *http.Request) string {
 func (p *page) unavailable(w http.ResponseWriter, err error) {
 	p.log.Warn("tokens page: store unavailable", zap.Error(err))
 	w.Header().Set("Retry-After", "5")
-	http.Error(w, "Service temporarily unavailable; please retry.", http.StatusServiceUnavailable)
+	p.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
+		What: "The gateway cannot read its store right now; nothing was changed.",
+		Do:   "Wait a few seconds and reload the page.", RetryAfter: "5"})
 }

@@ -93,8 +93,16 @@ func (r *pagesRig) check(name string) {
 	if font := r.eval(`getComputedStyle(document.body).fontFamily`, false); !strings.HasPrefix(font, "Inter") {
 		r.t.Errorf("%s: body font %q, want Inter first", name, font)
 	}
-	if err := r.b.Screenshot(filepath.Join(r.shot, name+".png")); err != nil {
-		r.t.Error(err)
+	// Quality 100 makes Chromium encode PNG (browser.Screenshot's 90 is
+	// JPEG).
+	ctx, cancel := context.WithTimeout(r.b.Context(), 60*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(r.shot, name+".png"), png, 0o644)
+	}
+	if err != nil {
+		r.t.Errorf("%s: screenshot: %v", name, err)
 	}
 }
 

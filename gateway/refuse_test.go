@@ -141,7 +141,7 @@ func TestRefuseBrowserGetsAPage(t *testing.T) {
 		t.Fatal("the page echoes the request")
 	}
 	w = refuse("/superset/dashboard/1/", browser, principal.Principal{Kind: principal.APIJWT}, policy.ReasonRevokedUser)
-	if w.Code != 401 || !strings.Contains(w.Body.String(), "Please sign in again") || w.Header().Get("WWW-Authenticate") == "" {
+	if w.Code != 401 || !strings.Contains(w.Body.String(), "Please sign in again") || !strings.Contains(w.Body.String(), `href="/login/"`) || w.Header().Get("WWW-Authenticate") == "" {
 		t.Fatalf("browser 401: %d %v\n%s", w.Code, w.Header(), w.Body.String())
 	}
 	for _, c := range []struct{ path, accept string }{
