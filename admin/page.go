@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
@@ -65,6 +66,9 @@ type PageOptions struct {
 	Directory Directory
 	// Extra are admin-only pages other features add to the navigation.
 	Extra []ui.Link
+	// Flashes keeps the message after an action in a cookie
+	// (NewFlashStore); nil puts it in the redirect's query string.
+	Flashes sessions.Store
 }
 
 // Page returns the admin HTML page for browsers. It shares h's admin check
@@ -121,7 +125,7 @@ func (h *Handler) Page(o PageOptions) (http.Handler, error) {
 		tmpl[name] = t
 	}
 	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations,
-		tmpl: tmpl, dir: o.Directory, extra: o.Extra}
+		tmpl: tmpl, dir: o.Directory, extra: o.Extra, flashes: o.Flashes}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -150,6 +154,7 @@ type page struct {
 	tmpl    map[string]*template.Template
 	dir     Directory
 	extra   []ui.Link
+	flashes sessions.Store
 }
 
 // pageData is the template's input.
@@ -300,6 +305,9 @@ func (p *page) view(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := pageData{Done: p.flash(r.URL.Query())}
+	if m := p.takeFlash(w, r); m != "" {
+		d.Done = m
+	}
 	p.search(r, &d)
 	err := p.render(w, r, pr, http.StatusOK, d)
 	p.settle(r.Context(), &ev, err)
@@ -431,6 +439,10 @@ func (p *page) formValue(w http.ResponseWriter, r *http.Request, ev *audit.Event
 func (p *page) finish(w http.ResponseWriter, r *http.Request, pr Principal, ev *audit.Event, err error, done url.Values, d pageData) {
 	p.settle(r.Context(), ev, err)
 	if err == nil {
+		if p.setFlash(w, r, p.flash(done)) {
+			http.Redirect(w, r, p.back(r), http.StatusSeeOther)
+			return
+		}
 		http.Redirect(w, r, p.back(r)+"?"+done.Encode(), http.StatusSeeOther)
 		return
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
+
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
@@ -171,6 +173,11 @@ func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
 
 // newPageEnvWith resolves users with users (nil: ids only, unchecked).
 func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
+	return newPageEnvFlash(t, users, nil)
+}
+
+// newPageEnvFlash is newPageEnvWith keeping messages in flashes.
+func newPageEnvFlash(t *testing.T, users admin.Users, flashes sessions.Store) *pageEnv {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
 	if err != nil {
@@ -206,7 +213,7 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}})
+	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}, Flashes: flashes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,5 +674,53 @@ func TestPageUserViewWithoutIds(t *testing.T) {
 	}
 	if r := e.do(http.MethodGet, "/-/admin/confirm?action=sessions&user_id=3", "alice", nil); r.StatusCode != http.StatusForbidden {
 		t.Errorf("a non-admin's confirmation page: %d", r.StatusCode)
+	}
+}
+
+// TestPageFlashMessage: with a flash store the message after an action
+// rides in a signed, encrypted, HttpOnly cookie scoped to the admin page,
+// shown once; the redirect carries nothing; a cookie made with other keys
+// (another deployment, or forged) shows nothing.
+func TestPageFlashMessage(t *testing.T) {
+	keys := [][2][]byte{{[]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")}}
+	st, err := admin.NewFlashStore(keys, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newPageEnvFlash(t, fakeUsers{}, st)
+	r := e.post("/-/admin/sessions/end-all", "admin", url.Values{"user_id": {"3"}, "back": {"3"}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/-/admin/users/3" {
+		t.Fatalf("end-all: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name == admin.FlashCookie {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.Path != admin.PagePath || ck.SameSite != http.SameSiteLaxMode || strings.Contains(ck.Value, "ended") {
+		t.Fatalf("flash cookie %+v", ck)
+	}
+	show := func(c *http.Cookie) pageReply {
+		return e.do(http.MethodGet, "/-/admin/users/3", "admin", nil, "Cookie", "who=admin; "+c.Name+"="+c.Value)
+	}
+	if p := show(ck); !strings.Contains(p.body, "2 sessions ended.") {
+		t.Fatal("the flash message is not shown")
+	} else if c := p.Header.Get("Set-Cookie"); !strings.Contains(c, admin.FlashCookie+"=;") && !strings.Contains(c, "Max-Age=0") {
+		t.Errorf("the flash is not cleared: %q", c)
+	}
+	other, _ := admin.NewFlashStore([][2][]byte{{[]byte("another hash key, 32 bytes long!"), []byte("another block key 32 bytes long!")}}, true)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/-/admin/", nil)
+	s, _ := other.Get(req, admin.FlashCookie)
+	s.AddFlash("<b>forged</b>")
+	if err := s.Save(req, rec); err != nil {
+		t.Fatal(err)
+	}
+	if p := show(rec.Result().Cookies()[0]); p.StatusCode != http.StatusOK || strings.Contains(p.body, "forged") {
+		t.Errorf("a cookie under other keys: %d, shown: %v", p.StatusCode, strings.Contains(p.body, "forged"))
+	}
+	if _, err := admin.NewFlashStore(nil, true); err == nil {
+		t.Error("a flash store without keys")
 	}
 }

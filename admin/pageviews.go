@@ -134,6 +134,9 @@ func (p *page) userView(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	d.Frame = p.frame(pr, userLabel(d.Username, id), ui.NavAdmin)
 	d.Done = p.flash(r.URL.Query())
+	if m := p.takeFlash(w, r); m != "" {
+		d.Done = m
+	}
 	p.renderTemplate(w, "user.html", http.StatusOK, d)
 }
 

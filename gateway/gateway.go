@@ -228,7 +228,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	if p.admin, err = p.buildAdmin(cfg, l.AdminTokens); err != nil {
 		return g, fmt.Errorf("admin: %w", err)
 	}
-	if p.adminPage, err = p.buildAdminPage(); err != nil {
+	if p.adminPage, err = p.buildAdminPage(cfg, keys); err != nil {
 		return g, fmt.Errorf("admin page: %w", err)
 	}
 
