@@ -323,6 +323,32 @@ func TestPagesAccessibleAndUsableWithoutIds(t *testing.T) {
 		t.Errorf("refused browser page: %q", txt)
 	}
 	r.check("error-401")
+	// Superset unreachable: the proxy's 503 page, with when to retry.
+	down := startGatewayT(t, harness.GatewayOptions{Binary: buildGateway(t), Superset: e.s,
+		Upstreams: []string{"http://127.0.0.1:1"}, DataDir: t.TempDir()})
+	r.base = down.URL
+	// Until the health check marks it down: 502 for each attempt.
+	r.open("/superset/welcome/")
+	if txt, _ := b.Text(`main`); !strings.Contains(txt, "502") || !strings.Contains(txt, "What to do") || !strings.Contains(txt, "Request id") {
+		t.Errorf("Superset unreachable, browser page: %q", txt)
+	}
+	r.check("error-502")
+	// Then 503 at once, saying when to retry.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.open("/superset/welcome/")
+		txt, _ := b.Text(`main`)
+		if strings.Contains(txt, "Retry in") && strings.Contains(txt, "503") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 503 page once the upstream is marked down: %q", txt)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	r.check("error-503")
+	r.base = g.URL
+
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/api/v1/me/", nil)
 	req.Header.Set("Authorization", "Bearer not-a-token")
 	req.Header.Set("Accept", "text/html")
