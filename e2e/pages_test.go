@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -228,6 +229,7 @@ func TestPagesAccessibleAndUsableWithoutIds(t *testing.T) {
 	r := &pagesRig{t: t, b: b, base: g.URL, axe: string(axe), shot: shot}
 	browserLogin(t, b, g.URL, tg.Admin)
 	pageCreate(t, b, g.URL, "dashboard sync", []string{policy.ScopeDashboardsRead})
+	copyButtonWorks(t, r)
 	r.open("/-/tokens")
 	r.check("tokens")
 	r.open("/-/sessions")
@@ -356,4 +358,44 @@ func TestPagesAccessibleAndUsableWithoutIds(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(body, `{"msg": `) {
 		t.Errorf("API client refused: %d %.200s, want the JSON", resp.StatusCode, body)
 	}
+}
+
+// copyButtonWorks creates a token with the mouse and copies it with the
+// page's Copy button: the clipboard then holds exactly the token shown.
+func copyButtonWorks(t *testing.T, r *pagesRig) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(r.b.Context(), 30*time.Second)
+	defer cancel()
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: r.base,
+		}); err != nil {
+			t.Fatalf("grant %s: %v", name, err)
+		}
+	}
+	r.open("/-/tokens")
+	if err := r.b.Fill(`#name`, "copied"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.b.Click(`input[id="scope-api:read"]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.b.Click(`form[action="/-/tokens/create"] button[type=submit]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.b.Click(`button[data-copy="new-token"]`); err != nil {
+		t.Fatalf("the copy button is not shown: %v", err)
+	}
+	if err := r.b.WaitVisible(`#new-token-copied`); err != nil {
+		t.Fatal(err)
+	}
+	shown := r.eval(`document.getElementById('new-token').value`, false)
+	copied := r.eval(`navigator.clipboard.readText()`, true)
+	if !tokenPattern.MatchString(shown) || copied != shown {
+		t.Errorf("copy button: clipboard %q, token shown %q", copied, shown)
+	}
+	if status := r.eval(`document.getElementById('new-token-copied').textContent`, false); status != "Copied to the clipboard." {
+		t.Errorf("copy status %q", status)
+	}
+	r.check("tokens-new")
 }
