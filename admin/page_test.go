@@ -303,7 +303,7 @@ func TestPageListsEveryOwnersTokens(t *testing.T) {
 	for _, want := range []string{
 		"alice", "bob", "nightly import", aliceTok, bobTok, oldTok, "metadata:read, charts:read", "from 10.0.0.0/8",
 		"from 198.51.100.7", "by user:3", "<caption>Every user's access tokens", `<th scope="col">Owner</th>`,
-		`<label for="user_id">`, `<label for="reason">`, `action="/-/admin/users/revoke"`,
+		`<label for="user_id">`, `action="/-/admin/confirm"`, `name="ref"`,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("page lacks %q", want)
@@ -487,9 +487,10 @@ func TestPageBadInput(t *testing.T) {
 	if v, _, _ := e.ep.Epoch(bg, "3"); v != 0 {
 		t.Fatal("a refused form revoked user 3")
 	}
-	// What was typed is kept (escaped) for another try.
+	// The name typed is kept (escaped) for another try; the reason is
+	// asked again on the confirmation page, never echoed raw.
 	r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"3\"><b>"}, "reason": {"<i>why</i>"}})
-	if r.StatusCode != 404 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || !strings.Contains(r.body, "&lt;i&gt;why&lt;/i&gt;") {
+	if r.StatusCode != 404 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || strings.Contains(r.body, "<i>why</i>") {
 		t.Errorf("form not kept or not escaped: %d", r.StatusCode)
 	}
 	// Wrong methods and paths.
@@ -722,5 +723,23 @@ func TestPageFlashMessage(t *testing.T) {
 	}
 	if _, err := admin.NewFlashStore(nil, true); err == nil {
 		t.Error("a flash store without keys")
+	}
+}
+
+// TestPageRevokeByNameIsConfirmed: the revoke-a-user form on the list
+// only leads to the confirmation page (a GET that stamps nothing), which
+// asks for the reason and posts the typed name to the revoke action.
+func TestPageRevokeByNameIsConfirmed(t *testing.T) {
+	e := newPageEnv(t)
+	r := e.do(http.MethodGet, "/-/admin/confirm?action=user&ref=bob", "admin", nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Revoke bob?") || !strings.Contains(r.body, `action="/-/admin/users/revoke"`) ||
+		!strings.Contains(r.body, `name="user_id" value="bob"`) || !strings.Contains(r.body, `<label for="reason">`) {
+		t.Fatalf("confirm by name: %d\n%s", r.StatusCode, r.body)
+	}
+	if revs, err := e.ep.Revocations(bg, 10); err != nil || len(revs) != 0 {
+		t.Fatalf("the confirmation page revoked: %v %v", revs, err)
+	}
+	if r := e.do(http.MethodGet, "/-/admin/confirm?action=user&ref=%20", "admin", nil); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("confirm with no name: %d", r.StatusCode)
 	}
 }

@@ -265,10 +265,18 @@ func (p *page) confirm(w http.ResponseWriter, r *http.Request) {
 		d.Text = "Every browser " + who + " is signed in with through the gateway is signed out. Their API tokens and JWTs stay valid; revoke the user for that."
 		d.Fields["user_id"] = user
 	case "user":
-		bad = user == ""
+		// From the user's page (user_id) or typed by name (ref), which
+		// the POST resolves through Superset.
+		target := user
+		if target == "" {
+			if ref := strings.TrimSpace(q.Get("ref")); ValidUserRef(ref) {
+				target, who = ref, ref
+			}
+		}
+		bad = target == ""
 		d.Heading, d.Action, d.Button, d.NeedReason = "Revoke "+who+"?", pathRevokeUser, "Revoke user", true
 		d.Text = "Ends every gateway session of " + who + " and refuses their Superset JWTs and access tokens issued before now, on every replica. They can sign in again unless they are also disabled in Superset."
-		d.Fields["user_id"] = user
+		d.Fields["user_id"] = target
 	case "guests":
 		ref := q.Get("dashboard")
 		title := q.Get("title")
