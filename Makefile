@@ -33,12 +33,17 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 # The end-to-end suite against a real Superset 6.1.0 (installed on first use).
-e2e: superset-env embedded-sdk
+e2e: superset-env embedded-sdk axe-core
 	$(GO) test -tags e2e -count=1 -timeout 45m ./e2e/...
 
 # Superset's embedded SDK from npm, for the host page of the embedding tests.
 embedded-sdk:
 	bash e2e/embedded/install.sh
+
+# axe-core from npm, injected into Chromium by the pages' accessibility test.
+.PHONY: axe-core
+axe-core:
+	bash e2e/axe/install.sh
 
 lint: tools
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './bin/*')); \

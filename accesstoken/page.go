@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/policy"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 //go:embed templates/tokens.html
@@ -48,6 +49,7 @@ type page struct {
 	login string
 	tmpl  *template.Template
 	log   *zap.Logger
+	errs  *ui.Errors
 }
 
 // Page serves /-/tokens for signed-in users: GET lists their tokens and
@@ -62,7 +64,7 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 	if o.Identify == nil {
 		return nil, fmt.Errorf("%w: PageOptions.Identify is required", ErrConfig)
 	}
-	t, err := template.New("tokens.html").Funcs(template.FuncMap{
+	t, err := ui.Layout("tokens.html", template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
@@ -73,11 +75,18 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 		"secs":     func(d time.Duration) int64 { return int64(d / time.Second) },
 		"join":     strings.Join,
 		"descr":    policy.ScopeDescription,
-	}).ParseFS(pageFS, "templates/tokens.html")
+	})
+	if err == nil {
+		t, err = t.ParseFS(pageFS, "templates/tokens.html")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("accesstoken: page template: %w", err)
 	}
-	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger}
+	errs, err := ui.NewErrors()
+	if err != nil {
+		return nil, fmt.Errorf("accesstoken: error page: %w", err)
+	}
+	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger, errs: errs}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -89,6 +98,9 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 
 // pageData is the template's input.
 type pageData struct {
+	Frame ui.Frame
+	// Origin is where the example curl sends its request.
+	Origin   string
 	User     string
 	Tokens   []Info
 	Scopes   []string
@@ -193,6 +205,8 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, statu
 		d.User = "user " + owner.ID
 	}
 	d.Tokens, d.Scopes, d.Choices, d.MaxTTL = list, policy.Scopes(), p.m.pol.TTLChoices, p.m.pol.MaxTTL
+	d.Frame = ui.Frame{Title: "Access tokens", User: d.User, Links: ui.NavLinks(ui.NavTokens, false), Scripts: d.NewToken != ""}
+	d.Origin = origin(r)
 	if d.Form.Scopes == nil {
 		d.Form.Scopes = map[string]bool{}
 	}
@@ -206,8 +220,21 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, statu
 	}
 }
 
+// origin is the scheme and host the browser used, for the example curl
+// (html/template escapes it; it is only ever shown to the user who sent
+// it).
+func origin(r *http.Request) string {
+	scheme := "https"
+	if r.TLS == nil && r.Header.Get("X-Forwarded-Proto") != "https" {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
 func (p *page) unavailable(w http.ResponseWriter, err error) {
 	p.log.Warn("tokens page: store unavailable", zap.Error(err))
 	w.Header().Set("Retry-After", "5")
-	http.Error(w, "Service temporarily unavailable; please retry.", http.StatusServiceUnavailable)
+	p.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
+		What: "The gateway cannot read its store right now; nothing was changed.",
+		Do:   "Wait a few seconds and reload the page.", RetryAfter: "5"})
 }

@@ -24,11 +24,15 @@ func TestPageCreateListRevoke(t *testing.T) {
 		formHdr := []string{"Cookie", ck, "Content-Type", "application/x-www-form-urlencoded"}
 
 		r := g.do("GET", "/-/tokens", nil, "Cookie", ck)
-		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as alice") {
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>alice</strong>") {
 			t.Fatalf("GET /-/tokens = %d", r.StatusCode)
 		}
-		for _, want := range []string{`<label for="name">`, `<label for="ttl">`, `<label for="cidrs">`, `<legend>Scopes</legend>`,
-			`<label for="scope-metadata:read">`, `action="/-/tokens/create"`, "no-store"} {
+		for _, want := range []string{`<label for="name">`, `<label for="ttl">`, `<label for="cidrs">`, `(scopes)</legend>`,
+			`<label for="scope-metadata:read">`, `action="/-/tokens/create"`, "no-store",
+			// The shared layout: back to Superset, the gateway's pages, the
+			// scopes in plain words and an example request.
+			`href="/sqllab/"`, `href="/dashboard/list/"`, `href="/-/sessions"`, `aria-current="page"`,
+			"Read chart data", `curl -H "Authorization: Bearer sgw_…"`} {
 			if !strings.Contains(r.body+r.Header.Get("Cache-Control"), want) {
 				t.Errorf("page lacks %q", want)
 			}

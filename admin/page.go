@@ -8,17 +8,22 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/epoch"
+	"github.com/superset-gateway/superset-gateway/session"
+	"github.com/superset-gateway/superset-gateway/superset/client"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
-//go:embed templates/admin.html
+//go:embed templates/*.html
 var pageFS embed.FS
 
 // PagePath is the admin page. Mount the handler Page returns for PagePath
@@ -55,6 +60,15 @@ type PageOptions struct {
 	LoginPath string
 	// Revocations is how many recent revocations are listed; 0 means 20.
 	Revocations int
+	// Directory searches Superset's users and embedded dashboards with the
+	// admin's own credentials; nil hides the search (ids and usernames
+	// can still be typed into the revoke form) and the dashboard list.
+	Directory Directory
+	// Extra are admin-only pages other features add to the navigation.
+	Extra []ui.Link
+	// Flashes keeps the message after an action in a cookie
+	// (NewFlashStore); nil puts it in the redirect's query string.
+	Flashes sessions.Store
 	// Extensions, when set, lists the extension policy's verdicts and
 	// advisory state in their own section (nil: no section).
 	Extensions func() Extensions
@@ -108,19 +122,30 @@ func (h *Handler) Page(o PageOptions) (http.Handler, error) {
 		// Without it nobody could ever be admitted; say so at start.
 		return nil, fmt.Errorf("%w: the admin page needs Options.RoleChecker", ErrConfig)
 	}
-	t, err := template.New("admin.html").Funcs(template.FuncMap{
+	funcs := template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"join": strings.Join,
-	}).ParseFS(pageFS, "templates/admin.html")
-	if err != nil {
-		return nil, fmt.Errorf("admin: page template: %w", err)
+		"join":   strings.Join,
+		"device": session.Device,
+		"uid":    func(subject string) string { return strings.TrimPrefix(subject, "user:") },
 	}
-	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations, tmpl: t, exts: o.Extensions}
+	tmpl := map[string]*template.Template{}
+	for _, name := range []string{"admin.html", "user.html", "confirm.html", "message.html"} {
+		t, err := ui.Layout(name, funcs)
+		if err == nil {
+			t, err = t.ParseFS(pageFS, "templates/"+name, "templates/parts.html")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("admin: page template %s: %w", name, err)
+		}
+		tmpl[name] = t
+	}
+	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations,
+		tmpl: tmpl, dir: o.Directory, extra: o.Extra, flashes: o.Flashes, exts: o.Extensions}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -146,12 +171,16 @@ type page struct {
 	validID func(string) bool
 	login   string
 	nrev    int
-	tmpl    *template.Template
+	tmpl    map[string]*template.Template
+	dir     Directory
+	extra   []ui.Link
+	flashes sessions.Store
 	exts    func() Extensions
 }
 
 // pageData is the template's input.
 type pageData struct {
+	Frame       ui.Frame
 	Admin       string
 	Tokens      []AccessToken
 	Revocations []epoch.Revocation
@@ -160,12 +189,29 @@ type pageData struct {
 	Error       string
 	// Form keeps what was typed into the revoke-a-user form after a 400.
 	Form struct{ UserID, Reason string }
+	// Query is the user search, Found its answer, Searched whether one
+	// was made, SearchError why it failed.
+	Query       string
+	Searched    bool
+	Found       []client.User
+	SearchError string
+	// Dashboards are the embedded dashboards (guest-token revocation),
+	// DashboardsError why they could not be listed.
+	Dashboards      []client.EmbeddedDashboardInfo
+	DashboardsError string
+	HasDirectory    bool
+	GuestsEnabled   bool
+	// Names maps user ids to usernames for the revocations table.
+	Names map[string]string
 	// Extensions is nil when the extension policy is off.
 	Extensions *Extensions
 }
 
 // messageData is the input of the "message" template (403, 404, 5xx).
-type messageData struct{ Title, Text string }
+type messageData struct {
+	Frame       ui.Frame
+	Title, Text string
+}
 
 func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -195,7 +241,23 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.revokeUser(w, r)
+	case pathConfirm:
+		if !get {
+			p.notAllowed(w, "GET, HEAD")
+			return
+		}
+		p.confirm(w, r)
+	case pathEndSession, pathEndAll, pathRevokeGuests:
+		if r.Method != http.MethodPost {
+			p.notAllowed(w, http.MethodPost)
+			return
+		}
+		p.post(w, r)
 	default:
+		if id, ok := strings.CutPrefix(r.URL.Path, pathUser); ok && get {
+			p.userView(w, r, id)
+			return
+		}
 		p.message(w, http.StatusNotFound, messageData{Title: "Not found", Text: "There is no such admin page."})
 	}
 }
@@ -216,6 +278,10 @@ func eventFor(path string) string {
 		return "admin.access_tokens.revoke"
 	case pathRevokeUser:
 		return "admin.user.revoke"
+	case pathEndSession, pathEndAll:
+		return "admin.session.end"
+	case pathRevokeGuests:
+		return "admin.guest_tokens.revoke"
 	}
 	return "admin.page.view"
 }
@@ -261,7 +327,12 @@ func (p *page) view(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := p.render(w, r, pr, http.StatusOK, pageData{Done: p.flash(r.URL.Query())})
+	d := pageData{Done: p.flash(r.URL.Query())}
+	if m := p.takeFlash(w, r); m != "" {
+		d.Done = m
+	}
+	p.search(r, &d)
+	err := p.render(w, r, pr, http.StatusOK, d)
 	p.settle(r.Context(), &ev, err)
 	if err != nil {
 		p.fail(w, err)
@@ -281,6 +352,19 @@ func (p *page) flash(q url.Values) string {
 	case "user":
 		if epoch.ValidUserID(id) {
 			return "User " + id + " revoked: their gateway sessions, Superset JWTs and access tokens issued before now are refused."
+		}
+	case "session":
+		return "Session ended: that browser is signed out on every replica."
+	case "sessions":
+		if n, err := strconv.Atoi(q.Get("n")); err == nil && n >= 0 {
+			return strconv.Itoa(n) + " sessions ended."
+		}
+	case "guests":
+		if id == "all" {
+			return "Every guest token issued before now is refused: every embedded dashboard must fetch a new one."
+		}
+		if validUUID(id) {
+			return "Guest tokens of embedded dashboard " + id + " issued before now are refused."
 		}
 	}
 	return ""
@@ -378,7 +462,11 @@ func (p *page) formValue(w http.ResponseWriter, r *http.Request, ev *audit.Event
 func (p *page) finish(w http.ResponseWriter, r *http.Request, pr Principal, ev *audit.Event, err error, done url.Values, d pageData) {
 	p.settle(r.Context(), ev, err)
 	if err == nil {
-		http.Redirect(w, r, PagePath+"?"+done.Encode(), http.StatusSeeOther)
+		if p.setFlash(w, r, p.flash(done)) {
+			http.Redirect(w, r, p.back(r), http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, p.back(r)+"?"+done.Encode(), http.StatusSeeOther)
 		return
 	}
 	he := p.h.httpError(err)
@@ -432,8 +520,19 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, pr Principal, stat
 	if d.Admin == "" {
 		d.Admin = "user " + pr.UserID
 	}
+	d.Frame = p.frame(pr, "Gateway admin", ui.NavAdmin)
+	d.Names = namesOf(toks)
+	d.HasDirectory, d.GuestsEnabled = p.dir != nil, p.h.guests != nil
+	if p.dir != nil && p.h.guests != nil {
+		ds, err := p.dir.EmbeddedDashboards(r.Context(), r)
+		if err != nil {
+			p.h.log.Warn("admin page: embedded dashboards", zap.Error(err))
+			d.DashboardsError = "Superset could not list the embedded dashboards just now; the global revocation below still works."
+		}
+		d.Dashboards = ds
+	}
 	var b bytes.Buffer
-	if err := p.tmpl.Execute(&b, d); err != nil {
+	if err := p.tmpl["admin.html"].Execute(&b, d); err != nil {
 		return fmt.Errorf("admin page: render: %w", err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -467,7 +566,10 @@ func (p *page) notAllowed(w http.ResponseWriter, allow string) {
 
 func (p *page) message(w http.ResponseWriter, status int, m messageData) {
 	var b bytes.Buffer
-	if err := p.tmpl.ExecuteTemplate(&b, "message", m); err != nil {
+	if m.Frame.Title == "" {
+		m.Frame.Title = m.Title
+	}
+	if err := p.tmpl["message.html"].Execute(&b, m); err != nil {
 		p.h.log.Warn("admin page: render failed", zap.Error(err))
 		http.Error(w, m.Title, status)
 		return

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
+
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/audit"
@@ -122,6 +124,36 @@ type pageEnv struct {
 	ep   *epoch.Epochs
 	aud  *audit.Logger
 	toks *fakeTokens
+	sess *fakeSessions
+}
+
+// fakeDirectory is Superset's users and embedded dashboards as the admin
+// sees them.
+type fakeDirectory struct{}
+
+var directoryUsers = []client.User{{ID: 1, Username: "admin", Active: true}, {ID: 2, Username: "alice", Active: true}, {ID: 3, Username: "bob", Active: true}}
+
+func (fakeDirectory) SearchUsers(_ context.Context, _ *http.Request, q string) ([]client.User, error) {
+	var out []client.User
+	for _, u := range directoryUsers {
+		if strings.Contains(u.Username, q) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (fakeDirectory) User(_ context.Context, _ *http.Request, id int) (client.User, error) {
+	for _, u := range directoryUsers {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return client.User{}, client.ErrUnknownUser
+}
+
+func (fakeDirectory) EmbeddedDashboards(context.Context, *http.Request) ([]client.EmbeddedDashboardInfo, error) {
+	return nil, nil
 }
 
 // fakeUsers is Superset's users as the service user sees them: 1 admin,
@@ -141,6 +173,11 @@ func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
 
 // newPageEnvWith resolves users with users (nil: ids only, unchecked).
 func newPageEnvWith(t *testing.T, users admin.Users, exts ...func() admin.Extensions) *pageEnv {
+	return newPageEnvFlash(t, users, nil, exts...)
+}
+
+// newPageEnvFlash is newPageEnvWith keeping messages in flashes.
+func newPageEnvFlash(t *testing.T, users admin.Users, flashes sessions.Store, exts ...func() admin.Extensions) *pageEnv {
 	t.Helper()
 	var ext func() admin.Extensions
 	if len(exts) > 0 {
@@ -151,7 +188,10 @@ func newPageEnvWith(t *testing.T, users admin.Users, exts ...func() admin.Extens
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &pageEnv{t: t, aud: audit.New(audit.Options{Recent: st})}
+	e := &pageEnv{t: t, aud: audit.New(audit.Options{Recent: st}), sess: &fakeSessions{m: map[string]admin.SessionInfo{
+		"h-laptop": {Handle: "h-laptop", UserID: "3", Username: "bob", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", ClientIP: "203.0.113.9"},
+		"h-phone":  {Handle: "h-phone", UserID: "3", Username: "bob", UserAgent: "Mozilla/5.0 (iPhone) Safari/604.1", ClientIP: "198.51.100.20"},
+	}}}
 	e.ep, err = epoch.New(epoch.Options{Store: st, Auditor: e.aud})
 	if err != nil {
 		t.Fatal(err)
@@ -171,12 +211,13 @@ func newPageEnvWith(t *testing.T, users admin.Users, exts ...func() admin.Extens
 		Epochs:      e.ep,
 		Users:       users,
 		Audit:       e.aud,
+		Sessions:    e.sess,
 		RequestInfo: func(*http.Request) (string, string) { return "req-1", "192.0.2.1" },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Extensions: ext})
+	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}, Flashes: flashes, Extensions: ext})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +298,7 @@ func (e *pageEnv) lastEvent(name string) audit.Event {
 func TestPageListsEveryOwnersTokens(t *testing.T) {
 	e := newPageEnv(t)
 	r := e.do(http.MethodGet, admin.PagePath, "admin", nil)
-	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as admin") {
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>admin</strong>") {
 		t.Fatalf("GET %s: %d", admin.PagePath, r.StatusCode)
 	}
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
@@ -266,17 +307,17 @@ func TestPageListsEveryOwnersTokens(t *testing.T) {
 	for _, want := range []string{
 		"alice", "bob", "nightly import", aliceTok, bobTok, oldTok, "metadata:read, charts:read", "from 10.0.0.0/8",
 		"from 198.51.100.7", "by user:3", "<caption>Every user's access tokens", `<th scope="col">Owner</th>`,
-		`<label for="user_id">`, `<label for="reason">`, `action="/-/admin/users/revoke"`,
+		`<label for="user_id">`, `action="/-/admin/confirm"`, `name="ref"`,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
 	// Only active tokens can be revoked.
-	if n := strings.Count(r.body, `action="/-/admin/tokens/revoke"`); n != 2 {
-		t.Errorf("%d revoke forms, want 2 (the revoked token has none)", n)
+	if n := strings.Count(r.body, `/-/admin/confirm?action=token&amp;id=`); n != 2 {
+		t.Errorf("%d revoke buttons, want 2 (the revoked token has none)", n)
 	}
-	if strings.Contains(r.body, oldTok+`"><button`) {
+	if strings.Contains(tokenRow(t, r.body, oldTok), "action=token&amp;id=") {
 		t.Error("a revoked token has a Revoke button")
 	}
 	if strings.Contains(r.body, "<script>alert(1)</script>") || !strings.Contains(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -471,9 +512,10 @@ func TestPageBadInput(t *testing.T) {
 	if v, _, _ := e.ep.Epoch(bg, "3"); v != 0 {
 		t.Fatal("a refused form revoked user 3")
 	}
-	// What was typed is kept (escaped) for another try.
+	// The name typed is kept (escaped) for another try; the reason is
+	// asked again on the confirmation page, never echoed raw.
 	r := e.post("/-/admin/users/revoke", "admin", url.Values{"user_id": {"3\"><b>"}, "reason": {"<i>why</i>"}})
-	if r.StatusCode != 404 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || !strings.Contains(r.body, "&lt;i&gt;why&lt;/i&gt;") {
+	if r.StatusCode != 404 || !strings.Contains(r.body, `value="3&#34;&gt;&lt;b&gt;"`) || strings.Contains(r.body, "<i>why</i>") {
 		t.Errorf("form not kept or not escaped: %d", r.StatusCode)
 	}
 	// Wrong methods and paths.
@@ -588,10 +630,10 @@ func TestPageShowsWhatTheGatewayEnforces(t *testing.T) {
 	}
 	page := e.do(http.MethodGet, admin.PagePath, "admin", nil)
 	row := tokenRow(t, page.body, bobTok)
-	if strings.Contains(row, "<button") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
+	if strings.Contains(row, "action=token&amp;id=") || !strings.Contains(row, "revocation of user:3") || !strings.Contains(row, `class="revoked"`) {
 		t.Errorf("bob's token after his revocation:\n%s", row)
 	}
-	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "<button") {
+	if row := tokenRow(t, page.body, aliceTok); !strings.Contains(row, "action=token&amp;id=") {
 		t.Errorf("alice's token lost its Revoke button:\n%s", row)
 	}
 }
@@ -606,4 +648,123 @@ func tokenRow(t *testing.T, body, id string) string {
 	start := strings.LastIndex(body[:i], "<tr")
 	end := strings.Index(body[i:], "</tr>")
 	return body[start : i+end]
+}
+
+// TestPageUserViewWithoutIds (issue 19): the admin finds bob by part of
+// his name, sees his sessions by device and place and only his tokens,
+// and ends his sessions through a confirmation step: the GET that asks
+// changes nothing, the POST it leads to ends them, says so and is
+// audited; the same POST from another site ends nothing.
+func TestPageUserViewWithoutIds(t *testing.T) {
+	e := newPageEnv(t)
+	r := e.do(http.MethodGet, admin.PagePath+"?q=bo", "admin", nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `<a href="/-/admin/users/3">bob</a>`) || strings.Contains(r.body, `<a href="/-/admin/users/2">alice</a></th><td></td>`) {
+		t.Fatalf("search for bo: %d\n%s", r.StatusCode, r.body)
+	}
+	r = e.do(http.MethodGet, "/-/admin/users/3", "admin", nil)
+	for _, want := range []string{"<h1>bob</h1>", "Firefox on Linux", "203.0.113.9", "Safari on iOS", "nightly import",
+		"action=sessions&amp;user_id=3&amp;name=bob", "action=user&amp;user_id=3&amp;name=bob"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("bob's page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, aliceTok) {
+		t.Error("bob's page lists alice's token")
+	}
+	confirm := e.do(http.MethodGet, "/-/admin/confirm?action=sessions&user_id=3&name=bob", "admin", nil)
+	if confirm.StatusCode != http.StatusOK || !strings.Contains(confirm.body, "End every session of bob?") ||
+		!strings.Contains(confirm.body, `action="/-/admin/sessions/end-all"`) {
+		t.Fatalf("confirm: %d\n%s", confirm.StatusCode, confirm.body)
+	}
+	if n := len(e.sess.m); n != 2 {
+		t.Fatalf("the confirmation step ended sessions: %d left", n)
+	}
+	form := url.Values{"user_id": {"3"}, "back": {"3"}}
+	if r := e.do(http.MethodPost, "/-/admin/sessions/end-all", "admin", form, "Sec-Fetch-Site", "cross-site"); r.StatusCode != http.StatusForbidden || len(e.sess.m) != 2 {
+		t.Fatalf("cross-site end-all: %d, %d sessions left", r.StatusCode, len(e.sess.m))
+	}
+	r = e.post("/-/admin/sessions/end-all", "admin", form)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/-/admin/users/3?done=sessions&n=2" || len(e.sess.m) != 0 {
+		t.Fatalf("end-all: %d %q, %d left", r.StatusCode, r.Header.Get("Location"), len(e.sess.m))
+	}
+	if ev := e.lastEvent("admin.session.end"); ev.Subject != "user:3" || ev.Actor != "user:1" || ev.Outcome != audit.OutcomeSuccess {
+		t.Errorf("audit %+v", ev)
+	}
+	if r := e.do(http.MethodGet, "/-/admin/users/3?done=sessions&n=2", "admin", nil); !strings.Contains(r.body, "2 sessions ended.") {
+		t.Error("no message after ending the sessions")
+	}
+	for _, bad := range []string{"?action=nope", "?action=session&user_id=3", "?action=guests&dashboard=x", "?action=token&id=zz"} {
+		if r := e.do(http.MethodGet, "/-/admin/confirm"+bad, "admin", nil); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("confirm%s: %d, want 400", bad, r.StatusCode)
+		}
+	}
+	if r := e.do(http.MethodGet, "/-/admin/confirm?action=sessions&user_id=3", "alice", nil); r.StatusCode != http.StatusForbidden {
+		t.Errorf("a non-admin's confirmation page: %d", r.StatusCode)
+	}
+}
+
+// TestPageFlashMessage: with a flash store the message after an action
+// rides in a signed, encrypted, HttpOnly cookie scoped to the admin page,
+// shown once; the redirect carries nothing; a cookie made with other keys
+// (another deployment, or forged) shows nothing.
+func TestPageFlashMessage(t *testing.T) {
+	keys := [][2][]byte{{[]byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")}}
+	st, err := admin.NewFlashStore(keys, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newPageEnvFlash(t, fakeUsers{}, st)
+	r := e.post("/-/admin/sessions/end-all", "admin", url.Values{"user_id": {"3"}, "back": {"3"}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/-/admin/users/3" {
+		t.Fatalf("end-all: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name == admin.FlashCookie {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.Path != admin.PagePath || ck.SameSite != http.SameSiteLaxMode || strings.Contains(ck.Value, "ended") {
+		t.Fatalf("flash cookie %+v", ck)
+	}
+	show := func(c *http.Cookie) pageReply {
+		return e.do(http.MethodGet, "/-/admin/users/3", "admin", nil, "Cookie", "who=admin; "+c.Name+"="+c.Value)
+	}
+	if p := show(ck); !strings.Contains(p.body, "2 sessions ended.") {
+		t.Fatal("the flash message is not shown")
+	} else if c := p.Header.Get("Set-Cookie"); !strings.Contains(c, admin.FlashCookie+"=;") && !strings.Contains(c, "Max-Age=0") {
+		t.Errorf("the flash is not cleared: %q", c)
+	}
+	other, _ := admin.NewFlashStore([][2][]byte{{[]byte("another hash key, 32 bytes long!"), []byte("another block key 32 bytes long!")}}, true)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/-/admin/", nil)
+	s, _ := other.Get(req, admin.FlashCookie)
+	s.AddFlash("<b>forged</b>")
+	if err := s.Save(req, rec); err != nil {
+		t.Fatal(err)
+	}
+	if p := show(rec.Result().Cookies()[0]); p.StatusCode != http.StatusOK || strings.Contains(p.body, "forged") {
+		t.Errorf("a cookie under other keys: %d, shown: %v", p.StatusCode, strings.Contains(p.body, "forged"))
+	}
+	if _, err := admin.NewFlashStore(nil, true); err == nil {
+		t.Error("a flash store without keys")
+	}
+}
+
+// TestPageRevokeByNameIsConfirmed: the revoke-a-user form on the list
+// only leads to the confirmation page (a GET that stamps nothing), which
+// asks for the reason and posts the typed name to the revoke action.
+func TestPageRevokeByNameIsConfirmed(t *testing.T) {
+	e := newPageEnv(t)
+	r := e.do(http.MethodGet, "/-/admin/confirm?action=user&ref=bob", "admin", nil)
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Revoke bob?") || !strings.Contains(r.body, `action="/-/admin/users/revoke"`) ||
+		!strings.Contains(r.body, `name="user_id" value="bob"`) || !strings.Contains(r.body, `<label for="reason">`) {
+		t.Fatalf("confirm by name: %d\n%s", r.StatusCode, r.body)
+	}
+	if revs, err := e.ep.Revocations(bg, 10); err != nil || len(revs) != 0 {
+		t.Fatalf("the confirmation page revoked: %v %v", revs, err)
+	}
+	if r := e.do(http.MethodGet, "/-/admin/confirm?action=user&ref=%20", "admin", nil); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("confirm with no name: %d", r.StatusCode)
+	}
 }

@@ -196,9 +196,13 @@ func TestAccessTokens(t *testing.T) {
 		if err := ab.Navigate(r.a.URL + "/-/tokens"); err != nil {
 			t.Fatal(err)
 		}
-		if err := ab.Click(`button[aria-label="Revoke notebook"]`); err != nil {
-			t.Fatal(err)
-		}
+		evalUntil(t, ab, `(function(){
+			var rows = Array.from(document.querySelectorAll('tbody tr'));
+			var r = rows.find(function(r){ return r.cells[0].textContent.indexOf('notebook') === 0 });
+			if (!r) { return 'missing' }
+			r.querySelector('form button[type=submit]').click();
+			return 'clicked';
+		})()`, "clicked", 15*time.Second)
 		evalUntil(t, ab, `(function(){
 			var rows = Array.from(document.querySelectorAll('tbody tr'));
 			var r = rows.find(function(r){ return r.cells[0].textContent.indexOf('notebook') === 0 });
@@ -213,17 +217,25 @@ func TestAccessTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := tokenID(t, meta)
+		// Revoke… leads to the confirmation step, whose button revokes.
+		revokeLink := fmt.Sprintf(`a[href*=%q]`, "action=token&id="+id+"&")
 		evalUntil(t, bb, fmt.Sprintf(`(function(){
-			var i = document.querySelector('form input[name="id"][value=%q]');
-			if (!i) { return 'no revoke form for the token: ' + document.body.innerText.slice(0, 2000) }
-			var b = i.form.querySelector('button, input[type=submit]');
-			b.click();
+			var a = document.querySelector(%q);
+			if (!a) { return 'no revoke button for the token: ' + document.body.innerText.slice(0, 2000) }
+			a.click();
 			return 'clicked';
-		})()`, id), "clicked", 15*time.Second)
+		})()`, revokeLink), "clicked", 15*time.Second)
+		if _, err := bb.WaitURLPrefix(r.b.URL + "/-/admin/confirm"); err != nil {
+			t.Fatal(err)
+		}
+		if err := bb.Click(`form[action="/-/admin/tokens/revoke"] button[type=submit]`); err != nil {
+			t.Fatal(err)
+		}
 		waitTokenRefused(t, r.replicas(), meta, http.StatusUnauthorized, "Access token has been revoked")
 		evalUntil(t, bb, fmt.Sprintf(`(function(){
-			return document.querySelector('form input[name="id"][value=%q]') ? 'still revocable' : 'gone';
-		})()`, id), "gone", 15*time.Second)
+			if (location.pathname !== '/-/admin/') { return 'at ' + location.pathname }
+			return document.querySelector(%q) ? 'still revocable' : 'gone';
+		})()`, revokeLink), "gone", 15*time.Second)
 		// Both revocations are audited with who did it.
 		revoked := map[string]string{}
 		for _, ev := range auditEvents(t, r, "access_token.revoked") {

@@ -231,8 +231,10 @@ func TestDefectsAuditFlood(t *testing.T) {
 	}
 }
 
+// revokeButtonFor matches the admin page's Revoke… button of token id (a
+// link to the confirmation step).
 var revokeButtonFor = func(id string) *regexp.Regexp {
-	return regexp.MustCompile(`name="id" value="` + regexp.QuoteMeta(id) + `"`)
+	return regexp.MustCompile(`/-/admin/confirm\?action=token&amp;id=` + regexp.QuoteMeta(id) + `&amp;`)
 }
 
 // TestDefectsRevokeUserByName (issue 13): "alice" typed where the user id
@@ -306,11 +308,15 @@ func TestDefectsRevokeUserByName(t *testing.T) {
 		t.Errorf("the admin page still offers to revoke %s's token the gateway refuses", u.Username)
 	}
 
-	// By username on the page as well: 303 naming the id.
+	// By username on the page as well: 303 back to the page, whose
+	// message (a flash cookie) names the id.
 	u2 := r.newUser("bypage")
 	resp, _ = adminPagePost(t, ac, "/-/admin/users/revoke", url.Values{"user_id": {u2.Username}, "reason": {"page"}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/-/admin/?done=user&id="+u2.sid() {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/-/admin/" {
 		t.Errorf("page, revoke %s: %d %q", u2.Username, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, body := ac.get("/-/admin/"); !strings.Contains(body, "User "+u2.sid()+" revoked") {
+		t.Errorf("page, revoke %s: no message naming user %s", u2.Username, u2.sid())
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+	"github.com/superset-gateway/superset-gateway/ui"
 	"github.com/superset-gateway/superset-gateway/upstreamsecret"
 )
 
@@ -238,7 +239,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	if err := g.openExtensions(cfg); err != nil {
 		return g, err
 	}
-	if p.adminPage, err = p.buildAdminPage(); err != nil {
+	if p.adminPage, err = p.buildAdminPage(cfg, keys); err != nil {
 		return g, fmt.Errorf("admin page: %w", err)
 	}
 
@@ -674,6 +675,9 @@ func (p *process) caller(r *http.Request) guesttoken.Caller {
 // and readiness are proxy's).
 func (p *process) internalRoutes() http.Handler {
 	internal := http.NewServeMux()
+	// The pages' CSS, font and script (ui): public, like Superset's own
+	// /static/.
+	internal.Handle(ui.StaticPrefix, ui.Static())
 	internal.Handle("/-/sessions", p.vault.SessionsPage())
 	internal.Handle("/-/sessions/", p.vault.SessionsPage())
 	if p.admin != nil {

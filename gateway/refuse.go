@@ -13,6 +13,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // Answer is what a refusal looks like from outside: the status, the
@@ -124,6 +125,9 @@ type Refuser struct {
 	log        *zap.Logger
 	info       func(*http.Request) (requestID, ip string)
 	retryAfter string
+	// pages renders the browser's error page; nil (it cannot fail to
+	// parse) means browsers get the JSON too.
+	pages *ui.Errors
 }
 
 // RefuserOptions configure NewRefuser; every field may be nil or zero.
@@ -144,6 +148,11 @@ func NewRefuser(o RefuserOptions) *Refuser {
 		retryAfter: policy.RetryAfter(o.RetryAfter)}
 	if f.log == nil {
 		f.log = zap.NewNop()
+	}
+	if pages, err := ui.NewErrors(); err == nil {
+		f.pages = pages
+	} else {
+		f.log.Error("browser error pages unavailable; refusals answer JSON", zap.Error(err))
 	}
 	return f
 }
@@ -193,6 +202,12 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	if a.Status == http.StatusUnauthorized && (p.Kind == principal.AccessToken || p.Kind == principal.APIJWT || p.Kind == principal.RefreshJWT) {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
+	if f.pages != nil && ui.WantsHTML(r) {
+		// A person in a browser: the same status and headers, a page
+		// saying what happened and what to do. API clients keep the JSON.
+		f.pages.Write(w, refusalPage(a, rid, f.retryAfter))
+		return
+	}
 	// Python's json.dumps spacing, as Superset's own {"msg": …} answers.
 	var buf bytes.Buffer
 	buf.WriteString(`{"msg": `)
@@ -204,6 +219,36 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(b)
+}
+
+// refusalPage explains a refusal to a person: the public message says
+// what happened, the status decides what to do.
+func refusalPage(a Answer, requestID, retryAfter string) ui.ErrorPage {
+	p := ui.ErrorPage{Status: a.Status, What: a.Message + ".", RequestID: requestID}
+	switch a.Status {
+	case http.StatusUnauthorized:
+		p.Heading = "Please sign in again"
+		p.Do = "Your sign-in is no longer accepted (it expired or was revoked). Sign in to Superset again; if this keeps happening, ask your administrator."
+	case http.StatusForbidden:
+		p.Heading = "Not allowed"
+		p.Do = "You are signed in, but this is not allowed for you or from here. If you need it, ask your administrator and give them the request id."
+	case http.StatusTooManyRequests:
+		p.Heading = "Too many requests"
+		p.Do = "Wait a little, then reload the page."
+	case http.StatusServiceUnavailable:
+		p.Heading = "Temporarily unavailable"
+		p.Do = "Nothing is wrong with your account. Wait a few seconds and reload the page."
+	case http.StatusBadGateway:
+		p.Heading = "Superset could not be reached"
+		p.Do = "Reload the page in a moment; if it lasts, tell your administrator, with the request id."
+	default:
+		p.Heading = "The request was refused"
+		p.Do = "Go back to Superset and try again from its own pages."
+	}
+	if a.RetryAfter {
+		p.RetryAfter = retryAfter
+	}
+	return p
 }
 
 // refusalEvent is the audit event name of a refusal: one per credential

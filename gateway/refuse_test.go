@@ -109,3 +109,49 @@ func TestRefuseIsOneValueEverywhere(t *testing.T) {
 		t.Fatalf("store down: %d %q %+v", w.Code, w.Header().Get("Retry-After"), aud.ev)
 	}
 }
+
+// TestRefuseBrowserGetsAPage: a browser page load gets the status and
+// headers of the refusal with a page saying what to do and the request
+// id; the same refusal for an API call (or a client that does not ask for
+// HTML) stays the exact JSON of Superset's own answers.
+func TestRefuseBrowserGetsAPage(t *testing.T) {
+	f := NewRefuser(RefuserOptions{RetryAfter: 2 * time.Second,
+		RequestInfo: func(*http.Request) (string, string) { return "rid-42", "192.0.2.7" }})
+	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	refuse := func(path, accept string, p principal.Principal, reason policy.Reason) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		w := httptest.NewRecorder()
+		f.Refuse(w, r, p, reason, nil)
+		return w
+	}
+	w := refuse("/superset/dashboard/1/?x=<script>", browser, principal.Principal{Kind: principal.Session}, policy.ReasonStoreUnavailable)
+	body := w.Body.String()
+	if w.Code != 503 || w.Header().Get("Retry-After") != "2" || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("browser 503: %d %v", w.Code, w.Header())
+	}
+	for _, want := range []string{"Temporarily unavailable", "What to do", "Retry in 2 seconds", "rid-42", "Back to Superset"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Fatal("the page echoes the request")
+	}
+	w = refuse("/superset/dashboard/1/", browser, principal.Principal{Kind: principal.APIJWT}, policy.ReasonRevokedUser)
+	if w.Code != 401 || !strings.Contains(w.Body.String(), "Please sign in again") || !strings.Contains(w.Body.String(), `href="/login/"`) || w.Header().Get("WWW-Authenticate") == "" {
+		t.Fatalf("browser 401: %d %v\n%s", w.Code, w.Header(), w.Body.String())
+	}
+	for _, c := range []struct{ path, accept string }{
+		{"/api/v1/chart/", browser},
+		{"/superset/dashboard/1/", "application/json"},
+		{"/superset/dashboard/1/", ""},
+	} {
+		w := refuse(c.path, c.accept, principal.Principal{Kind: principal.APIJWT}, policy.ReasonRevokedUser)
+		if got := w.Body.String(); got != "{\"msg\": \"Token has been revoked\"}\n" || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s Accept %q: %q %q", c.path, c.accept, w.Header().Get("Content-Type"), got)
+		}
+	}
+}

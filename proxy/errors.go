@@ -1,27 +1,37 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // StatusClientClosedRequest is logged and counted (never sent) when the
 // client went away before the answer, as nginx does.
 const StatusClientClosedRequest = 499
 
-// errorPage is ours on purpose: it names no upstream, error or version.
-const errorPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Status}} {{.Text}}</title></head>
-<body><h1>{{.Status}} {{.Text}}</h1><p>{{.Message}}</p><p>Request id: <code>{{.RequestID}}</code></p></body></html>
-`
+// The error page (ui.Errors) is ours on purpose: it names no upstream,
+// error or version.
+
+// whatToDo tells a person seeing the error page what to do about it.
+var whatToDo = map[int]string{
+	http.StatusBadRequest:            "Check the address, or go back and try again.",
+	http.StatusRequestEntityTooLarge: "Send less data at once, for example a smaller file or query.",
+	http.StatusRequestURITooLong:     "Use a shorter address; long filters belong in the request body.",
+	http.StatusMethodNotAllowed:      "Use the application's own links and buttons.",
+	http.StatusInternalServerError:   "Try again; if it keeps happening, give your administrator the request id below.",
+	http.StatusBadGateway:            "Superset may be restarting. Wait a moment and reload; if it lasts, tell your administrator, with the request id below.",
+	http.StatusServiceUnavailable:    "Wait a few seconds and reload the page.",
+	http.StatusGatewayTimeout:        "Reload the page; a dashboard or query that keeps timing out may need a smaller time range or a simpler query.",
+}
 
 var publicMessages = map[int]string{
 	http.StatusBadRequest:            "The request was malformed.",
@@ -116,12 +126,16 @@ func (g *Gateway) refuseWith(w *respWriter, st *reqState, status int, why policy
 		// The rest of the connection cannot be trusted to be framed right.
 		h.Set("Connection", "close")
 	}
-	var buf bytes.Buffer
-	_ = g.page.Execute(&buf, struct {
-		Status        int
-		Text, Message string
-		RequestID     string
-	}{status, http.StatusText(status), message, st.id})
+	p := ui.ErrorPage{Status: status, What: message, Do: whatToDo[status], RequestID: st.id}
+	if status == http.StatusServiceUnavailable {
+		p.RetryAfter = g.retryAfter
+	}
+	body, err := g.page.Render(p)
+	if err != nil {
+		// The embedded page cannot fail to render; say the status anyway.
+		body = []byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n")
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }

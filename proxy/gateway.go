@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // Observer receives request measurements. Implementations must be safe for
@@ -135,7 +135,7 @@ type Gateway struct {
 	maxBody          int64
 	maxPath          int
 	retryAfter       string
-	page             *template.Template
+	page             *ui.Errors
 	upstream         http.Handler
 }
 
@@ -198,7 +198,7 @@ func New(opts Options) (*Gateway, error) {
 		g.maxPath = 4096
 	}
 	g.retryAfter = policy.RetryAfter(opts.RetryAfter)
-	page, err := template.New("error").Parse(errorPage)
+	page, err := ui.NewErrors()
 	if err != nil {
 		return nil, fmt.Errorf("proxy: error page: %w", err)
 	}

@@ -418,6 +418,13 @@ func assertErrorPage(t *testing.T, resp *http.Response, body string, status int,
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("error page headers %v", resp.Header)
 	}
+	// A person gets the shared layout: what happened, what to do, a way
+	// back to Superset.
+	for _, want := range []string{"What to do", `href="/-/static/gateway.css"`, "Back to Superset"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("error page lacks %q: %s", want, body)
+		}
+	}
 }
 
 func TestClientGoneIs499(t *testing.T) {

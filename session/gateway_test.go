@@ -593,8 +593,14 @@ func TestSessionsPage(t *testing.T) {
 	bob := g.signIn("bob", fakesuperset.BobPassword)
 
 	page := g.do("GET", "/-/sessions", g.cookieHeader(laptop), nil, "User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
-	if page.StatusCode != http.StatusOK || strings.Count(page.body, `name="session"`) != 2 || !strings.Contains(page.body, "(this session)") {
+	if page.StatusCode != http.StatusOK || strings.Count(page.body, `name="session"`) != 2 || !strings.Contains(page.body, `<span class="tag active">this session</span>`) {
 		t.Fatalf("page: %d %s", page.StatusCode, page.body)
+	}
+	// Device, place and time of each session, in the shared layout.
+	for _, want := range []string{"Go HTTP client", "Place (IP address)", " UTC</td>", `href="/-/tokens"`, `aria-current="page"`, "Signed in as <strong>alice</strong>"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("sessions page lacks %q", want)
+		}
 	}
 	if r := g.do("GET", "/-/sessions", "", nil); r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/login/") {
 		t.Fatalf("anonymous visitor: %d %q", r.StatusCode, r.Header.Get("Location"))

@@ -16,16 +16,20 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 //go:embed templates/sessions.html
 var pageFS embed.FS
 
 func parsePage() (*template.Template, error) {
-	t, err := template.New("sessions.html").Funcs(template.FuncMap{
+	t, err := ui.Layout("sessions.html", template.FuncMap{
 		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"browser": browserName,
-	}).ParseFS(pageFS, "templates/sessions.html")
+	})
+	if err == nil {
+		t, err = t.ParseFS(pageFS, "templates/sessions.html")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("session: page template: %w", err)
 	}
@@ -277,10 +281,12 @@ func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session)
 		list[i].Current = list[i].Handle == cur.hid
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	user := cmpOr(cur.Username, "user "+cur.UserID)
 	if err := v.page.Execute(w, struct {
+		Frame    ui.Frame
 		User     string
 		Sessions []Info
-	}{cmpOr(cur.Username, "user "+cur.UserID), list}); err != nil {
+	}{ui.Frame{Title: "Your sessions", User: user, Links: ui.NavLinks(ui.NavSessions, false)}, user, list}); err != nil {
 		v.log.Warn("sessions page: render failed", zap.Error(err))
 	}
 }
@@ -291,6 +297,10 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// Device names the browser and system of a User-Agent in a few words
+// ("Chrome on Linux"), for the pages that list sessions.
+func Device(userAgent string) string { return browserName(userAgent) }
 
 // browserName gives a short, human name for a User-Agent.
 func browserName(ua string) string {
