@@ -31,6 +31,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
+	"github.com/superset-gateway/superset-gateway/tracing"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 )
@@ -75,6 +76,9 @@ type process struct {
 	tokenPage  http.Handler
 	// version and revision of the build, for the status API.
 	version, revision string
+	// tracer exports a span per request; nil when tracing.endpoint is
+	// empty (the default), and then nothing on the path looks for spans.
+	tracer *tracing.Tracer
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -179,6 +183,9 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	p := &g.process
 	if err := p.initStore(ctx); err != nil {
+		return g, err
+	}
+	if err := g.openTracing(ctx, cfg, o.Version); err != nil {
 		return g, err
 	}
 
@@ -408,6 +415,10 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Refusals: NewRefuser(RefuserOptions{Observer: p.metrics, Auditor: p.audit,
 			Logger: p.log.Named("refusal"), RequestInfo: requestInfo}),
 		Logger: p.log.Named("pipeline"),
+		Traced: p.tracer != nil,
+	}
+	if p.tracer != nil {
+		opts.Tracer = p.tracer
 	}
 	if p.jwtGuard != nil {
 		parts.JWT = p.jwtGuard
@@ -677,4 +688,27 @@ func sameSite(v string) http.SameSite {
 		return http.SameSiteNoneMode
 	}
 	return http.SameSiteLaxMode
+}
+
+// openTracing starts the OTLP exporter when tracing.endpoint is set; its
+// closer sends the spans still queued.
+func (g *Gateway) openTracing(ctx context.Context, cfg *config.Config, version string) error {
+	if cfg.Tracing.Endpoint == "" {
+		return nil
+	}
+	tr, err := tracing.New(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio,
+		ServiceName: cfg.Tracing.ServiceName, Version: version})
+	if err != nil {
+		return config.InvalidError{Err: err}
+	}
+	g.tracer = tr
+	log := g.log
+	g.closers = append(g.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("last spans not exported", zap.Error(err))
+		}
+	})
+	return nil
 }
