@@ -55,6 +55,9 @@ type PageOptions struct {
 	LoginPath string
 	// Revocations is how many recent revocations are listed; 0 means 20.
 	Revocations int
+	// Overview, if set, serves OverviewPath: the last hour drawn
+	// server-side. nil answers 404 there.
+	Overview OverviewSource
 }
 
 // Page returns the admin HTML page for browsers. It shares h's admin check
@@ -100,7 +103,10 @@ func (h *Handler) Page(o PageOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: page template: %w", err)
 	}
-	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations, tmpl: t}
+	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations, tmpl: t, ov: o.Overview}
+	if p.ovTmpl, err = parseOverview(); err != nil {
+		return nil, err
+	}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -127,6 +133,8 @@ type page struct {
 	login   string
 	nrev    int
 	tmpl    *template.Template
+	ov      OverviewSource
+	ovTmpl  *template.Template
 }
 
 // pageData is the template's input.
@@ -160,6 +168,12 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.view(w, r)
+	case OverviewPath:
+		if !get {
+			p.notAllowed(w, "GET, HEAD")
+			return
+		}
+		p.overview(w, r)
 	case pathRevokeToken:
 		if r.Method != http.MethodPost {
 			p.notAllowed(w, http.MethodPost)

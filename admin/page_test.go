@@ -139,8 +139,9 @@ func (fakeUsers) ResolveUser(_ context.Context, ref string) (client.User, error)
 
 func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
 
-// newPageEnvWith resolves users with users (nil: ids only, unchecked).
-func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
+// newPageEnvWith resolves users with users (nil: ids only, unchecked);
+// mod may set further page options.
+func newPageEnvWith(t *testing.T, users admin.Users, mod ...func(*admin.PageOptions)) *pageEnv {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
 	if err != nil {
@@ -172,7 +173,11 @@ func newPageEnvWith(t *testing.T, users admin.Users) *pageEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID})
+	po := admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID}
+	for _, m := range mod {
+		m(&po)
+	}
+	pg, err := h.Page(po)
 	if err != nil {
 		t.Fatal(err)
 	}

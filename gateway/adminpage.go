@@ -13,5 +13,6 @@ func (p *process) buildAdminPage() (http.Handler, error) {
 	return p.admin.Page(admin.PageOptions{
 		AccessTokens: p.tokens,
 		ValidTokenID: accesstoken.ValidID,
+		Overview:     p.overview,
 	})
 }

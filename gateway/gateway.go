@@ -24,6 +24,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/overview"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -31,9 +32,9 @@ import (
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
-	"github.com/superset-gateway/superset-gateway/tracing"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
 // process holds what lives as long as the process: a reload never replaces
@@ -79,6 +80,9 @@ type process struct {
 	// tracer exports a span per request; nil when tracing.endpoint is
 	// empty (the default), and then nothing on the path looks for spans.
 	tracer *tracing.Tracer
+	// overview keeps the last hour for /-/admin/overview; it outlives
+	// reloads so the picture does not start over.
+	overview *overview.Recorder
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -177,7 +181,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 			log.Warn("closing the store", zap.Error(err))
 		}
 	})
-	g.process = process{log: log, metrics: m, store: st}
+	g.process = process{log: log, metrics: m, store: st, overview: overview.New(nil)}
 	if backup != nil {
 		g.process.backup = backup
 	}
@@ -306,7 +310,7 @@ func (g *Gateway) Close() {
 // alone (upstream pool, header policy, request path) without opening the
 // store, binding a port or contacting an upstream.
 func Check(cfg *config.Config) error {
-	p := &process{log: zap.NewNop(), metrics: metrics.New(metrics.NewRegistry())}
+	p := &process{log: zap.NewNop(), metrics: metrics.New(metrics.NewRegistry()), overview: overview.New(nil)}
 	if _, err := p.buildState(cfg); err != nil {
 		return config.InvalidError{Err: err}
 	}
@@ -375,7 +379,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		UnhealthyAfter:        cfg.HealthCheck.UnhealthyThreshold,
 		EjectAfter:            ejectAfter,
 		EjectCooldown:         cfg.Passive.Cooldown,
-		Observer:              p.metrics,
+		Observer:              observers{p.metrics, p.overview},
 		Logger:                p.log.Named("upstream"),
 	})
 	if err != nil {
@@ -396,7 +400,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	opts := proxy.Options{
 		Upstream:       pool,
 		Logger:         p.log.Named("proxy"),
-		Observer:       p.metrics,
+		Observer:       observers{p.metrics, p.overview},
 		TrustedProxies: trusted,
 		TrustedHeaders: cfg.TrustedHeaders,
 		// headers.underscore_headers: "drop" (default) or "refuse".
@@ -412,7 +416,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Sessions: p.vault,
 		Epochs:   p.epochs,
 		Stamp:    p.stampHook,
-		Refusals: NewRefuser(RefuserOptions{Observer: p.metrics, Auditor: p.audit,
+		Refusals: NewRefuser(RefuserOptions{Observer: observers{p.metrics, p.overview}, Auditor: p.audit,
 			Logger: p.log.Named("refusal"), RequestInfo: requestInfo}),
 		Logger: p.log.Named("pipeline"),
 		Traced: p.tracer != nil,
