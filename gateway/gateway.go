@@ -662,7 +662,12 @@ func (p *process) internalRoutes() http.Handler {
 		internal.Handle("/-/tokens", p.tokenPage)
 		internal.Handle("/-/tokens/", p.tokenPage)
 	}
-	return internal
+	// Every audit event of the gateway's own pages and APIs carries the
+	// request id and client address, whichever package emits it.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ip := requestInfo(r)
+		internal.ServeHTTP(w, r.WithContext(audit.WithRequest(r.Context(), id, ip)))
+	})
 }
 
 // guestAuditor adapts the audit logger to guesttoken.Auditor. A denied
