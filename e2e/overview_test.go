@@ -1,0 +1,193 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/superset-gateway/superset-gateway/e2e/browser"
+	"github.com/superset-gateway/superset-gateway/e2e/harness"
+)
+
+// lockedBuf collects the gateway's output (access log) for the test.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// jsonLines decodes the JSON lines of s that decode.
+func jsonLines(s string) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestOverviewCorrelationAndPicture runs traffic through the real gateway
+// in front of the shared Superset 6.1.0 and checks (1) what Superset
+// itself does with a request id and a traceparent, (2) that a request's
+// id is in the access log and its refusal's audit event, and (3) that an
+// admin sees that traffic on /-/admin/overview in Chromium, saving the
+// screenshot for docs/.
+func TestOverviewCorrelationAndPicture(t *testing.T) {
+	e := shared(t)
+	dir := t.TempDir()
+	out := &lockedBuf{}
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	g := startGatewayT(t, harness.GatewayOptions{
+		Binary: buildGateway(t), Superset: e.s, Upstreams: nodeURLs(e), DataDir: filepath.Join(dir, "gw"),
+		Output: out, AuditOutput: auditPath,
+	})
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(base, path string, hdr ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+	// (1) Superset 6.1.0 on its own neither echoes a request id nor
+	// answers with trace headers: correlation is the gateway's to give.
+	direct := do(e.c.Nodes[0].URL, "/api/v1/chart/", "X-Request-Id", "probe-direct-1", "Traceparent", tp)
+	for _, h := range []string{"X-Request-Id", "Traceparent", "Tracestate", "Traceresponse"} {
+		if v := direct.Header.Get(h); v != "" {
+			t.Errorf("Superset itself answered %s: %q; docs/superset-6.1.md says it does not", h, v)
+		}
+	}
+
+	// (2) Through the gateway: anonymous API reads (Superset answers
+	// 401) and refusals of the gateway's own (a malformed Bearer JWT).
+	var refusedID string
+	for i := 0; i < 24; i++ {
+		resp := do(g.URL, "/api/v1/chart/", "Traceparent", tp)
+		if resp.Header.Get("X-Request-Id") == "" {
+			t.Fatalf("no X-Request-Id on the gateway's answer: %v", resp.Header)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		resp := do(g.URL, "/api/v1/dashboard/", "Authorization", "Bearer not.a.jwt")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("malformed JWT: %d", resp.StatusCode)
+		}
+		refusedID = resp.Header.Get("X-Request-Id")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var logged, audited bool
+	var reason string
+	for time.Now().Before(deadline) && !(logged && audited) {
+		for _, l := range jsonLines(out.String()) {
+			if l["msg"] == "request" && l["request_id"] == refusedID && l["status"] == float64(401) {
+				logged = true
+			}
+		}
+		b, _ := os.ReadFile(auditPath)
+		for _, ev := range jsonLines(string(b)) {
+			if ev["request_id"] == refusedID && ev["outcome"] == "denied" {
+				audited, reason = true, ev["reason"].(string)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !logged || !audited {
+		t.Fatalf("request %s: in the access log %v, in an audit event %v", refusedID, logged, audited)
+	}
+
+	// (3) The admin's picture of that traffic, without JavaScript of its
+	// own: the browser only reads what the server drew.
+	b := browser.ForTest(t, browser.Options{})
+	browserLogin(t, b, g.URL, e.c.Target.Admin)
+	if err := b.Navigate(g.URL + "/-/admin/overview"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitVisible(`svg#requests`); err != nil {
+		t.Fatal(err)
+	}
+	type overviewSeen struct {
+		Bars     int      `json:"bars"`
+		Refusals []string `json:"refusals"`
+		Classes  []string `json:"classes"`
+		Nodes    []string `json:"nodes"`
+		Alt      string   `json:"alt"`
+		Scripts  int      `json:"scripts"`
+	}
+	js := `(function(){
+		var sum = 0;
+		document.querySelectorAll('svg#requests rect.bar').forEach(function(r){ sum += +r.getAttribute('data-value') });
+		var cells = function(sel){ return Array.from(document.querySelectorAll(sel + ' tbody tr')).map(function(r){ return r.cells[0].textContent + '=' + r.cells[1].textContent }) };
+		return {bars: sum, refusals: cells('#refusals-table'), classes: cells('#latency-table'), nodes: cells('#nodes-table'),
+			alt: document.querySelector('svg#requests desc').textContent, scripts: document.scripts.length};
+	})()`
+	ctx, cancel := context.WithTimeout(b.Context(), 20*time.Second)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[overviewSeen](js))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("overview: %+v", got)
+	// 24 + 6 requests, the login's and the overview's own at least.
+	if got.Bars < 30 || !strings.Contains(got.Alt, "requests in the last hour") {
+		t.Errorf("requests chart sums to %d (%q), want at least 30", got.Bars, got.Alt)
+	}
+	found := false
+	for _, r := range got.Refusals {
+		found = found || strings.HasPrefix(r, reason+"=") && !strings.HasSuffix(r, "=0")
+	}
+	if !found {
+		t.Errorf("refusals table %q lacks the audited reason %q", got.Refusals, reason)
+	}
+	if len(got.Classes) == 0 {
+		t.Error("no endpoint class in the latency table after traffic to Superset")
+	}
+	if len(got.Nodes) != len(e.c.Nodes) {
+		t.Errorf("nodes table %q, want %d nodes", got.Nodes, len(e.c.Nodes))
+	}
+	for _, n := range got.Nodes {
+		if !strings.HasSuffix(n, "=healthy") {
+			t.Errorf("node %q not healthy", n)
+		}
+	}
+	if got.Scripts != 0 {
+		t.Errorf("the overview carries %d scripts; it must need none", got.Scripts)
+	}
+	if err := b.Screenshot(filepath.Join("..", "docs", "img", "overview.png")); err != nil {
+		t.Fatal(err)
+	}
+}
