@@ -125,6 +125,9 @@ func TestNodeHealthHistory(t *testing.T) {
 	r := New(c.now)
 	r.ObserveUpstream("http://a:8088", "other", 200, time.Millisecond)
 	r.ObserveUpstream("http://b:8088", "other", 200, time.Millisecond)
+	// The first health check confirms what was assumed: no transition.
+	r.SetNodeHealthy("http://a:8088", true)
+	r.SetNodeHealthy("http://c:8088", true)
 	c.add(10 * time.Minute)
 	r.SetNodeHealthy("http://b:8088", false)
 	c.add(3 * time.Minute)
@@ -132,8 +135,11 @@ func TestNodeHealthHistory(t *testing.T) {
 	c.add(5 * time.Minute)
 	r.SetNodeHealthy("http://a:8088", false)
 	s := r.Snapshot()
-	if len(s.Nodes) != 2 {
+	if len(s.Nodes) != 3 {
 		t.Fatalf("nodes %+v", s.Nodes)
+	}
+	if cn := s.Nodes[2]; !cn.HealthyNow || cn.DownMinutes != 0 {
+		t.Fatalf("c, healthy throughout: %+v", cn)
 	}
 	a, b := s.Nodes[0], s.Nodes[1]
 	if a.HealthyNow || a.DownMinutes != 1 || !a.Down[Minutes-1] {

@@ -189,7 +189,9 @@ func (r *Recorder) ObserveUpstream(node, class string, status int, d time.Durati
 // SetNodeHealthy records a node's change of health (upstream.Observer).
 func (r *Recorder) SetNodeHealthy(node string, healthy bool) {
 	r.mu.Lock()
-	if r.knowNode(node) {
+	// A report that changes nothing (the first health check of a node
+	// that was assumed healthy) is no transition.
+	if r.knowNode(node) && r.nodes[node] != healthy {
 		r.nodes[node] = healthy
 		r.trans[r.ntrans%maxTransitions] = transition{at: r.now(), node: node, healthy: healthy}
 		r.ntrans++
@@ -319,9 +321,10 @@ func nanSeries() []float64 {
 	return v
 }
 
-// nodeHistory replays the kept transitions over the hour. A node's state
-// before its first kept transition is the opposite of that transition (it
-// changed into it), or its current state when it has none. mu must be held.
+// nodeHistory replays the kept transitions over the hour. Every node
+// starts out healthy, so before its first transition it was healthy,
+// unless older transitions were overwritten (then the first kept one
+// changed it from the opposite). mu must be held.
 func (r *Recorder) nodeHistory(first int64) []Node {
 	n := min(r.ntrans, maxTransitions)
 	trans := make([]transition, 0, n)
@@ -331,11 +334,14 @@ func (r *Recorder) nodeHistory(first int64) []Node {
 	var out []Node
 	for name, healthy := range r.nodes {
 		nd := Node{Name: name, HealthyNow: healthy, Down: make([]bool, Minutes)}
-		state := healthy
-		for _, t := range trans {
-			if t.node == name {
-				state = !t.healthy
-				break
+		state := true
+		if r.ntrans > maxTransitions {
+			state = healthy
+			for _, t := range trans {
+				if t.node == name {
+					state = !t.healthy
+					break
+				}
 			}
 		}
 		j := 0

@@ -14,7 +14,7 @@ const (
 	chartW   = 720
 	chartH   = 180
 	padLeft  = 56
-	padRight = 12
+	padRight = 28
 	padTop   = 12
 	padBot   = 28
 	plotW    = chartW - padLeft - padRight
