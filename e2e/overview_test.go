@@ -6,8 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/superset-gateway/superset-gateway/e2e/browser"
 	"github.com/superset-gateway/superset-gateway/e2e/harness"
@@ -64,9 +70,12 @@ func TestOverviewCorrelationAndPicture(t *testing.T) {
 	dir := t.TempDir()
 	out := &lockedBuf{}
 	auditPath := filepath.Join(dir, "audit.jsonl")
+	col := newCollector(t)
 	g := startGatewayT(t, harness.GatewayOptions{
 		Binary: buildGateway(t), Superset: e.s, Upstreams: nodeURLs(e), DataDir: filepath.Join(dir, "gw"),
 		Output: out, AuditOutput: auditPath,
+		// Sample nothing new: only the callers' sampled traces are kept.
+		Extra: []string{"tracing: {endpoint: " + col.URL + "/v1/traces, sample_ratio: 0, service_name: sgw-e2e}"},
 	})
 	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(base, path string, hdr ...string) *http.Response {
@@ -105,7 +114,7 @@ func TestOverviewCorrelationAndPicture(t *testing.T) {
 		}
 	}
 	for i := 0; i < 6; i++ {
-		resp := do(g.URL, "/api/v1/dashboard/", "Authorization", "Bearer not.a.jwt")
+		resp := do(g.URL, "/api/v1/dashboard/", "Authorization", "Bearer not.a.jwt", "Traceparent", "not-a-traceparent")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("malformed JWT: %d", resp.StatusCode)
 		}
@@ -134,6 +143,11 @@ func TestOverviewCorrelationAndPicture(t *testing.T) {
 	if refusedID == "" || !logged {
 		t.Fatalf("refused requests %v: audited as %q, in the access log %v", refused, refusedID, logged)
 	}
+
+	// The real binary exported a span per sampled request, in the
+	// caller's trace, with the stages and the caller kind; the refused
+	// ones carry the audited reason.
+	col.check(t, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 24)
 
 	// (3) The admin's picture of that traffic, without JavaScript of its
 	// own: the browser only reads what the server drew.
@@ -201,5 +215,78 @@ func TestOverviewCorrelationAndPicture(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join("..", "docs", "img", "overview.png"), png, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// collector is an OTLP/HTTP receiver for the gateway binary's spans.
+type collector struct {
+	*httptest.Server
+	mu    sync.Mutex
+	spans []*tracepb.Span
+}
+
+func newCollector(t *testing.T) *collector {
+	c := &collector{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req coltrace.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(b, &req) != nil {
+			http.Error(w, "bad export", http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				c.spans = append(c.spans, ss.Spans...)
+			}
+		}
+		c.mu.Unlock()
+		out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// check waits (the exporter batches every 5s) for want spans of the
+// trace under parent, each with the six stages, and no other span.
+func (c *collector) check(t *testing.T, trace, parent string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.spans)
+		c.mu.Unlock()
+		if n >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.spans) != want {
+		t.Fatalf("collector got %d spans, want %d (one per sampled request, none for unsampled ones)", len(c.spans), want)
+	}
+	for _, s := range c.spans {
+		if hex.EncodeToString(s.TraceId) != trace || hex.EncodeToString(s.ParentSpanId) != parent {
+			t.Fatalf("span in trace %x under %x", s.TraceId, s.ParentSpanId)
+		}
+		var stages []string
+		for _, e := range s.Events {
+			stages = append(stages, e.Name)
+		}
+		if strings.Join(stages, ",") != "authenticate,revocation,authorise,inject,upstream,hooks" {
+			t.Fatalf("stages %v", stages)
+		}
+		kind := ""
+		for _, a := range s.Attributes {
+			if a.Key == "sgw.caller.kind" {
+				kind = a.Value.GetStringValue()
+			}
+		}
+		if kind != "none" {
+			t.Fatalf("caller kind %q", kind)
+		}
 	}
 }
