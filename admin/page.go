@@ -72,6 +72,9 @@ type PageOptions struct {
 	// Extensions, when set, lists the extension policy's verdicts and
 	// advisory state in their own section (nil: no section).
 	Extensions func() Extensions
+	// Overview, if set, serves OverviewPath: the last hour drawn
+	// server-side. nil answers 404 there.
+	Overview OverviewSource
 }
 
 // Extensions is the extension policy as the admin page shows it.
@@ -145,7 +148,11 @@ func (h *Handler) Page(o PageOptions) (http.Handler, error) {
 		tmpl[name] = t
 	}
 	p := &page{h: h, toks: o.AccessTokens, validID: o.ValidTokenID, login: o.LoginPath, nrev: o.Revocations,
-		tmpl: tmpl, dir: o.Directory, extra: o.Extra, flashes: o.Flashes, exts: o.Extensions}
+		tmpl: tmpl, dir: o.Directory, extra: o.Extra, flashes: o.Flashes, exts: o.Extensions, ov: o.Overview}
+	var err error
+	if p.ovTmpl, err = parseOverview(); err != nil {
+		return nil, err
+	}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -176,6 +183,8 @@ type page struct {
 	extra   []ui.Link
 	flashes sessions.Store
 	exts    func() Extensions
+	ov      OverviewSource
+	ovTmpl  *template.Template
 }
 
 // pageData is the template's input.
@@ -229,6 +238,12 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.view(w, r)
+	case OverviewPath:
+		if !get {
+			p.notAllowed(w, "GET, HEAD")
+			return
+		}
+		p.overview(w, r)
 	case pathRevokeToken:
 		if r.Method != http.MethodPost {
 			p.notAllowed(w, http.MethodPost)

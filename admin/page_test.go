@@ -171,18 +171,15 @@ func (fakeUsers) ResolveUser(_ context.Context, ref string) (client.User, error)
 
 func newPageEnv(t *testing.T) *pageEnv { return newPageEnvWith(t, fakeUsers{}) }
 
-// newPageEnvWith resolves users with users (nil: ids only, unchecked).
-func newPageEnvWith(t *testing.T, users admin.Users, exts ...func() admin.Extensions) *pageEnv {
-	return newPageEnvFlash(t, users, nil, exts...)
+// newPageEnvWith resolves users with users (nil: ids only, unchecked);
+// mod may set further page options.
+func newPageEnvWith(t *testing.T, users admin.Users, mod ...func(*admin.PageOptions)) *pageEnv {
+	return newPageEnvFlash(t, users, nil, mod...)
 }
 
 // newPageEnvFlash is newPageEnvWith keeping messages in flashes.
-func newPageEnvFlash(t *testing.T, users admin.Users, flashes sessions.Store, exts ...func() admin.Extensions) *pageEnv {
+func newPageEnvFlash(t *testing.T, users admin.Users, flashes sessions.Store, mod ...func(*admin.PageOptions)) *pageEnv {
 	t.Helper()
-	var ext func() admin.Extensions
-	if len(exts) > 0 {
-		ext = exts[0]
-	}
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gw.db"), bolt.Options{SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +214,11 @@ func newPageEnvFlash(t *testing.T, users admin.Users, flashes sessions.Store, ex
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := h.Page(admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}, Flashes: flashes, Extensions: ext})
+	po := admin.PageOptions{AccessTokens: e.toks, ValidTokenID: validID, Directory: fakeDirectory{}, Flashes: flashes}
+	for _, m := range mod {
+		m(&po)
+	}
+	pg, err := h.Page(po)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,11 +339,13 @@ func TestPageListsExtensionVerdicts(t *testing.T) {
 	if r := newPageEnv(t).do(http.MethodGet, admin.PagePath, "admin", nil); strings.Contains(r.body, `id="extensions"`) {
 		t.Fatal("extension section without the policy")
 	}
-	e := newPageEnvWith(t, fakeUsers{}, func() admin.Extensions {
-		return admin.Extensions{AdvisoryError: "osv: advisory source unreadable", FailClosed: true, Verdicts: []admin.ExtensionVerdict{
-			{ID: "acme.good", Version: "1.0.0", Source: "list", Allowed: true},
-			{ID: "acme.<b>bad</b>", Version: "1.0.0", Source: "list", Reasons: []string{"policy:blocked", "advisory:GHSA-x"}},
-		}}
+	e := newPageEnvWith(t, fakeUsers{}, func(o *admin.PageOptions) {
+		o.Extensions = func() admin.Extensions {
+			return admin.Extensions{AdvisoryError: "osv: advisory source unreadable", FailClosed: true, Verdicts: []admin.ExtensionVerdict{
+				{ID: "acme.good", Version: "1.0.0", Source: "list", Allowed: true},
+				{ID: "acme.<b>bad</b>", Version: "1.0.0", Source: "list", Reasons: []string{"policy:blocked", "advisory:GHSA-x"}},
+			}}
+		}
 	})
 	r := e.do(http.MethodGet, admin.PagePath, "admin", nil)
 	for _, want := range []string{`<h2 id="extensions">Extensions</h2>`, "<strong>unavailable</strong> (osv: advisory source unreadable); extensions are refused",

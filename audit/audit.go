@@ -161,10 +161,31 @@ func (l *Logger) Emit(ctx context.Context, ev Event) error {
 	return l.record(ctx, ev, RecentKey, l.max)
 }
 
+// requestKey is the context key of WithRequest.
+type requestKey struct{}
+
+type requestInfo struct{ id, ip string }
+
+// WithRequest returns ctx carrying the request id and client address of
+// the request being served, so that an event emitted anywhere below it
+// without its own RequestID or IP gets them: the one join between audit
+// events, access-log records and Superset's own log.
+func WithRequest(ctx context.Context, requestID, ip string) context.Context {
+	return context.WithValue(ctx, requestKey{}, requestInfo{requestID, ip})
+}
+
 // record writes ev and keeps it on the recent list key, at most max long.
 func (l *Logger) record(ctx context.Context, ev Event, key string, max int) error {
 	if ev.TS.IsZero() {
 		ev.TS = l.now()
+	}
+	if ri, ok := ctx.Value(requestKey{}).(requestInfo); ok {
+		if ev.RequestID == "" {
+			ev.RequestID = ri.id
+		}
+		if ev.IP == "" {
+			ev.IP = ri.ip
+		}
 	}
 	ev.TS = ev.TS.UTC()
 	if ev.Details != nil {

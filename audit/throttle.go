@@ -217,6 +217,9 @@ func (l *Logger) Run(ctx context.Context) {
 }
 
 func (l *Logger) summarize(ctx context.Context, now time.Time) error {
+	// The summary is no one request's: the one that happened to make it
+	// due must not lend it its id.
+	ctx = WithRequest(ctx, "", "")
 	drops, since := l.thr.take(now)
 	if drops == nil {
 		return nil

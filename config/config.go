@@ -53,6 +53,19 @@ type Config struct {
 	Log               Log           `yaml:"log" reload:"restart"`
 	// Extensions: the extension supply-chain policy at the proxy.
 	Extensions Extensions `yaml:"extensions" reload:"restart"`
+	// Tracing exports OpenTelemetry spans; off unless an endpoint is set.
+	Tracing Tracing `yaml:"tracing" reload:"restart"`
+}
+
+// Tracing configures the OTLP/HTTP span export (package tracing).
+type Tracing struct {
+	// Endpoint is the collector's OTLP/HTTP traces URL
+	// ("http://collector:4318/v1/traces"); empty turns tracing off.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, 0 to 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name of the spans.
+	ServiceName string `yaml:"service_name"`
 }
 
 // TLS configures TLS termination. Both files empty means plain HTTP.
@@ -327,6 +340,7 @@ func Default() *Config {
 		ReconcileInterval: 60 * time.Second,
 		Admin:             Admin{Roles: []string{"Admin"}},
 		Metrics:           Metrics{Listen: "127.0.0.1:9464"},
+		Tracing:           Tracing{SampleRatio: 1, ServiceName: "superset-gateway"},
 		Audit:             Audit{Output: "stdout"},
 		Limits: Limits{
 			MaxHeaderBytes:    64 << 10,

@@ -363,6 +363,12 @@ func setFromEnv(f reflect.Value, value string) error {
 			return fmt.Errorf("%q is not a whole number", value)
 		}
 		f.SetInt(i)
+	case f.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", value)
+		}
+		f.SetFloat(x)
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
 		var items []string
 		for _, s := range strings.Split(value, ",") {

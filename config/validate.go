@@ -138,6 +138,9 @@ func (c *Config) validateListeners() error {
 		}
 		seenHdr[canon] = i
 	}
+	if err := c.Tracing.validate(); err != nil {
+		return err
+	}
 	if c.Metrics.Listen != "" {
 		if err := checkAddr("metrics.listen", c.Metrics.Listen); err != nil {
 			return err
@@ -462,4 +465,21 @@ func (c *Config) validateLog() error {
 		return nil
 	}
 	return bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+}
+
+func (t Tracing) validate() error {
+	if t.SampleRatio < 0 || t.SampleRatio > 1 || t.SampleRatio != t.SampleRatio {
+		return bad("tracing.sample_ratio", "%v is not between 0 and 1", t.SampleRatio)
+	}
+	if t.Endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(t.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return bad("tracing.endpoint", "must be an http(s) URL without credentials")
+	}
+	if t.ServiceName == "" {
+		return bad("tracing.service_name", "must not be empty")
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/superset/client"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // buildAdminPage is the admin HTML page (/-/admin/) over the admin API's
@@ -30,6 +31,10 @@ func (p *process) buildAdminPage(cfg *config.Config, keys []config.CookieKeyPair
 		// Users and embedded dashboards are listed as the admin, with
 		// their own Superset credentials.
 		Directory: admin.ClientDirectory{Client: client.Through(currentPool{&p.pool}), Credentials: p.adminCredentials},
+		Overview:  p.overview,
+	}
+	if p.overview != nil {
+		o.Extra = []ui.Link{{Href: admin.OverviewPath, Label: "Overview"}}
 	}
 	if e := p.extensions; e != nil {
 		o.Extensions = func() admin.Extensions {

@@ -25,6 +25,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
+	"github.com/superset-gateway/superset-gateway/overview"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/proxy"
@@ -36,6 +37,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
 	"github.com/superset-gateway/superset-gateway/ui"
 	"github.com/superset-gateway/superset-gateway/upstreamsecret"
+	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
 // process holds what lives as long as the process: a reload never replaces
@@ -84,6 +86,12 @@ type process struct {
 	// extensions is the extension policy; nil when extensions.enabled is
 	// false. Built once (its keys are restart-only).
 	extensions *enforce.Enforcer
+	// tracer exports a span per request; nil when tracing.endpoint is
+	// empty (the default), and then nothing on the path looks for spans.
+	tracer *tracing.Tracer
+	// overview keeps the last hour for /-/admin/overview; it outlives
+	// reloads so the picture does not start over.
+	overview *overview.Recorder
 }
 
 // state is what a reload rebuilds from the config and swaps in atomically.
@@ -182,12 +190,15 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 			log.Warn("closing the store", zap.Error(err))
 		}
 	})
-	g.process = process{log: log, metrics: m, store: st, upstreamSecrets: metrics.NewUpstreamSecrets(g.reg)}
+	g.process = process{log: log, metrics: m, store: st, upstreamSecrets: metrics.NewUpstreamSecrets(g.reg), overview: overview.New(nil)}
 	if backup != nil {
 		g.process.backup = backup
 	}
 	p := &g.process
 	if err := p.initStore(ctx); err != nil {
+		return g, err
+	}
+	if err := g.openTracing(ctx, cfg, o.Version); err != nil {
 		return g, err
 	}
 
@@ -311,7 +322,7 @@ func (g *Gateway) Close() {
 // alone (upstream pool, header policy, request path) without opening the
 // store, binding a port or contacting an upstream.
 func Check(cfg *config.Config) error {
-	p := &process{log: zap.NewNop(), metrics: metrics.New(metrics.NewRegistry())}
+	p := &process{log: zap.NewNop(), metrics: metrics.New(metrics.NewRegistry()), overview: overview.New(nil)}
 	if _, err := p.buildState(cfg); err != nil {
 		return config.InvalidError{Err: err}
 	}
@@ -382,7 +393,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		UnhealthyAfter:        cfg.HealthCheck.UnhealthyThreshold,
 		EjectAfter:            ejectAfter,
 		EjectCooldown:         cfg.Passive.Cooldown,
-		Observer:              p.metrics,
+		Observer:              observers{p.metrics, p.overview},
 		Logger:                p.log.Named("upstream"),
 	})
 	if err != nil {
@@ -403,7 +414,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	opts := proxy.Options{
 		Upstream:       pool,
 		Logger:         p.log.Named("proxy"),
-		Observer:       p.metrics,
+		Observer:       observers{p.metrics, p.overview},
 		TrustedProxies: trusted,
 		TrustedHeaders: cfg.TrustedHeaders,
 		// headers.underscore_headers: "drop" (default) or "refuse".
@@ -419,9 +430,13 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Sessions: p.vault,
 		Epochs:   p.epochs,
 		Stamp:    p.stampHook,
-		Refusals: NewRefuser(RefuserOptions{Observer: p.metrics, Auditor: p.audit,
+		Refusals: NewRefuser(RefuserOptions{Observer: observers{p.metrics, p.overview}, Auditor: p.audit,
 			Logger: p.log.Named("refusal"), RequestInfo: requestInfo}),
 		Logger: p.log.Named("pipeline"),
+		Traced: p.tracer != nil,
+	}
+	if p.tracer != nil {
+		opts.Tracer = p.tracer
 	}
 	if p.jwtGuard != nil {
 		parts.JWT = p.jwtGuard
@@ -692,7 +707,12 @@ func (p *process) internalRoutes() http.Handler {
 		internal.Handle("/-/tokens", p.tokenPage)
 		internal.Handle("/-/tokens/", p.tokenPage)
 	}
-	return internal
+	// Every audit event of the gateway's own pages and APIs carries the
+	// request id and client address, whichever package emits it.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ip := requestInfo(r)
+		internal.ServeHTTP(w, r.WithContext(audit.WithRequest(r.Context(), id, ip)))
+	})
 }
 
 // guestAuditor adapts the audit logger to guesttoken.Auditor. A denied
@@ -722,4 +742,27 @@ func sameSite(v string) http.SameSite {
 		return http.SameSiteNoneMode
 	}
 	return http.SameSiteLaxMode
+}
+
+// openTracing starts the OTLP exporter when tracing.endpoint is set; its
+// closer sends the spans still queued.
+func (g *Gateway) openTracing(ctx context.Context, cfg *config.Config, version string) error {
+	if cfg.Tracing.Endpoint == "" {
+		return nil
+	}
+	tr, err := tracing.New(ctx, tracing.Options{Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio,
+		ServiceName: cfg.Tracing.ServiceName, Version: version})
+	if err != nil {
+		return config.InvalidError{Err: err}
+	}
+	g.tracer = tr
+	log := g.log
+	g.closers = append(g.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("last spans not exported", zap.Error(err))
+		}
+	})
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
+	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
 // The request path, in the order a request meets it. proxy runs the first
@@ -122,6 +123,9 @@ type Parts struct {
 	Refusals   *Refuser
 	Now        func() time.Time
 	Logger     *zap.Logger
+	// Traced marks the stages on the request's span (package tracing);
+	// false skips even looking for one, so tracing off costs nothing.
+	Traced bool
 }
 
 // Pipeline is stages 3 to 6 and 8 of the request path. Build it with
@@ -178,6 +182,9 @@ func (pl *Pipeline) Middleware(next http.Handler) http.Handler {
 
 // ModifyResponse is stage 8: the response hooks in their fixed order.
 func (pl *Pipeline) ModifyResponse(resp *http.Response) error {
+	if resp.Request != nil {
+		pl.stage(resp.Request.Context(), "hooks")
+	}
 	for _, h := range pl.hooks {
 		if err := h(resp); err != nil {
 			return err
@@ -192,12 +199,17 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	defer x.Done()
 
 	// 3. Authenticate: exactly one principal.
+	pl.stage(ctx, "authenticate")
 	p, d, err := pl.authenticate(ctx, r, x)
+	if pl.p.Traced {
+		tracing.Caller(ctx, p.Kind.String())
+	}
 	if pl.refused(w, r, p, d, err) {
 		return
 	}
 
 	// 4. One revocation check, the same for every kind.
+	pl.stage(ctx, "revocation")
 	d, err = pl.revocation(ctx, p)
 	if err != nil {
 		pl.p.Refusals.Refuse(w, r, p, policy.ReasonStoreUnavailable, err)
@@ -234,6 +246,7 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	x.Principal = p
 
 	// 5. Authorise. (The rate-limit stage goes here.)
+	pl.stage(ctx, "authorise")
 	if p.Kind == principal.AccessToken {
 		if d := pl.p.Tokens.Authorize(ctx, r, x); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
@@ -249,6 +262,7 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 
 	// 6. Inject upstream credentials. No cookie the client sent ever
 	// reaches Superset: only the vault's, or the token's own.
+	pl.stage(ctx, "inject")
 	delete(r.Header, "Cookie")
 	switch p.Kind {
 	case principal.Session, principal.APIJWT, principal.RefreshJWT, principal.None:
@@ -268,7 +282,15 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 
 	// 7. The reverse proxy, with the exchange as the one context value.
+	pl.stage(ctx, "upstream")
 	next.ServeHTTP(w, r.WithContext(principal.WithExchange(ctx, x)))
+}
+
+// stage marks a stage on the request's span when tracing is on.
+func (pl *Pipeline) stage(ctx context.Context, name string) {
+	if pl.p.Traced {
+		tracing.Stage(ctx, name)
+	}
 }
 
 // refused answers the request when a stage could not decide (err: the

@@ -14,6 +14,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/ui"
+	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
 // Answer is what a refusal looks like from outside: the status, the
@@ -161,6 +162,8 @@ func NewRefuser(o RefuserOptions) *Refuser {
 // cause is the private error (a store failure), logged, never sent.
 func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Principal, reason policy.Reason, cause error) {
 	a := AnswerFor(p.Kind, reason)
+	// Without a recording span on the context this does nothing.
+	tracing.Refusal(r.Context(), string(reason))
 	if f.obs != nil {
 		f.obs.ObserveCredentialRefusal(p.Kind.String(), string(reason))
 	}

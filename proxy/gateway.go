@@ -115,6 +115,32 @@ type Options struct {
 	MaxPathBytes int
 	// RetryAfter is sent with 503 when no upstream is healthy; 0 means 5s.
 	RetryAfter time.Duration
+
+	// Tracer opens one span per request (package tracing). nil means no
+	// tracing at no cost: a valid incoming traceparent is forwarded to
+	// Superset unchanged, a malformed one is replaced by a fresh trace,
+	// never forwarded as it came.
+	Tracer Tracer
+}
+
+// Tracer starts the span of one request. It must be safe for concurrent
+// use and must not block.
+type Tracer interface {
+	// Start opens the request's span as a child of parent (the incoming
+	// traceparent; zero when absent or malformed) with the incoming
+	// tracestate (valid or ""). The returned context carries the span
+	// to the later stages.
+	Start(ctx context.Context, parent TraceContext, tracestate, method, requestID string) (context.Context, RequestSpan)
+}
+
+// RequestSpan is one request's span as the proxy sees it.
+type RequestSpan interface {
+	// Upstream is the trace context sent to Superset: this span as the
+	// parent, and the tracestate to forward ("" for none).
+	Upstream() (TraceContext, string)
+	// End closes the span with the route class, the status logged and
+	// the refusal reason ("" for none).
+	End(class string, status int, refusal string)
 }
 
 // Gateway is the gateway's http.Handler. Build it with New; it is immutable
@@ -135,6 +161,7 @@ type Gateway struct {
 	maxBody          int64
 	maxPath          int
 	retryAfter       string
+	tracer           Tracer
 	page             *ui.Errors
 	upstream         http.Handler
 }
@@ -171,6 +198,7 @@ func New(opts Options) (*Gateway, error) {
 		headers:          opts.Headers,
 		maxBody:          opts.MaxBodyBytes,
 		maxPath:          opts.MaxPathBytes,
+		tracer:           opts.Tracer,
 	}
 	for i, p := range g.trusted {
 		g.trusted[i] = p.Masked()
@@ -232,6 +260,7 @@ type reqState struct {
 	class    string
 	refusal  string
 	status   int // overrides the written status in logs (499)
+	span     RequestSpan
 
 	// Kept here so one allocation serves the whole request.
 	w   respWriter
@@ -285,6 +314,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.ResponseWriter, rw.g, rw.st = w, g, st
 	st.idv[0] = st.id
 	w.Header()["X-Request-Id"] = st.idv[:]
+	if g.tracer != nil {
+		parent, _ := incomingTrace(r.Header)
+		ctx, span := g.tracer.Start(r.Context(), parent, incomingTracestate(r.Header), r.Method, st.id)
+		st.span = span
+		r = r.WithContext(ctx)
+	}
 
 	g.obs.InFlight(1)
 	defer g.finish(rw, r, st, start)
@@ -304,6 +339,9 @@ func (g *Gateway) finish(rw *respWriter, r *http.Request, st *reqState, start ti
 	}
 	g.obs.InFlight(-1)
 	g.obs.ObserveRequest(st.class, status, d)
+	if st.span != nil {
+		st.span.End(st.class, status, st.refusal)
+	}
 	path := st.path
 	if path == "" {
 		path = logSafe(r.URL.Path)
@@ -524,6 +562,64 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		h["X-Forwarded-Host"] = []string{host}
 	}
 	h["X-Request-Id"] = []string{st.id}
+	g.traceUpstream(in.Header, h, st)
+}
+
+// traceUpstream sets the W3C trace context Superset receives: the
+// gateway's own span when it traces; otherwise the caller's, re-checked,
+// so that a malformed traceparent is replaced by a fresh trace and a
+// tracestate travels only with a valid traceparent.
+func (g *Gateway) traceUpstream(in, h http.Header, st *reqState) {
+	if st.span != nil {
+		tc, ts := st.span.Upstream()
+		h["Traceparent"] = []string{tc.String()}
+		if ts != "" {
+			h["Tracestate"] = []string{ts}
+		} else {
+			delete(h, "Tracestate")
+		}
+		return
+	}
+	if _, sent := in["Traceparent"]; !sent {
+		delete(h, "Tracestate")
+		return
+	}
+	tc, ok := incomingTrace(in)
+	if !ok {
+		h["Traceparent"] = []string{newTraceContext().String()}
+		delete(h, "Tracestate")
+		return
+	}
+	h["Traceparent"] = []string{tc.String()}
+	if ts := incomingTracestate(in); ts != "" {
+		h["Tracestate"] = []string{ts}
+	} else {
+		delete(h, "Tracestate")
+	}
+}
+
+// incomingTrace reads the request's one traceparent; several are
+// malformed.
+func incomingTrace(h http.Header) (TraceContext, bool) {
+	v := h["Traceparent"]
+	if len(v) != 1 {
+		return TraceContext{}, false
+	}
+	return ParseTraceparent(v[0])
+}
+
+// incomingTracestate joins the request's tracestate lines (one list by
+// the recommendation) and returns it when valid, else "".
+func incomingTracestate(h http.Header) string {
+	v := h["Tracestate"]
+	if len(v) == 0 {
+		return ""
+	}
+	ts := strings.Join(v, ",")
+	if !ValidTracestate(ts) {
+		return ""
+	}
+	return ts
 }
 
 // bufferPool reuses the 32 KiB copy buffers of the reverse proxy, which

@@ -73,6 +73,7 @@ func allTargets() []target {
 		{"gateway-jwt", startGatewayJWT},
 		{"gateway-guest", startGatewayGuest},
 		{"gateway-token", startGatewayToken},
+		{"gateway-traced", startGatewayTraced},
 	}
 }
 
@@ -176,9 +177,33 @@ func startGateway(ctx context.Context, e *env) (*running, error) {
 	return startGatewayIn(ctx, e, "gateway")
 }
 
+// startGatewayTraced is the gateway with tracing on, every request
+// sampled and exported to a collector in this process that takes and
+// discards the batches: what tracing costs on the request path.
+func startGatewayTraced(ctx context.Context, e *env) (*running, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	col := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = col.Serve(ln) }()
+	r, err := startGatewayIn(ctx, e, "gateway-traced",
+		fmt.Sprintf("tracing: {endpoint: http://%s/v1/traces, sample_ratio: 1}\n", ln.Addr()))
+	if err != nil {
+		_ = col.Close()
+		return nil, err
+	}
+	stop := r.stop
+	r.stop = func() error { return errors.Join(stop(), col.Close()) }
+	return r, nil
+}
+
 // startGatewayIn starts a gateway process named name (its scratch
-// directory and log file).
-func startGatewayIn(ctx context.Context, e *env, name string) (*running, error) {
+// directory and log file), with extra config lines appended.
+func startGatewayIn(ctx context.Context, e *env, name string, extra ...string) (*running, error) {
 	if _, err := os.Stat(e.gateway); err != nil {
 		return nil, fmt.Errorf("gateway binary: %w (run make build)", err)
 	}
@@ -208,7 +233,7 @@ func startGatewayIn(ctx context.Context, e *env, name string) (*running, error) 
 		}
 	}
 	conf := fmt.Sprintf(gatewayConf, addr, e.stub.URL, filepath.Join(dir, "data"), maddr,
-		secrets[0], secrets[1], filepath.Join(dir, "audit.log"))
+		secrets[0], secrets[1], filepath.Join(dir, "audit.log")) + strings.Join(extra, "")
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
