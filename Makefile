@@ -119,8 +119,16 @@ superset-env:
 bench: build
 	$(GO) run ./bench/cmd/sgw-bench -gateway $(BIN)
 
-demo: build superset-env
-	$(GO) run ./e2e/cmd/sgw-demo -gateway $(BIN)
+# The demo's gateway address (DEMO_LISTEN=127.0.0.1:8090 make demo). The
+# port is checked before anything else; the demo runs as a built binary,
+# not under go run and exec'd by the recipe's shell, so that Ctrl-C ends it
+# (exit 0) without a make error.
+DEMO_LISTEN ?= 127.0.0.1:8080
+demo:
+	@$(GO) build -o bin/sgw-demo ./e2e/cmd/sgw-demo
+	@bin/sgw-demo -check-listen -listen "$(DEMO_LISTEN)"
+	@$(MAKE) --no-print-directory build superset-env embedded-sdk
+	@exec bin/sgw-demo -gateway $(BIN) -listen "$(DEMO_LISTEN)"
 
 clean:
 	rm -rf bin

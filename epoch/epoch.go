@@ -43,6 +43,9 @@ const (
 	TriggerReconciler      = "reconciler"
 	TriggerStoreWiped      = "store_wiped"
 	TriggerStoreRestored   = "store_restored"
+	// TriggerStoreCreated: the first start on a store that, as far as this
+	// gateway can tell, never held anything (see OnNewStore).
+	TriggerStoreCreated = "store_created"
 )
 
 // Sentinel errors.
@@ -239,6 +242,16 @@ func (e *Epochs) StampGlobal(ctx context.Context, why Reason) (int64, error) {
 // (new or wiped) store, so that nothing revoked before the wipe comes back.
 func (e *Epochs) OnFreshGeneration(ctx context.Context) (int64, error) {
 	return e.StampGlobal(ctx, Reason{Trigger: TriggerStoreWiped, Actor: "gateway"})
+}
+
+// OnNewStore stamps the global epoch like OnFreshGeneration, under
+// TriggerStoreCreated: the gateway calls it instead when nothing shows the
+// fresh store ever held revocations (its data_dir never saw a generation),
+// so that a first start is not reported as a wipe. The stamp itself is the
+// same: a wipe the gateway cannot see must still refuse what came before.
+func (e *Epochs) OnNewStore(ctx context.Context) (int64, error) {
+	return e.StampGlobal(ctx, Reason{Trigger: TriggerStoreCreated, Actor: "gateway",
+		Note: "first start on a new, empty store: nothing was lost"})
 }
 
 func (e *Epochs) stamp(ctx context.Context, cacheKey, key, subject string, why Reason) (int64, error) {

@@ -159,6 +159,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 		ran, stamped, err := r.RunOnce(rctx)
 		cancel()
 		switch {
+		case err != nil && !succeeded && backoff < r.retryMax:
+			// At start Superset is often not healthy yet: not worth a
+			// warning until the retries have backed off to their cap.
+			r.log.Info("epoch: reconcile not possible yet, retrying", zap.Duration("in", backoff), zap.Error(err))
 		case err != nil:
 			r.log.Warn("epoch: reconcile failed", zap.Bool("leader", ran), zap.Error(err))
 		case len(stamped) > 0:

@@ -53,6 +53,8 @@ type process struct {
 	// freshStore is true when this start found no generation marker: the
 	// store is new or was wiped, so revocations it held are gone.
 	freshStore bool
+	// storeWiped: freshStore, and data_dir remembers an earlier generation.
+	storeWiped bool
 	generation string
 	audit      *audit.Logger
 	// vault owns the gateway sessions. It outlives reloads: its keys,
@@ -195,7 +197,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		g.process.backup = backup
 	}
 	p := &g.process
-	if err := p.initStore(ctx); err != nil {
+	if err := p.initStore(ctx, cfg.Store.DataDir); err != nil {
 		return g, err
 	}
 	if err := g.openTracing(ctx, cfg, o.Version); err != nil {
@@ -225,7 +227,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		// /-/readyz make the wipe visible too.
 		if err := p.audit.Emit(ctx, audit.Event{
 			Event: "store.generation_created", Actor: "gateway", Subject: "store:" + p.durability.Backend,
-			Outcome: audit.OutcomeSuccess, Reason: "fresh_store",
+			Outcome: audit.OutcomeSuccess, Reason: freshStoreReason(p.storeWiped),
 		}); err != nil {
 			log.Warn("audit event not fully recorded", zap.Error(err))
 		}
@@ -330,7 +332,7 @@ func Check(cfg *config.Config) error {
 }
 
 // initStore reads the generation marker and the backend's durability.
-func (p *process) initStore(ctx context.Context) error {
+func (p *process) initStore(ctx context.Context, dataDir string) error {
 	fresh, gen, err := store.EnsureGeneration(ctx, p.store, time.Now())
 	if err != nil {
 		// Without the marker the gateway cannot tell a wiped store from a
@@ -338,12 +340,21 @@ func (p *process) initStore(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	p.freshStore, p.generation = fresh, gen
-	if fresh {
-		p.log.Warn("store has no generation marker: it is new or was wiped; revocations it may have held are gone",
-			zap.String("generation", gen))
-	} else {
+	seen := seenGeneration(dataDir, p.log)
+	// A fresh store is a wipe when this data_dir remembers an earlier
+	// generation; otherwise it is taken for a new one (the global epoch is
+	// stamped either way, see openEpochs).
+	p.storeWiped = fresh && seen != ""
+	switch {
+	case p.storeWiped:
+		p.log.Warn("store has no generation marker but this data_dir saw one: the store was wiped; revocations it held are gone",
+			zap.String("generation", gen), zap.String("previous", seen))
+	case fresh:
+		p.log.Info("new store: generation marker created", zap.String("generation", gen))
+	default:
 		p.log.Info("store generation", zap.String("generation", gen))
 	}
+	rememberGeneration(dataDir, gen, p.log)
 	d, err := p.store.Durability(ctx)
 	if err != nil {
 		return fmt.Errorf("store: durability: %w", err)

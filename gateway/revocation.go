@@ -42,11 +42,19 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 	if err != nil {
 		return fmt.Errorf("epoch: %w", err)
 	}
-	if p.freshStore {
+	switch {
+	case p.storeWiped:
 		if _, err := ep.OnFreshGeneration(ctx); err != nil {
-			return fmt.Errorf("store is new or wiped and the global epoch could not be stamped: %w", err)
+			return fmt.Errorf("store was wiped and the global epoch could not be stamped: %w", err)
 		}
 		p.log.Warn("global epoch stamped: every credential issued before this start is refused")
+	case p.freshStore:
+		// Nothing shows it held anything, but a wipe of both the store and
+		// data_dir looks the same: stamp anyway, without the alarm.
+		if _, err := ep.OnNewStore(ctx); err != nil {
+			return fmt.Errorf("store is new and the global epoch could not be stamped: %w", err)
+		}
+		p.log.Info("new store: global epoch stamped at first start")
 	}
 	if err := ep.Start(ctx); err != nil {
 		p.log.Warn("epoch invalidation subscription not live yet", zap.Error(err))

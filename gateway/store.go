@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -91,4 +94,49 @@ func EmbeddedPath(cfg *config.Config) string {
 		return ""
 	}
 	return filepath.Join(cfg.Store.DataDir, BoltFileName)
+}
+
+// GenerationFileName, inside data_dir, remembers the last store generation
+// this gateway saw, so that a store found without its marker can be told
+// apart: a wipe if the file names one, a new store if there is no file.
+const GenerationFileName = "store-generation"
+
+// seenGeneration returns the generation data_dir remembers, "" if none.
+func seenGeneration(dataDir string, log *zap.Logger) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, GenerationFileName))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("store: remembered generation unreadable; a wiped store would be reported as new", zap.Error(err))
+		}
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// rememberGeneration records gen in data_dir. Failing (a read-only
+// data_dir) only costs the wipe/new distinction at a later start, never a
+// stamp, so it is logged, not returned.
+func rememberGeneration(dataDir, gen string, log *zap.Logger) {
+	path := filepath.Join(dataDir, GenerationFileName)
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == gen {
+		return
+	}
+	err := os.MkdirAll(dataDir, 0o700)
+	if err == nil {
+		tmp := path + ".tmp"
+		if err = os.WriteFile(tmp, []byte(gen+"\n"), 0o600); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		log.Warn("store: generation not remembered in data_dir; a later wipe would be reported as a new store", zap.Error(err))
+	}
+}
+
+// freshStoreReason is the audit reason of store.generation_created.
+func freshStoreReason(wiped bool) string {
+	if wiped {
+		return "store_wiped"
+	}
+	return "new_store"
 }

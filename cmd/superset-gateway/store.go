@@ -373,6 +373,9 @@ func storeInspect(path string) (bolt.Info, error) {
 // file's mapping, a fault no recover catches, so a file that did not come
 // from this process is read where a crash is an answer, not the end of the
 // command.
+// inspectErrPrefix starts the child's own refusals on stderr.
+const inspectErrPrefix = "superset-gateway: store inspect: "
+
 func inspectIsolated(ctx context.Context, path string) (bolt.Info, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -394,8 +397,10 @@ func inspectIsolated(ctx context.Context, path string) (bolt.Info, error) {
 		return info, nil
 	case ctx.Err() != nil:
 		return bolt.Info{}, fmt.Errorf("%w: reading it took longer than 2 minutes", bolt.ErrNotAStore)
-	case errors.As(err, &ee) && ee.ExitCode() == exitUsage:
-		msg := strings.TrimPrefix(strings.TrimSpace(stderr.String()), "superset-gateway: store inspect: ")
+	case errors.As(err, &ee) && ee.ExitCode() == exitUsage && strings.HasPrefix(stderr.String(), inspectErrPrefix):
+		// The Go runtime's fatal errors (a fault on a bad page) exit 2
+		// too; only the child's own refusal starts with its prefix.
+		msg := strings.TrimPrefix(strings.TrimSpace(stderr.String()), inspectErrPrefix)
 		return bolt.Info{}, fmt.Errorf("%s", msg)
 	case errors.As(err, &ee):
 		return bolt.Info{}, fmt.Errorf("%w: reading it crashed the store reader (%s): the file is corrupt", bolt.ErrNotAStore, ee.ProcessState)

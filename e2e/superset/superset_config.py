@@ -122,3 +122,33 @@ if _remote_header:
 if _s.get("extensions_path"):
     FEATURE_FLAGS["ENABLE_EXTENSIONS"] = True
     EXTENSIONS_PATH = _s["extensions_path"]
+# superset-gateway's pages in Superset's menu: "Access tokens", "Sessions"
+# (and "Gateway admin" for admins) as an "Account" group of the Settings
+# dropdown. COMMON_BOOTSTRAP_OVERRIDES_FUNC adds them to the menu_data the
+# React navbar reads, for every signed-in user whatever their roles; FAB's
+# appbuilder.add_link would need a menu_access permission per link in every
+# role (and `superset init` to grant it). The navbar files a top-level entry
+# under Settings only when its name is "Data", "Security" or "Manage"; the
+# group's title is its label. Same block in docs/deploy.md.
+SGW_MENU_LINKS = [("Access tokens", "/-/tokens"), ("Sessions", "/-/sessions")]
+SGW_ADMIN_LINKS = [("Gateway admin", "/-/admin/")]
+SGW_ADMIN_ROLES = {"Admin"}  # the gateway's admin.roles
+
+
+def COMMON_BOOTSTRAP_OVERRIDES_FUNC(data):  # noqa: N802
+    from flask import g
+
+    menu = data.get("menu_data") or {}
+    user = getattr(g, "user", None)
+    if not menu or user is None or getattr(user, "is_anonymous", True):
+        return {}
+    links = list(SGW_MENU_LINKS)
+    if {r.name for r in getattr(user, "roles", [])} & SGW_ADMIN_ROLES:
+        links += SGW_ADMIN_LINKS
+    group = {
+        "name": "Manage",
+        "label": "Account",
+        "icon": "",
+        "childs": [{"name": n, "label": n, "icon": "", "url": u} for n, u in links],
+    }
+    return {"menu_data": dict(menu, menu=list(menu.get("menu") or []) + [group])}
