@@ -35,9 +35,9 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset"
 	"github.com/superset-gateway/superset-gateway/superset/client"
 	"github.com/superset-gateway/superset-gateway/superset/guestjwt"
+	"github.com/superset-gateway/superset-gateway/tracing"
 	"github.com/superset-gateway/superset-gateway/ui"
 	"github.com/superset-gateway/superset-gateway/upstreamsecret"
-	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
 // process holds what lives as long as the process: a reload never replaces

@@ -13,8 +13,8 @@ import (
 	"github.com/superset-gateway/superset-gateway/audit"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
-	"github.com/superset-gateway/superset-gateway/ui"
 	"github.com/superset-gateway/superset-gateway/tracing"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // Answer is what a refusal looks like from outside: the status, the
