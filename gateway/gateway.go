@@ -390,6 +390,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Upstream:       pool,
 		Logger:         p.log.Named("proxy"),
 		Observer:       p.metrics,
+		SlowThreshold:  cfg.Metrics.SlowRequestThreshold,
 		TrustedProxies: trusted,
 		TrustedHeaders: cfg.TrustedHeaders,
 		// headers.underscore_headers: "drop" (default) or "refuse".
