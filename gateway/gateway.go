@@ -106,7 +106,7 @@ type Options struct {
 // networks) is rebuilt by Reload and swapped in atomically.
 type Gateway struct {
 	process
-	reg     *prometheus.Registry
+	reg     *metrics.Registry
 	handler *proxy.Reloadable
 	mu      sync.Mutex // serialises Reload and Close
 	cur     *state
@@ -247,6 +247,10 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // MetricsHandler serves the gateway's own Prometheus registry.
 func (g *Gateway) MetricsHandler() http.Handler { return metrics.Handler(g.reg) }
+
+// MetricFamilies lists the gateway's own metric families as registered, for
+// docs/metrics.md.
+func (g *Gateway) MetricFamilies() ([]metrics.Family, error) { return g.reg.Families() }
 
 // Reload applies next: keys only a restart can apply keep their running
 // value, each named in a warning; the rest builds a new request path that

@@ -312,8 +312,8 @@ func boolFloat(b bool) float64 {
 // NewRegistry returns a registry holding the Go runtime and process
 // collectors, the usual companions of the gateway's own metrics. It is a
 // convenience for cmd; tests use a bare prometheus.NewRegistry().
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func NewRegistry() *Registry {
+	reg := &Registry{Registry: prometheus.NewRegistry()}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

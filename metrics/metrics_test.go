@@ -349,3 +349,27 @@ func histCount(t testing.TB, reg prometheus.Gatherer, name string, labels ...str
 	}
 	return n
 }
+
+func TestFamiliesListsVectorsWithoutSeries(t *testing.T) {
+	reg := metrics.NewRegistry()
+	metrics.New(reg)
+	fams, err := reg.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metrics.Family{}
+	for _, f := range fams {
+		got[f.Name] = f
+	}
+	// No observation was made: a Gather would list none of these.
+	f, ok := got[metrics.NameSupersetTTFB]
+	if !ok || f.Type != "histogram" || strings.Join(f.Labels, ",") != "endpoint,node,caller" {
+		t.Fatalf("ttfb family = %+v, %v", f, ok)
+	}
+	if f := got[metrics.NameInFlight]; f.Type != "gauge" {
+		t.Fatalf("in-flight type = %q, want gauge (a Gauge also satisfies Counter)", f.Type)
+	}
+	if _, ok := got["go_goroutines"]; ok {
+		t.Fatal("runtime collector listed")
+	}
+}
