@@ -37,7 +37,7 @@ func TestMetricsDoc(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	cfg := "listen: 127.0.0.1:0\npublic_url: http://127.0.0.1:8080\nupstreams: [http://127.0.0.1:1]\n" +
-		"store:\n  data_dir: " + dir + "\nmetrics:\n  listen: \"\"\nsuperset:\n  secret_key_file: " + key + "\n"
+		"store:\n  data_dir: " + dir + "\nmetrics:\n  listen: \"\"\nsuperset:\n  service_user_id: 1\n  secret_key_file: " + key + "\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,9 @@ func TestMetricsDoc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(context.Background(), gateway.Options{Config: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the reconciler
+	g, err := gateway.New(ctx, gateway.Options{Config: l})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -373,3 +373,23 @@ func TestFamiliesListsVectorsWithoutSeries(t *testing.T) {
 		t.Fatal("runtime collector listed")
 	}
 }
+
+func TestReconcilerOutcomes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := metrics.NewReconciler(reg)
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v != 0 {
+		t.Fatalf("last success before any run = %v, want 0", v)
+	}
+	r.ObserveReconcile("standby")
+	r.ObserveReconcile("error")
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v != 0 {
+		t.Fatalf("last success after standby and error = %v, want 0", v)
+	}
+	r.ObserveReconcile("ok")
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Fatalf("last success after ok = %v, want about now", v)
+	}
+	if c := counterValue(t, reg, metrics.NameReconcilerRunsTotal, "outcome", "error"); c != 1 {
+		t.Fatalf("error runs = %v, want 1", c)
+	}
+}
