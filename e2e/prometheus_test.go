@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/superset-gateway/superset-gateway/superset/conformance"
 )
 
 // TestPrometheusPanelsAndRules runs Debian's Prometheus scraping a real
@@ -41,16 +44,16 @@ func TestPrometheusPanelsAndRules(t *testing.T) {
 	tg.BaseURL = g.URL
 
 	// Traffic.
-	cookie := formLogin(t, tg, tg.Admin)
-	get := func(path string, h http.Header, c *http.Cookie) int {
+	browser := jarLogin(t, g.URL, tg.Admin)
+	get := func(path string, h http.Header, c *http.Client) int {
 		req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
 		for k, v := range h {
 			req.Header[k] = v
 		}
-		if c != nil {
-			req.AddCookie(c)
+		if c == nil {
+			c = http.DefaultClient
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,10 +61,10 @@ func TestPrometheusPanelsAndRules(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if st := get(fmt.Sprintf("/superset/dashboard/%d/", tg.DashboardID), nil, cookie); st != http.StatusOK {
+	if st := get(fmt.Sprintf("/superset/dashboard/%d/", tg.DashboardID), nil, browser); st != http.StatusOK {
 		t.Fatalf("dashboard page: %d", st)
 	}
-	if st := get("/api/v1/dashboard/", nil, cookie); st != http.StatusOK {
+	if st := get("/api/v1/dashboard/", nil, browser); st != http.StatusOK {
 		t.Fatalf("api read: %d", st)
 	}
 	apiLogin := func(pw string) (int, string) {
@@ -243,6 +246,36 @@ func TestPrometheusPanelsAndRules(t *testing.T) {
 		}
 	}
 	t.Logf("%d expressions, %d selectors checked against Prometheus", len(exprs), checked)
+}
+
+// jarLogin signs in through the gateway's POST /login/ as a browser does
+// and returns a client holding the gateway's session cookie.
+func jarLogin(t *testing.T, base string, cr conformance.Credentials) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/login/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfInput.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET /login/: %d, no csrf_token input", resp.StatusCode)
+	}
+	resp, err = c.PostForm(base+"/login/", url.Values{
+		"username": {cr.Username}, "password": {cr.Password}, "csrf_token": {string(m[1])},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+		t.Fatalf("POST /login/ as %s: %d %q", cr.Username, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return c
 }
 
 // unreachable are selectors whose label values only an outage produces;
