@@ -290,7 +290,8 @@ var unreachable = map[string]bool{
 
 // notExercised are families this traffic leaves without a single series
 // (creating access tokens needs the browser page; an epoch stamp would end
-// the admin's credentials the gateway's reconciler uses). They are still
+// the admin's credentials the gateway's reconciler uses; this gateway
+// serves plain HTTP, so it has no certificate expiry). They are still
 // checked against the registry: TestDashboardsDecodeStrictly (deploytest)
 // fails on a name docs/metrics.md does not list.
 var notExercised = map[string]bool{

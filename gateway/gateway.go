@@ -248,6 +248,14 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // MetricsHandler serves the gateway's own Prometheus registry.
 func (g *Gateway) MetricsHandler() http.Handler { return metrics.Handler(g.reg) }
 
+// CertExpiryObserver registers the TLS certificate expiry metric and
+// returns the proxy.ServerOptions.CertLoaded hook that sets it. Call it only
+// when the gateway serves TLS, so that a plain-HTTP gateway exports no
+// expiry an alert could misread.
+func (g *Gateway) CertExpiryObserver() func(notAfter time.Time) {
+	return metrics.NewTLS(g.reg).SetCertExpiry
+}
+
 // MetricFamilies lists the gateway's own metric families as registered, for
 // docs/metrics.md.
 func (g *Gateway) MetricFamilies() ([]metrics.Family, error) { return g.reg.Families() }

@@ -52,6 +52,7 @@ func TestMetricsDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	g.CertExpiryObserver() // registered only when TLS is on
 	fams, err := g.MetricFamilies()
 	if err != nil {
 		t.Fatal(err)
