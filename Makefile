@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image rules
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -27,10 +27,17 @@ run: build
 	./$(BIN) serve --config deploy/examples/local.yaml
 
 # Everything CI runs.
-test: lint unit e2e fuzz fuzz-oracle
+test: lint rules unit e2e fuzz fuzz-oracle
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# Alert rules and their unit tests (Debian's prometheus package: promtool).
+# Fails when promtool is missing rather than skipping.
+PROMTOOL ?= promtool
+rules:
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && $(PROMTOOL) test rules alerts_test.yml
 
 # The end-to-end suite against a real Superset 6.1.0 (installed on first use).
 e2e: superset-env embedded-sdk axe-core

@@ -251,6 +251,10 @@ type Admin struct {
 type Metrics struct {
 	// Listen serves /metrics on its own address; empty turns it off.
 	Listen string `yaml:"listen"`
+	// SlowRequestThreshold: a request Superset answered that took at least
+	// this long in total is counted per endpoint class and logged with its
+	// request id; zero turns it off.
+	SlowRequestThreshold time.Duration `yaml:"slow_request_threshold"`
 }
 
 // Audit configures the audit sink.
@@ -339,7 +343,7 @@ func Default() *Config {
 		AccessTokens:      AccessTokens{Enabled: true, MaxTTL: 90 * 24 * time.Hour, MaxPerUser: 20, MaxCIDRs: 16},
 		ReconcileInterval: 60 * time.Second,
 		Admin:             Admin{Roles: []string{"Admin"}},
-		Metrics:           Metrics{Listen: "127.0.0.1:9464"},
+		Metrics:           Metrics{Listen: "127.0.0.1:9464", SlowRequestThreshold: 5 * time.Second},
 		Tracing:           Tracing{SampleRatio: 1, ServiceName: "superset-gateway"},
 		Audit:             Audit{Output: "stdout"},
 		Limits: Limits{

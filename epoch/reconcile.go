@@ -92,6 +92,15 @@ type ReconcilerOptions struct {
 	Holder string
 	// Logger may be nil.
 	Logger *zap.Logger
+	// Observer is told the outcome of every run; nil means none.
+	Observer ReconcileObserver
+}
+
+// ReconcileObserver receives the outcome of each reconciler run: "ok" (this
+// replica held the lease and reconciled), "standby" (another replica holds
+// the lease) or "error". It lets an alert see a reconciler that stopped.
+type ReconcileObserver interface {
+	ObserveReconcile(outcome string)
 }
 
 // Retry defaults of a reconciler that has not yet run successfully.
@@ -113,6 +122,7 @@ type Reconciler struct {
 	retryMax time.Duration
 	holder   string
 	log      *zap.Logger
+	obs      ReconcileObserver
 }
 
 // NewReconciler checks opts and returns a Reconciler.
@@ -137,6 +147,7 @@ func NewReconciler(o ReconcilerOptions) (*Reconciler, error) {
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
+	r.obs = o.Observer
 	return r, nil
 }
 
@@ -158,6 +169,16 @@ func (r *Reconciler) Run(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, r.interval)
 		ran, stamped, err := r.RunOnce(rctx)
 		cancel()
+		if r.obs != nil {
+			switch {
+			case err != nil:
+				r.obs.ObserveReconcile("error")
+			case ran:
+				r.obs.ObserveReconcile("ok")
+			default:
+				r.obs.ObserveReconcile("standby")
+			}
+		}
 		switch {
 		case err != nil && !succeeded && backoff < r.retryMax:
 			// At start Superset is often not healthy yet: not worth a

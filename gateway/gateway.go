@@ -125,7 +125,7 @@ type Options struct {
 // networks) is rebuilt by Reload and swapped in atomically.
 type Gateway struct {
 	process
-	reg     *prometheus.Registry
+	reg     *metrics.Registry
 	handler *proxy.Reloadable
 	mu      sync.Mutex // serialises Reload and Close
 	cur     *state
@@ -272,6 +272,18 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // MetricsHandler serves the gateway's own Prometheus registry.
 func (g *Gateway) MetricsHandler() http.Handler { return metrics.Handler(g.reg) }
+
+// CertExpiryObserver registers the TLS certificate expiry metric and
+// returns the proxy.ServerOptions.CertLoaded hook that sets it. Call it only
+// when the gateway serves TLS, so that a plain-HTTP gateway exports no
+// expiry an alert could misread.
+func (g *Gateway) CertExpiryObserver() func(notAfter time.Time) {
+	return metrics.NewTLS(g.reg).SetCertExpiry
+}
+
+// MetricFamilies lists the gateway's own metric families as registered, for
+// docs/metrics.md.
+func (g *Gateway) MetricFamilies() ([]metrics.Family, error) { return g.reg.Families() }
 
 // Reload applies next: keys only a restart can apply keep their running
 // value, each named in a warning; the rest builds a new request path that
@@ -426,6 +438,7 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 		Upstream:       pool,
 		Logger:         p.log.Named("proxy"),
 		Observer:       observers{p.metrics, p.overview},
+		SlowThreshold:  cfg.Metrics.SlowRequestThreshold,
 		TrustedProxies: trusted,
 		TrustedHeaders: cfg.TrustedHeaders,
 		// headers.underscore_headers: "drop" (default) or "refuse".

@@ -18,9 +18,12 @@ type observers struct {
 }
 
 var (
-	_ proxy.Observer    = observers{}
-	_ upstream.Observer = observers{}
-	_ RefusalObserver   = observers{}
+	_ proxy.Observer = observers{}
+	// Optional in proxy, so only this line keeps the Superset
+	// performance metrics from being dropped silently by the composite.
+	_ proxy.SupersetObserver = observers{}
+	_ upstream.Observer      = observers{}
+	_ RefusalObserver        = observers{}
 )
 
 func (o observers) InFlight(delta int) { o.m.InFlight(delta) }
@@ -37,7 +40,16 @@ func (o observers) ObserveRefusal(reason string) {
 
 func (o observers) ObserveUpstream(node, class string, status int, d time.Duration) {
 	o.m.ObserveUpstream(node, class, status, d)
-	o.ov.ObserveUpstream(node, class, status, d)
+	// The overview learns the node here; its latency per class comes
+	// from ObserveSuperset, by Superset endpoint class.
+	o.ov.ObserveUpstream(node, class, 0, d)
+}
+
+// ObserveSuperset records Superset's answer in the metrics and the
+// overview's latency per endpoint class (superset.Endpoint).
+func (o observers) ObserveSuperset(s proxy.SupersetSample) {
+	o.m.ObserveSuperset(s)
+	o.ov.ObserveUpstream(s.Node, s.Endpoint, s.Status, s.Total)
 }
 
 func (o observers) SetNodeHealthy(node string, healthy bool) {

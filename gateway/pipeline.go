@@ -11,6 +11,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
+	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
@@ -279,6 +280,11 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
 			return
 		}
+	}
+
+	// The caller class of the performance metrics (proxy.Options.Observer).
+	if rep := upstream.ReportFrom(ctx); rep != nil {
+		rep.Caller = p.Caller()
 	}
 
 	// 7. The reverse proxy, with the exchange as the one context value.

@@ -105,6 +105,7 @@ func (p *process) openEpochs(ctx context.Context, cfg *config.Config, reg promet
 		Interval: cfg.ReconcileInterval,
 		Holder:   host + ":" + strconv.Itoa(os.Getpid()),
 		Logger:   p.log.Named("reconciler"),
+		Observer: metrics.NewReconciler(reg),
 	})
 	if err != nil {
 		return fmt.Errorf("reconciler: %w", err)

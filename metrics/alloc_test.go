@@ -8,6 +8,8 @@ package metrics_test
 import (
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/proxy"
 )
 
 func TestHotPathDoesNotAllocate(t *testing.T) {
@@ -16,12 +18,16 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	m.ObserveUpstream("n1", "api", 200, time.Millisecond)
 	m.ObserveStoreOp("get", time.Millisecond, nil)
 	m.ObserveRefusal("r")
+	sample := proxy.SupersetSample{Endpoint: "chart_data", Node: "n1", Caller: "browser_session", Status: 200,
+		TTFB: time.Millisecond, Total: 2 * time.Millisecond, ReqBytes: 100, RespBytes: 5000}
+	m.ObserveSuperset(sample)
 	allocs := testing.AllocsPerRun(1000, func() {
 		m.InFlight(1)
 		m.ObserveRequest("api", 200, time.Millisecond)
 		m.ObserveUpstream("n1", "api", 200, time.Millisecond)
 		m.ObserveStoreOp("get", time.Millisecond, nil)
 		m.ObserveRefusal("r")
+		m.ObserveSuperset(sample)
 		m.InFlight(-1)
 	})
 	if allocs != 0 {

@@ -95,6 +95,8 @@ type Metrics struct {
 	byReason   *childCache[[2]string, prometheus.Counter]
 	byUpstream *childCache[nodeClass, *upstreamSeries]
 	byOp       *childCache[string, *opSeries]
+
+	superset *supersetVecs // Superset performance (superset.go)
 }
 
 type classSeries struct {
@@ -172,6 +174,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.refusals, m.upDur, m.upErr,
 		m.upHealthy, m.storeDur, m.storeErr, m.durable, m.build)
+	m.superset = newSupersetVecs(reg)
 
 	m.byClass = newChildCache(maxClasses, overflowLabel, func(class string) *classSeries {
 		s := &classSeries{duration: m.duration.WithLabelValues(class)}
@@ -309,8 +312,8 @@ func boolFloat(b bool) float64 {
 // NewRegistry returns a registry holding the Go runtime and process
 // collectors, the usual companions of the gateway's own metrics. It is a
 // convenience for cmd; tests use a bare prometheus.NewRegistry().
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func NewRegistry() *Registry {
+	reg := &Registry{Registry: prometheus.NewRegistry()}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -349,3 +349,47 @@ func histCount(t testing.TB, reg prometheus.Gatherer, name string, labels ...str
 	}
 	return n
 }
+
+func TestFamiliesListsVectorsWithoutSeries(t *testing.T) {
+	reg := metrics.NewRegistry()
+	metrics.New(reg)
+	fams, err := reg.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metrics.Family{}
+	for _, f := range fams {
+		got[f.Name] = f
+	}
+	// No observation was made: a Gather would list none of these.
+	f, ok := got[metrics.NameSupersetTTFB]
+	if !ok || f.Type != "histogram" || strings.Join(f.Labels, ",") != "endpoint,node,caller" {
+		t.Fatalf("ttfb family = %+v, %v", f, ok)
+	}
+	if f := got[metrics.NameInFlight]; f.Type != "gauge" {
+		t.Fatalf("in-flight type = %q, want gauge (a Gauge also satisfies Counter)", f.Type)
+	}
+	if _, ok := got["go_goroutines"]; ok {
+		t.Fatal("runtime collector listed")
+	}
+}
+
+func TestReconcilerOutcomes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	r := metrics.NewReconciler(reg)
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v != 0 {
+		t.Fatalf("last success before any run = %v, want 0", v)
+	}
+	r.ObserveReconcile("standby")
+	r.ObserveReconcile("error")
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v != 0 {
+		t.Fatalf("last success after standby and error = %v, want 0", v)
+	}
+	r.ObserveReconcile("ok")
+	if v := gaugeValue(t, reg, metrics.NameReconcilerLastSuccessTimestamp); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Fatalf("last success after ok = %v, want about now", v)
+	}
+	if c := counterValue(t, reg, metrics.NameReconcilerRunsTotal, "outcome", "error"); c != 1 {
+		t.Fatalf("error runs = %v, want 1", c)
+	}
+}

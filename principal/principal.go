@@ -89,6 +89,25 @@ func (p Principal) Actor() string {
 	return "anonymous"
 }
 
+// Caller is the caller class of p for performance metrics: which kind of
+// client Superset was working for. It is one of browser_session, api_jwt,
+// access_token, guest or anonymous (an anonymous session is anonymous).
+func (p Principal) Caller() string {
+	switch p.Kind {
+	case Session:
+		if p.SignedIn() {
+			return "browser_session"
+		}
+	case APIJWT, RefreshJWT:
+		return "api_jwt"
+	case AccessToken:
+		return "access_token"
+	case Guest:
+		return "guest"
+	}
+	return "anonymous"
+}
+
 // FromContext returns the principal of the request; ok is false outside
 // the gateway's request path.
 func FromContext(ctx context.Context) (p Principal, ok bool) {

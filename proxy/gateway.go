@@ -22,6 +22,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
 	"github.com/superset-gateway/superset-gateway/ui"
+	"github.com/superset-gateway/superset-gateway/superset"
 )
 
 // Observer receives request measurements. Implementations must be safe for
@@ -38,6 +39,27 @@ type Observer interface {
 	// "bad_path", "path_too_long", "bad_method", "no_healthy_upstream",
 	// "upstream_timeout", "upstream_unreachable", "client_gone", "panic".
 	ObserveRefusal(reason string)
+}
+
+// SupersetObserver is implemented by an Observer that also records
+// Superset's performance per proxied request (metrics.Metrics does). It is
+// optional so that small test observers need not implement it.
+type SupersetObserver interface {
+	ObserveSuperset(s SupersetSample)
+}
+
+// SupersetSample is one request Superset answered, as the client saw it.
+type SupersetSample struct {
+	Endpoint string // superset.Endpoint of the method and normalised path
+	Node     string // the node that answered
+	Caller   string // principal.Principal.Caller, "anonymous" if unknown
+	Status   int    // the status written to the client
+	TTFB     time.Duration
+	Total    time.Duration // until the response was written out
+	// ReqBytes is the declared request body size (Content-Length; 0 for a
+	// chunked body); RespBytes the response body bytes written.
+	ReqBytes, RespBytes int64
+	Slow                bool // Total reached Options.SlowThreshold
 }
 
 type nopObserver struct{}
@@ -60,6 +82,10 @@ type Options struct {
 	Logger *zap.Logger
 	// Observer receives metrics; nil means none.
 	Observer Observer
+	// SlowThreshold: a proxied request whose total time reaches it is
+	// counted as slow per endpoint class and logged with its request id;
+	// zero turns slow-request logging off.
+	SlowThreshold time.Duration
 	// Now is the clock for request durations; nil means time.Now.
 	Now func() time.Time
 
@@ -155,6 +181,7 @@ type Gateway struct {
 	// refuseUnderscore is Options.RefuseUnderscoreHeaders.
 	refuseUnderscore bool
 	classify         func(*http.Request) string
+	slow             time.Duration
 	readiness        func(context.Context) (bool, any)
 	internal         http.Handler
 	headers          *policy.HeaderPolicy
@@ -193,6 +220,7 @@ func New(opts Options) (*Gateway, error) {
 		now:              opts.Now,
 		trusted:          trustSet(append([]netip.Prefix(nil), opts.TrustedProxies...)),
 		classify:         opts.Classify,
+		slow:             opts.SlowThreshold,
 		readiness:        opts.Readiness,
 		internal:         opts.Internal,
 		headers:          opts.Headers,
@@ -261,6 +289,9 @@ type reqState struct {
 	refusal  string
 	status   int // overrides the written status in logs (499)
 	span     RequestSpan
+	// up is filled by the upstream pool and the pipeline (Node, TTFB,
+	// Caller) for the Superset performance metrics.
+	up upstream.Report
 
 	// Kept here so one allocation serves the whole request.
 	w   respWriter
@@ -345,6 +376,9 @@ func (g *Gateway) finish(rw *respWriter, r *http.Request, st *reqState, start ti
 	path := st.path
 	if path == "" {
 		path = logSafe(r.URL.Path)
+	}
+	if st.up.Node != "" {
+		g.observeSuperset(r, rw, st, status, d, path)
 	}
 	// Allow-listed fields only: never the query string (it may hold a
 	// guest token), cookies or Authorization.
@@ -462,6 +496,7 @@ func (g *Gateway) serve(rw *respWriter, r *http.Request, raw http.ResponseWriter
 		st.class = g.classify(withPath(r, clean))
 	}
 	ctx := upstream.WithClass(context.WithValue(r.Context(), stateKey{}, st), st.class)
+	ctx = upstream.WithReport(ctx, &st.up)
 	r2 := r.WithContext(ctx)
 	if clean != r.URL.Path || r.URL.RawPath != "" {
 		// Upstream sees exactly the path decided on: with RawPath empty,
@@ -634,3 +669,41 @@ func newBufferPool() *bufferPool {
 
 func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
 func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+
+// observeSuperset records the performance of a request Superset answered
+// and logs it when it was slow.
+func (g *Gateway) observeSuperset(r *http.Request, rw *respWriter, st *reqState, status int, d time.Duration, path string) {
+	so, ok := g.obs.(SupersetObserver)
+	slow := g.slow > 0 && d >= g.slow
+	if !ok && !slow {
+		return
+	}
+	s := SupersetSample{
+		Endpoint:  superset.Endpoint(r.Method, st.path),
+		Node:      st.up.Node,
+		Caller:    st.up.Caller,
+		Status:    status,
+		TTFB:      st.up.TTFB,
+		Total:     d,
+		ReqBytes:  max(r.ContentLength, 0),
+		RespBytes: rw.bytes,
+		Slow:      slow,
+	}
+	if s.Caller == "" {
+		s.Caller = "anonymous"
+	}
+	if ok {
+		so.ObserveSuperset(s)
+	}
+	if slow {
+		g.log.Warn("slow superset request",
+			zap.String("request_id", st.id),
+			zap.String("endpoint", s.Endpoint),
+			zap.String("node", s.Node),
+			zap.String("caller", s.Caller),
+			zap.String("path", path),
+			zap.Int("status", status),
+			zap.Duration("ttfb", s.TTFB),
+			zap.Duration("duration", d))
+	}
+}

@@ -31,6 +31,9 @@ type ServerOptions struct {
 	// The files are re-read when their modification time or size changes,
 	// so renewed certificates apply to new connections without a restart.
 	CertFile, KeyFile string
+	// CertLoaded, when set, is called with the expiry (NotAfter) of the TLS
+	// certificate each time it is loaded or reloaded, for monitoring.
+	CertLoaded func(notAfter time.Time)
 
 	// RedirectAddr, if set, is a plain HTTP listener that only redirects to
 	// RedirectTo (308, path and query kept). Needs TLS.
@@ -110,7 +113,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.main.MaxHeaderBytes = 64 << 10
 	}
 	if opts.CertFile != "" {
-		s.certs = &certReloader{certFile: opts.CertFile, keyFile: opts.KeyFile, log: s.log}
+		s.certs = &certReloader{certFile: opts.CertFile, keyFile: opts.KeyFile, log: s.log, loaded: opts.CertLoaded}
 		if _, err := s.certs.load(); err != nil {
 			return nil, err
 		}
@@ -234,6 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 type certReloader struct {
 	certFile, keyFile string
 	log               *zap.Logger
+	loaded            func(notAfter time.Time) // may be nil
 
 	mu    sync.Mutex
 	cert  *tls.Certificate
@@ -283,6 +287,9 @@ func (c *certReloader) load() (*tls.Certificate, error) {
 		c.log.Info("tls certificate reloaded", zap.String("cert_file", c.certFile))
 	}
 	c.cert, c.stamp = &cert, stamp
+	if c.loaded != nil && cert.Leaf != nil {
+		c.loaded(cert.Leaf.NotAfter)
+	}
 	return c.cert, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -266,5 +267,37 @@ func TestNewServerValidates(t *testing.T) {
 	if _, err := NewServer(ServerOptions{Addr: ":0", Handler: h, CertFile: filepath.Join(dir, "cert.pem"),
 		KeyFile: filepath.Join(dir, "key.pem"), RedirectAddr: ":0", RedirectTo: "http://plain"}); err == nil {
 		t.Error("plain redirect target accepted")
+	}
+}
+
+func TestCertLoadedReportsExpiryOnLoadAndReload(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "first")
+	var mu sync.Mutex
+	var seen []time.Time
+	s := newStack(t, nil, nil)
+	l := listen(t)
+	srv, err := NewServer(ServerOptions{
+		Listener: l, Handler: s.gw,
+		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"),
+		CertLoaded: func(na time.Time) { mu.Lock(); seen = append(seen, na); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runServer(t, srv)
+	writeCert(t, dir, "second-renewed")
+	if _, err := peerCN(t, l.Addr().String(), tls.VersionTLS12, tls.VersionTLS13); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Fatalf("CertLoaded called %d times, want 2 (load, reload)", len(seen))
+	}
+	for _, na := range seen {
+		if d := time.Until(na); d < 50*time.Minute || d > 70*time.Minute {
+			t.Fatalf("expiry %v is not the certificate's NotAfter (an hour from now)", na)
+		}
 	}
 }

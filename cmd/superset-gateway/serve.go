@@ -53,7 +53,12 @@ func serve(ctx context.Context, path string, env []string, stdout, stderr io.Wri
 	}
 	defer g.Close()
 
+	var certLoaded func(time.Time)
+	if cfg.TLS.CertFile != "" {
+		certLoaded = g.CertExpiryObserver()
+	}
 	srv, err := proxy.NewServer(proxy.ServerOptions{
+		CertLoaded:        certLoaded,
 		Addr:              cfg.Listen,
 		Handler:           g.Handler(),
 		CertFile:          cfg.TLS.CertFile,

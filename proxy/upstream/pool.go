@@ -523,6 +523,9 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			n.passiveFails.Store(0)
 			p.obs.ObserveUpstream(n.name, class, resp.StatusCode, d)
+			if rep := ReportFrom(ctx); rep != nil {
+				rep.Node, rep.TTFB = n.name, d
+			}
 			resp.Body = &countedBody{ReadCloser: resp.Body, n: n}
 			if n.vet == nil {
 				return resp, nil
