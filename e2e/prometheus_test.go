@@ -291,7 +291,9 @@ var unreachable = map[string]bool{
 // notExercised are families this traffic leaves without a single series
 // (creating access tokens needs the browser page; an epoch stamp would end
 // the admin's credentials the gateway's reconciler uses; this gateway
-// serves plain HTTP, so it has no certificate expiry). They are still
+// serves plain HTTP, so it has no certificate expiry; its one Superset node
+// signs with the configured key, so no secret mismatch is reported:
+// TestUpstreamSecret shows that gauge set). They are still
 // checked against the registry: TestDashboardsDecodeStrictly (deploytest)
 // fails on a name docs/metrics.md does not list.
 var notExercised = map[string]bool{
@@ -300,6 +302,7 @@ var notExercised = map[string]bool{
 	"superset_gateway_epoch_stamps_total":                       true,
 	"superset_gateway_superset_slow_requests_total":             true,
 	"superset_gateway_tls_certificate_expiry_timestamp_seconds": true,
+	"superset_gateway_upstream_secret_mismatch":                 true,
 }
 
 func metricOf(sel string) string {
