@@ -102,3 +102,11 @@ const (
 
 // MissingScopeReason is the reason for a request that needs scope.
 func MissingScopeReason(scope string) Reason { return ReasonMissingScopePrefix + Reason(scope) }
+
+// Rate limits: a bucket of the request's class is empty (see ratelimit).
+const (
+	ReasonRateLimited Reason = "rate_limited"
+	// The attempted username failed too many sign-ins lately, and this
+	// browser never signed in as it.
+	ReasonLoginThrottled Reason = "login_throttled"
+)
