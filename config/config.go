@@ -52,7 +52,7 @@ type Config struct {
 	Headers           Headers       `yaml:"headers" reload:"apply"`
 	// RateLimits are the request classes' limits (docs/ratelimits.md).
 	RateLimits RateLimits `yaml:"rate_limits" reload:"restart"`
-	Log               Log           `yaml:"log" reload:"restart"`
+	Log        Log        `yaml:"log" reload:"restart"`
 }
 
 // RateLimits configures the rate-limit stage. Each class is a GCRA
