@@ -11,6 +11,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/accesstoken"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
+	"github.com/superset-gateway/superset-gateway/ratelimit"
 )
 
 // The request path, in the order a request meets it. proxy runs the first
@@ -23,11 +24,12 @@ import (
 //  3. authenticate: one principal   Bearer JWT, Bearer sgw_, guest token,
 //                                   else the gateway session cookie
 //  4. one revocation check          epochs (users, global), revoked_before
-//  5. authorise                     access-token scopes; rate limits slot
+//  5. authorise                     access-token scopes; rate limits
 //  6. inject upstream credentials   session jar, minted JWT + CSRF
 //  7. reverse proxy                 proxy/upstream
 //  8. response hooks, in order      stamp epochs → guest issuance →
-//                                   access-token CSRF → session vault
+//                                   access-token CSRF → session vault →
+//                                   sign-in outcomes (rate limits)
 //
 // A new stage goes here, between two numbered ones, and nowhere else.
 
@@ -91,6 +93,17 @@ type StampStage interface {
 	StampResponse(resp *http.Response) error
 }
 
+// RateLimitStage is the rate limits (package ratelimit) as the request
+// path uses them.
+type RateLimitStage interface {
+	// Check spends from the request's buckets; a refusal names its
+	// reason and the 429's headers. It never fails: a store outage is
+	// answered by per-process buckets.
+	Check(ctx context.Context, r *http.Request, x *principal.Exchange) *ratelimit.Refusal
+	// ModifyResponse counts failed sign-ins and marks known devices.
+	ModifyResponse(resp *http.Response) error
+}
+
 // Parts are the stages the pipeline runs. New builds them from the
 // config; tests build their own (real packages over fakes) and get the
 // same order. Nil JWT, Tokens, Guests or Stamp leave that stage out; nil
@@ -107,9 +120,11 @@ type Parts struct {
 	GuestRevoked  GuestRevocation
 	Epochs        EpochChecker
 	Stamp         StampStage
-	Refusals      *Refuser
-	Now           func() time.Time
-	Logger        *zap.Logger
+	// RateLimits nil: no rate limits.
+	RateLimits RateLimitStage
+	Refusals   *Refuser
+	Now        func() time.Time
+	Logger     *zap.Logger
 }
 
 // Pipeline is stages 3 to 6 and 8 of the request path. Build it with
@@ -149,6 +164,11 @@ func NewPipeline(p Parts) (*Pipeline, error) {
 		pl.hooks = append(pl.hooks, p.Sessions.ModifyResponse)
 	} else {
 		pl.hooks = append(pl.hooks, stripSetCookie)
+	}
+	// After the vault, which removes every Set-Cookie: the known-device
+	// cookie is the gateway's own.
+	if p.RateLimits != nil {
+		pl.hooks = append(pl.hooks, p.RateLimits.ModifyResponse)
 	}
 	return pl, nil
 }
@@ -218,10 +238,17 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 	x.Principal = p
 
-	// 5. Authorise. (The rate-limit stage goes here.)
+	// 5. Authorise, then the rate limits: a limited request never
+	// reaches Superset.
 	if p.Kind == principal.AccessToken {
 		if d := pl.p.Tokens.Authorize(ctx, r, x); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
+	if pl.p.RateLimits != nil {
+		if ref := pl.p.RateLimits.Check(ctx, r, x); ref != nil {
+			pl.p.Refusals.RefuseWithHeaders(w, r, p, ref.Reason, ref.Header)
 			return
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +40,10 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 	switch reason {
 	case policy.ReasonStoreUnavailable:
 		return Answer{Status: http.StatusServiceUnavailable, Message: "Service temporarily unavailable", RetryAfter: true}
+	case policy.ReasonRateLimited, policy.ReasonLoginThrottled:
+		// Retry-After comes with the limit's own headers
+		// (RefuseWithHeaders), not the store's fixed one.
+		return Answer{Status: http.StatusTooManyRequests, Message: "Too many requests"}
 	case policy.ReasonBadUserID:
 		return bad("The user id must be a plain decimal number.")
 	case policy.ReasonMixedCredentials:
@@ -200,6 +206,42 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(b)
+}
+
+// RefuseWithHeaders is Refuse with extra response headers (a 429's
+// Retry-After and RateLimit fields). A browser page request gets a small
+// HTML page instead of the JSON body; /api/ and every other client get
+// Refuse's JSON.
+func (f *Refuser) RefuseWithHeaders(w http.ResponseWriter, r *http.Request, p principal.Principal, reason policy.Reason, extra http.Header) {
+	h := w.Header()
+	for k, v := range extra {
+		h[k] = v
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		f.Refuse(w, r, p, reason, nil)
+		return
+	}
+	f.Refuse(&htmlRefusal{ResponseWriter: w}, r, p, reason, nil)
+}
+
+// htmlRefusal replaces Refuse's JSON body with a short page for a browser.
+type htmlRefusal struct {
+	http.ResponseWriter
+	status int
+}
+
+func (h *htmlRefusal) WriteHeader(status int) { h.status = status }
+
+func (h *htmlRefusal) Write([]byte) (int, error) {
+	msg := http.StatusText(h.status)
+	page := "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>" + msg + "</title>" +
+		"<h1>" + msg + "</h1><p>Too many attempts. Please wait " + html.EscapeString(h.Header().Get("Retry-After")) +
+		" seconds, then try again.</p></html>\n"
+	hd := h.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(len(page)))
+	h.ResponseWriter.WriteHeader(h.status)
+	return h.ResponseWriter.Write([]byte(page))
 }
 
 // refusalEvent is the audit event name of a refusal: one per credential
