@@ -140,12 +140,19 @@ func (s *Stage) Check(ctx context.Context, r *http.Request, x *principal.Exchang
 		st := &loginState{api: api}
 		if name, ok := s.username(r, api); (form || api) && ok {
 			st.user = s.hash(name)
-			if ref := s.spend(ctx, ClassLoginUsername, "lu:"+st.user, s.o.Limits.LoginUsername); ref != nil {
-				return ref
-			}
 			st.devices = s.devices(r)
-			if ref := s.locked(ctx, st); ref != nil {
-				return ref
+			// A browser that signed in as this user before is spared the
+			// per-username classes an attacker elsewhere can spend: it
+			// still pays per address.
+			if s.known(st) {
+				s.observe(ClassLoginFailures, "known_device")
+			} else {
+				if ref := s.spend(ctx, ClassLoginUsername, "lu:"+st.user, s.o.Limits.LoginUsername); ref != nil {
+					return ref
+				}
+				if ref := s.locked(ctx, st); ref != nil {
+					return ref
+				}
 			}
 		}
 		x.RateState = st
@@ -172,8 +179,19 @@ func (s *Stage) AllowAnonymous(ctx context.Context, ip netip.Addr) bool {
 	return s.spend(ctx, ClassAnonymousSession, "as:"+addrKey(ip), s.o.Limits.AnonymousSession) == nil
 }
 
+// known reports whether this browser signed in as the attempted user
+// before (its known-device cookie lists the username's hash).
+func (s *Stage) known(st *loginState) bool {
+	for _, d := range st.devices {
+		if hmac.Equal([]byte(d), []byte(st.user)) {
+			return true
+		}
+	}
+	return false
+}
+
 // locked reads (without spending) the username's failure bucket: empty,
-// the attempt waits unless this browser signed in as the user before.
+// the attempt waits.
 func (s *Stage) locked(ctx context.Context, st *loginState) *Refusal {
 	l := s.o.Limits.LoginFailures
 	if l.Off() {
@@ -182,12 +200,6 @@ func (s *Stage) locked(ctx context.Context, st *loginState) *Refusal {
 	res, err := s.o.Backend.AllowN(ctx, "lf:"+st.user, l, 0)
 	if err != nil || res.Remaining >= 1 {
 		return nil
-	}
-	for _, d := range st.devices {
-		if hmac.Equal([]byte(d), []byte(st.user)) {
-			s.observe(ClassLoginFailures, "known_device")
-			return nil
-		}
 	}
 	s.observe(ClassLoginFailures, "limited")
 	// The bucket holds one more event after ResetAfter − (burst−1) × interval.

@@ -123,6 +123,16 @@ func TestStageCredentialStuffing(t *testing.T) {
 	if s.Check(ctx, r, x) == nil {
 		t.Fatal("forged known-device cookie accepted")
 	}
+	// The attacker also spends the per-username attempt bucket; the
+	// owner's known browser is spared it too.
+	for i := range 200 {
+		r, x := formLogin(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "alice")
+		_ = s.Check(ctx, r, x)
+	}
+	r, x = formLogin("192.0.2.1", "alice", device)
+	if ref := s.Check(ctx, r, x); ref != nil {
+		t.Fatalf("owner refused after the attempt bucket was spent: %+v", ref)
+	}
 	// The username is never a key in Redis.
 	keys, err := srv.Do("KEYS", "*")
 	if err != nil || strings.Contains(strings.ToLower(keys), "alice") {
