@@ -147,10 +147,11 @@ func (s *Stage) Check(ctx context.Context, r *http.Request, x *principal.Exchang
 			if s.known(st) {
 				s.observe(ClassLoginFailures, "known_device")
 			} else {
-				if ref := s.spend(ctx, ClassLoginUsername, "lu:"+st.user, s.o.Limits.LoginUsername); ref != nil {
+				// The lock first: an attempt it refuses spends nothing.
+				if ref := s.locked(ctx, st); ref != nil {
 					return ref
 				}
-				if ref := s.locked(ctx, st); ref != nil {
+				if ref := s.spend(ctx, ClassLoginUsername, "lu:"+st.user, s.o.Limits.LoginUsername); ref != nil {
 					return ref
 				}
 			}
