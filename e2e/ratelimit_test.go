@@ -298,3 +298,42 @@ func apiToken(t *testing.T, base string, cr conformance.Credentials) string {
 	// store's global epoch; startGatewayOpts already waited past it.
 	return out.AccessToken
 }
+
+// TestRateLimitSupersetOwnLimiter checks the real Superset 6.1.0's own
+// limiter (RATELIMIT_ENABLED as SUPERSET_ENV=production sets it, here 100
+// per hour, which the harness's fixtures fit in, so the test is no race
+// against the clock) behind the gateway
+// (its own limits off). It keys by the address ProxyFix yields: with
+// ENABLE_PROXY_FIX two clients have two buckets; without it every client
+// is the gateway, and one client's requests exhaust everyone's bucket.
+func TestRateLimitSupersetOwnLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noProxyFix bool
+		shared     bool
+	}{{"proxy_fix", false, false}, {"no_proxy_fix", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := ownSuperset(t, harness.Options{RateLimit: "100 per hour", NoProxyFix: tc.noProxyFix})
+			// Clients connect from their own addresses (127.0.0.2 and .3);
+			// the gateway forwards X-Forwarded-For as its peer, which
+			// ProxyFix (x_for=1) hands to Superset.
+			g := gatewayFor(t, s, []string{c.Target.BaseURL}, "rate_limits: {enabled: false}")
+			get := func(src string) int {
+				cl := newRLClient(t, nil, src)
+				resp, _ := cl.do(t, http.MethodGet, g.URL+"/api/v1/dashboard/", nil)
+				return resp.StatusCode
+			}
+			n := 0
+			for ; n < 150 && get("127.0.0.2") != http.StatusTooManyRequests; n++ {
+			}
+			if n == 150 {
+				t.Fatal("client A never got 429: Superset's limiter is not on")
+			}
+			other := get("127.0.0.3")
+			if tc.shared != (other == http.StatusTooManyRequests) {
+				t.Fatalf("client B after A's %d requests: %d (shared bucket expected: %v)", n, other, tc.shared)
+			}
+			t.Logf("client A limited by Superset after %d requests; client B then got %d", n, other)
+		})
+	}
+}
