@@ -480,6 +480,8 @@ func (c *Config) validateRateLimits() error {
 			return bad(key+".period", "must be at least 1ms when rate is set")
 		case k.l.Rate > 0 && k.l.Period/time.Duration(k.l.Rate) <= 0:
 			return bad(key, "rate %d is too high for period %s", k.l.Rate, k.l.Period)
+		case k.l.Rate > 0 && time.Duration(k.l.Burst) > (100*365*24*time.Hour)/(k.l.Period/time.Duration(k.l.Rate)):
+			return bad(key+".burst", "%d bursts of period/rate exceed a century", k.l.Burst)
 		}
 	}
 	if rl.KnownDevices < 0 || rl.KnownDevices > 50 {

@@ -161,7 +161,7 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 		// Not startGatewayOpts: it points the gateway at the nodes, and
 		// this one goes through the counter.
 		g := startGatewayT(t, harness.GatewayOptions{Binary: bin, Superset: e.s, Upstreams: []string{counted},
-			DataDir: t.TempDir(), RedisURL: rd.URL(), CookieKeysFile: keys, Extra: extra})
+			DataDir: t.TempDir(), RedisURL: rd.URL(), CookieKeysFile: keys, Extra: extra, RateLimits: true})
 		// A JWT issued within the fresh store's epoch second is refused.
 		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 		return g
@@ -317,7 +317,8 @@ func TestRateLimitSupersetOwnLimiter(t *testing.T) {
 			// Clients connect from their own addresses (127.0.0.2 and .3);
 			// the gateway forwards X-Forwarded-For as its peer, which
 			// ProxyFix (x_for=1) hands to Superset.
-			g := gatewayFor(t, s, []string{c.Target.BaseURL}, "rate_limits: {enabled: false}")
+			// The gateway's own limits are off (harness default).
+			g := gatewayFor(t, s, []string{c.Target.BaseURL})
 			get := func(src string) int {
 				cl := newRLClient(t, nil, src)
 				resp, _ := cl.do(t, http.MethodGet, g.URL+"/api/v1/dashboard/", nil)

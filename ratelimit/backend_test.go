@@ -11,7 +11,9 @@ import (
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 )
 
-func client(t *testing.T, s *redistest.Server) goredis.UniversalClient {
+func client(t *testing.T, s *redistest.Server) goredis.UniversalClient { return clientTB(t, s) }
+
+func clientTB(t testing.TB, s *redistest.Server) goredis.UniversalClient {
 	t.Helper()
 	c := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: []string{s.Addr()},
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
@@ -128,5 +130,14 @@ func TestMemoryGCRAAndCap(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if r, _ := m.AllowN(ctx, "new", l, 1); !r.Allowed {
 		t.Fatal("expired keys not swept")
+	}
+}
+
+// A rate finer than a nanosecond per event must not divide by zero (found
+// by BenchmarkStageMemory with 1<<30 per second).
+func TestMemoryHugeRate(t *testing.T) {
+	m := NewMemory(0, nil)
+	if r, _ := m.AllowN(context.Background(), "k", Limit{Rate: 1 << 40, Period: time.Second, Burst: 1 << 20}, 1); !r.Allowed {
+		t.Fatalf("%+v", r)
 	}
 }

@@ -28,8 +28,9 @@ func (l Limit) burst() int {
 	return l.Burst
 }
 
-// interval is the time one event costs.
-func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Rate) }
+// interval is the time one event costs, at least 1ns: a rate above one
+// per nanosecond would otherwise cost nothing and divide by zero.
+func (l Limit) interval() time.Duration { return max(l.Period/time.Duration(l.Rate), 1) }
 
 // Result is a bucket's answer.
 type Result struct {

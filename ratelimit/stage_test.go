@@ -20,7 +20,7 @@ type countObs map[string]int
 
 func (c countObs) ObserveRateLimit(class, outcome string) { c[class+"/"+outcome]++ }
 
-func newStage(t *testing.T, b Backend, l Limits, obs Observer) *Stage {
+func newStage(t testing.TB, b Backend, l Limits, obs Observer) *Stage {
 	t.Helper()
 	s, err := NewStage(Options{Backend: b, Limits: l, Secret: []byte("0123456789abcdef0123"), Observer: obs,
 		ClientIP: func(r *http.Request) netip.Addr { return netip.MustParseAddrPort(r.RemoteAddr).Addr() }})
