@@ -356,17 +356,10 @@ func (s *Stage) username(r *http.Request, api bool) (string, bool) {
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
 		return "", false
 	}
-	if api {
-		var v struct {
-			Username any `json:"username"`
-		}
-		if json.Unmarshal(b, &v) != nil {
-			return "", false
-		}
-		u, ok := v.Username.(string)
-		return u, ok && u != ""
-	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if api {
+		return jsonUsername(b)
+	}
 	c := &http.Request{Method: http.MethodPost, Header: http.Header{"Content-Type": r.Header.Values("Content-Type")},
 		Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b))}
 	switch ct {
@@ -380,8 +373,27 @@ func (s *Stage) username(r *http.Request, api bool) (string, bool) {
 			return "", false
 		}
 	}
+	if len(c.PostForm) == 0 && (ct == "application/json" || strings.HasSuffix(ct, "+json")) {
+		// Flask-WTF's form falls back to request.get_json() when the
+		// request has no form fields and is JSON: a JSON body to
+		// POST /login/ signs in too.
+		return jsonUsername(b)
+	}
 	u := c.PostForm.Get("username")
 	return u, u != ""
+}
+
+// jsonUsername reads "username" of a JSON object (the last of duplicate
+// keys, as Python's json does).
+func jsonUsername(b []byte) (string, bool) {
+	var v struct {
+		Username any `json:"username"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return "", false
+	}
+	u, ok := v.Username.(string)
+	return u, ok && u != ""
 }
 
 // principalKey is who a request's API and guest-token buckets belong to.

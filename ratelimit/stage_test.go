@@ -220,3 +220,23 @@ func mustRead(r *http.Request) string {
 		}
 	}
 }
+
+// Flask-WTF reads a JSON body as the login form when there are no form
+// fields: POST /login/ with JSON must count against the username too.
+func TestStageFormLoginJSONBody(t *testing.T) {
+	s := newStage(t, NewMemory(0, nil), Limits{LoginUsername: Limit{Rate: 1, Period: time.Hour, Burst: 1}}, nil)
+	ctx := context.Background()
+	var refused int
+	for i := range 3 {
+		r := httptest.NewRequest(http.MethodPost, "/login/", strings.NewReader(`{"username":"Alice","password":"x"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.RemoteAddr = fmt.Sprintf("192.0.2.%d:1", i+1)
+		x := &principal.Exchange{}
+		if s.Check(ctx, r, x) != nil {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Fatalf("%d of 3 JSON form sign-ins on one username refused, want 2", refused)
+	}
+}
