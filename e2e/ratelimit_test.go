@@ -168,6 +168,16 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 	}
 	a := start()
 	b := start()
+	// /-/readyz says the buckets are shared and not on the fallback.
+	resp, err := http.Get(a.URL + "/-/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(ready), `"rate_limits":{"shared":true,"fallback":false}`) {
+		t.Fatalf("/-/readyz: %s", ready)
+	}
 	c, _ := counters.Load(counted)
 	count := c.(*loginCounter)
 	owner := e.c.Target.Gamma
@@ -254,7 +264,6 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 
 	// An API client over its limit: 429 with the headers, JSON.
 	tok := apiToken(t, a.URL, e.c.Target.Alpha)
-	var resp *http.Response
 	var body []byte
 	for i := range 6 {
 		g := a
@@ -263,7 +272,6 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 		}
 		req, _ := http.NewRequest(http.MethodGet, g.URL+"/api/v1/me/", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		var err error
 		if resp, err = http.DefaultClient.Do(req); err != nil {
 			t.Fatal(err)
 		}
