@@ -19,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/superset-gateway/superset-gateway/e2e/browser"
 	"github.com/superset-gateway/superset-gateway/e2e/harness"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/ratelimit"
@@ -200,6 +204,10 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 		t.Fatal("no known-device cookie after a successful sign-in")
 	}
 
+	// And in Chromium, on Superset's real login page.
+	br := browser.ForTest(t, browser.Options{})
+	browserLogin(t, br, a.URL, owner)
+
 	// The attack: wrong passwords from 12 addresses, alternating replicas.
 	limited := map[string]int{}
 	before := count.get(owner.Username)
@@ -248,6 +256,27 @@ func TestRateLimitCredentialStuffing(t *testing.T) {
 	if resp := back.signIn(t, b.URL, owner); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
 		t.Fatalf("owner with the known-device cookie: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+
+	// Chromium, its gateway session cookie gone (signed out, expired),
+	// the known-device cookie kept, signs in on the other replica.
+	cks, err := br.Cookies(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, ck := range cks {
+		if ck.Name == ratelimit.DeviceCookie {
+			kept = true
+			continue
+		}
+		if _, err := chromedp.Call(br.Context(), network.DeleteCookies, network.DeleteCookiesParams{Name: ck.Name, URL: a.URL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !kept {
+		t.Fatal("Chromium holds no known-device cookie after signing in")
+	}
+	browserLogin(t, br, b.URL, owner)
 
 	// Spoofing: from 127.0.0.2 (not a trusted proxy) a changing
 	// X-Forwarded-For stays one client: the 6th attempt is refused.
