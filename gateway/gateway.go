@@ -226,7 +226,7 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	if err := p.openAccessTokens(ctx, cfg, keys, g.reg); err != nil {
 		return g, err
 	}
-	if err := p.openRateLimits(cfg, g.reg); err != nil {
+	if err := p.openRateLimits(cfg, keys, g.reg); err != nil {
 		return g, err
 	}
 	if err := p.openVault(ctx, cfg, keys, g.reg); err != nil {

@@ -26,7 +26,7 @@ type RateLimitReady struct {
 // openRateLimits builds the rate-limit stage: GCRA over the Redis store's
 // client with a per-process fallback, or per-process buckets alone on the
 // embedded store. nil when rate_limits.enabled is false.
-func (p *process) openRateLimits(cfg *config.Config, reg prometheus.Registerer) error {
+func (p *process) openRateLimits(cfg *config.Config, keys []config.CookieKeyPair, reg prometheus.Registerer) error {
 	rl := cfg.RateLimits
 	if !rl.Enabled {
 		return nil
@@ -39,14 +39,22 @@ func (p *process) openRateLimits(cfg *config.Config, reg prometheus.Registerer) 
 		p.rlFallback = fb
 		backend = fb
 	}
-	if len(cfg.Superset.SecretKey) == 0 {
-		return errors.New("rate_limits: superset.secret_key_file is required to sign the known-device cookie")
+	// The key of the username hashes and the known-device cookie: every
+	// replica must derive the same one. Superset's SECRET_KEY is shared
+	// by construction; without it, the oldest cookie-key generation
+	// (session.cookie_keys_file, shared by replicas too).
+	secret := []byte(cfg.Superset.SecretKey)
+	if len(secret) == 0 && len(keys) > 0 {
+		secret = keys[len(keys)-1].Hash
+	}
+	if len(secret) < 16 {
+		return errors.New("rate_limits: no secret to key usernames and sign the known-device cookie (set superset.secret_key_file)")
 	}
 	st, err := ratelimit.NewStage(ratelimit.Options{
 		Backend:      backend,
 		Limits:       limits(rl),
 		ClientIP:     proxy.ClientIP,
-		Secret:       []byte(cfg.Superset.SecretKey),
+		Secret:       secret,
 		Secure:       strings.HasPrefix(cfg.PublicURL, "https://"),
 		KnownDevices: rl.KnownDevices,
 		Observer:     obs,
