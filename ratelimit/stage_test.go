@@ -240,3 +240,22 @@ func TestStageFormLoginJSONBody(t *testing.T) {
 		t.Fatalf("%d of 3 JSON form sign-ins on one username refused, want 2", refused)
 	}
 }
+
+// The anonymous-session class (the vault asks it before creating one):
+// shared by two stages on one Redis, per address, IPv6 by its /64.
+func TestStageAnonymousSessions(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	l := Limits{AnonymousSession: Limit{Rate: 2, Period: time.Minute, Burst: 2}}
+	a, b := newStage(t, NewRedis(client(t, srv)), l, nil), newStage(t, NewRedis(client(t, srv)), l, nil)
+	ctx := context.Background()
+	ip := netip.MustParseAddr("2001:db8:1:2::1")
+	if !a.AllowAnonymous(ctx, ip) || !b.AllowAnonymous(ctx, netip.MustParseAddr("2001:db8:1:2::ffff")) {
+		t.Fatal("first two refused")
+	}
+	if a.AllowAnonymous(ctx, netip.MustParseAddr("2001:db8:1:2:abcd::9")) {
+		t.Fatal("a third session from the same /64 on another replica allowed")
+	}
+	if !b.AllowAnonymous(ctx, netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Fatal("another /64 refused")
+	}
+}
