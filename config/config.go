@@ -50,7 +50,9 @@ type Config struct {
 	Audit             Audit         `yaml:"audit" reload:"restart"`
 	Limits            Limits        `yaml:"limits" reload:"restart"`
 	Headers           Headers       `yaml:"headers" reload:"apply"`
-	Log               Log           `yaml:"log" reload:"restart"`
+	// RateLimits are the request classes' limits (docs/ratelimits.md).
+	RateLimits RateLimits `yaml:"rate_limits" reload:"restart"`
+	Log        Log        `yaml:"log" reload:"restart"`
 	// Extensions: the extension supply-chain policy at the proxy.
 	Extensions Extensions `yaml:"extensions" reload:"restart"`
 	// Tracing exports OpenTelemetry spans; off unless an endpoint is set.
@@ -66,6 +68,34 @@ type Tracing struct {
 	SampleRatio float64 `yaml:"sample_ratio"`
 	// ServiceName is the service.name of the spans.
 	ServiceName string `yaml:"service_name"`
+}
+
+// RateLimits configures the rate-limit stage. Each class is a GCRA
+// bucket: rate events per period, burst at once; rate 0 turns a class off.
+type RateLimits struct {
+	// Enabled false turns every class off (the anonymous-session class
+	// then falls back to the vault's per-replica limit).
+	Enabled          bool      `yaml:"enabled"`
+	Address          RateLimit `yaml:"address"`
+	LoginAddress     RateLimit `yaml:"login_address"`
+	LoginUsername    RateLimit `yaml:"login_username"`
+	LoginFailures    RateLimit `yaml:"login_failures"`
+	API              RateLimit `yaml:"api"`
+	GuestToken       RateLimit `yaml:"guest_token"`
+	AnonymousSession RateLimit `yaml:"anonymous_session"`
+	// KnownDevices is how many usernames one browser's known-device
+	// cookie remembers.
+	KnownDevices int `yaml:"known_devices"`
+	// LocalKeys bounds the per-process buckets (embedded store, Redis
+	// outage).
+	LocalKeys int `yaml:"local_keys"`
+}
+
+// RateLimit is one class's bucket.
+type RateLimit struct {
+	Rate   int           `yaml:"rate"`
+	Period time.Duration `yaml:"period"`
+	Burst  int           `yaml:"burst"`
 }
 
 // TLS configures TLS termination. Both files empty means plain HTTP.
@@ -346,6 +376,21 @@ func Default() *Config {
 		Metrics:           Metrics{Listen: "127.0.0.1:9464", SlowRequestThreshold: 5 * time.Second},
 		Tracing:           Tracing{SampleRatio: 1, ServiceName: "superset-gateway"},
 		Audit:             Audit{Output: "stdout"},
+		// Sized for Superset: a dashboard opens with one request per
+		// chart, so the per-address and per-principal classes are
+		// generous; sign-ins follow OWASP's credential-stuffing advice.
+		RateLimits: RateLimits{
+			Enabled:          true,
+			Address:          RateLimit{Rate: 100, Period: time.Second, Burst: 300},
+			LoginAddress:     RateLimit{Rate: 10, Period: time.Minute, Burst: 10},
+			LoginUsername:    RateLimit{Rate: 10, Period: time.Minute, Burst: 10},
+			LoginFailures:    RateLimit{Rate: 5, Period: 15 * time.Minute, Burst: 5},
+			API:              RateLimit{Rate: 50, Period: time.Second, Burst: 200},
+			GuestToken:       RateLimit{Rate: 60, Period: time.Minute, Burst: 30},
+			AnonymousSession: RateLimit{Rate: 60, Period: time.Minute, Burst: 20},
+			KnownDevices:     5,
+			LocalKeys:        100000,
+		},
 		Limits: Limits{
 			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      32 << 20,

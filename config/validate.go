@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 		c.validateHeaders,
 		c.validateLog,
 		c.validateExtensions,
+		c.validateRateLimits,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -480,6 +481,35 @@ func (t Tracing) validate() error {
 	}
 	if t.ServiceName == "" {
 		return bad("tracing.service_name", "must not be empty")
+	}
+	return nil
+}
+
+func (c *Config) validateRateLimits() error {
+	rl := c.RateLimits
+	for _, k := range []struct {
+		key string
+		l   RateLimit
+	}{{"address", rl.Address}, {"login_address", rl.LoginAddress}, {"login_username", rl.LoginUsername},
+		{"login_failures", rl.LoginFailures}, {"api", rl.API}, {"guest_token", rl.GuestToken},
+		{"anonymous_session", rl.AnonymousSession}} {
+		key := "rate_limits." + k.key
+		switch {
+		case k.l.Rate < 0 || k.l.Burst < 0:
+			return bad(key, "rate and burst must not be negative")
+		case k.l.Rate > 0 && k.l.Period < time.Millisecond:
+			return bad(key+".period", "must be at least 1ms when rate is set")
+		case k.l.Rate > 0 && k.l.Period/time.Duration(k.l.Rate) <= 0:
+			return bad(key, "rate %d is too high for period %s", k.l.Rate, k.l.Period)
+		case k.l.Rate > 0 && time.Duration(k.l.Burst) > (100*365*24*time.Hour)/(k.l.Period/time.Duration(k.l.Rate)):
+			return bad(key+".burst", "%d bursts of period/rate exceed a century", k.l.Burst)
+		}
+	}
+	if rl.KnownDevices < 0 || rl.KnownDevices > 50 {
+		return bad("rate_limits.known_devices", "%d is outside 0..50", rl.KnownDevices)
+	}
+	if rl.LocalKeys < 0 {
+		return bad("rate_limits.local_keys", "must not be negative")
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/proxy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/ratelimit"
 	"github.com/superset-gateway/superset-gateway/session"
 	"github.com/superset-gateway/superset-gateway/store"
 	"github.com/superset-gateway/superset-gateway/superset"
@@ -80,6 +81,10 @@ type process struct {
 	tokens     *accesstoken.Manager
 	tokenGuard *accesstoken.Guard
 	tokenPage  http.Handler
+	// rateLimits is the rate-limit stage (nil: off); rlFallback its
+	// Redis backend with the per-process fallback (nil: embedded store).
+	rateLimits *ratelimit.Stage
+	rlFallback *ratelimit.Fallback
 	// version and revision of the build, for the status API.
 	version, revision string
 	// upstreamSecrets is the upstream secret check's gauge (nil in
@@ -241,6 +246,9 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 		return g, err
 	}
 	if err := p.openAccessTokens(ctx, cfg, keys, g.reg); err != nil {
+		return g, err
+	}
+	if err := p.openRateLimits(cfg, keys, g.reg); err != nil {
 		return g, err
 	}
 	if err := p.openVault(ctx, cfg, keys, g.reg); err != nil {
@@ -465,6 +473,9 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if p.jwtGuard != nil {
 		parts.JWT = p.jwtGuard
 	}
+	if p.rateLimits != nil {
+		parts.RateLimits = p.rateLimits
+	}
 	if p.guard != nil {
 		parts.Guests, parts.GuestIssuance, parts.GuestRevoked = p.guard, p.guard.ModifyResponse, p.revoker
 	}
@@ -514,6 +525,8 @@ type ReadyDetails struct {
 	Store      StoreReady       `json:"store"`
 	Upstreams  UpstreamReady    `json:"upstreams"`
 	Extensions *ExtensionsReady `json:"extensions,omitempty"`
+	// RateLimits is absent when rate_limits.enabled is false.
+	RateLimits *RateLimitReady `json:"rate_limits,omitempty"`
 }
 
 type StoreReady struct {
@@ -572,6 +585,7 @@ func (p *process) readiness(pool *upstream.Pool, secrets *upstreamsecret.Checker
 			},
 			Upstreams:  UpstreamReady{Healthy: pool.Healthy(), Total: len(pool.Nodes())},
 			Extensions: p.extensionsReady(onUnavailable),
+			RateLimits: p.rateLimitReady(),
 		}
 		for _, f := range secrets.Findings() {
 			d.Upstreams.SecretMismatch = append(d.Upstreams.SecretMismatch, SecretMismatchReady{
@@ -623,6 +637,7 @@ func (p *process) openVault(ctx context.Context, cfg *config.Config, keys []conf
 		Logger:               p.log.Named("session"),
 		Observer:             metrics.NewSessions(reg),
 		Audit:                p.audit,
+		AnonymousLimiter:     anonymousLimiter(p.rateLimits),
 	})
 	if err != nil {
 		return fmt.Errorf("session: %w", err)

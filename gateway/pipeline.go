@@ -12,6 +12,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/principal"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
+	"github.com/superset-gateway/superset-gateway/ratelimit"
 	"github.com/superset-gateway/superset-gateway/tracing"
 )
 
@@ -26,12 +27,13 @@ import (
 //                                   else the gateway session cookie
 //  4. one revocation check          epochs (users, global), revoked_before
 //  5. authorise                     access-token scopes; extension policy;
-//                                   rate limits slot
+//                                   rate limits
 //  6. inject upstream credentials   session jar, minted JWT + CSRF
 //  7. reverse proxy                 proxy/upstream
 //  8. response hooks, in order      stamp epochs → guest issuance →
 //                                   access-token CSRF → extension list
 //                                   filter and file pinning → session vault
+//                                   → sign-in outcomes (rate limits)
 //
 // A new stage goes here, between two numbered ones, and nowhere else.
 
@@ -103,6 +105,17 @@ type ExtensionStage interface {
 	ModifyResponse(resp *http.Response) error
 }
 
+// RateLimitStage is the rate limits (package ratelimit) as the request
+// path uses them.
+type RateLimitStage interface {
+	// Check spends from the request's buckets; a refusal names its
+	// reason and the 429's headers. It never fails: a store outage is
+	// answered by per-process buckets.
+	Check(ctx context.Context, r *http.Request, x *principal.Exchange) *ratelimit.Refusal
+	// ModifyResponse counts failed sign-ins and marks known devices.
+	ModifyResponse(resp *http.Response) error
+}
+
 // Parts are the stages the pipeline runs. New builds them from the
 // config; tests build their own (real packages over fakes) and get the
 // same order. Nil JWT, Tokens, Guests or Stamp leave that stage out; nil
@@ -121,6 +134,8 @@ type Parts struct {
 	Stamp         StampStage
 	// Extensions nil: extensions pass through unchecked.
 	Extensions ExtensionStage
+	// RateLimits nil: no rate limits.
+	RateLimits RateLimitStage
 	Refusals   *Refuser
 	Now        func() time.Time
 	Logger     *zap.Logger
@@ -169,6 +184,11 @@ func NewPipeline(p Parts) (*Pipeline, error) {
 		pl.hooks = append(pl.hooks, p.Sessions.ModifyResponse)
 	} else {
 		pl.hooks = append(pl.hooks, stripSetCookie)
+	}
+	// After the vault, which removes every Set-Cookie: the known-device
+	// cookie is the gateway's own.
+	if p.RateLimits != nil {
+		pl.hooks = append(pl.hooks, p.RateLimits.ModifyResponse)
 	}
 	return pl, nil
 }
@@ -246,7 +266,8 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	}
 	x.Principal = p
 
-	// 5. Authorise. (The rate-limit stage goes here.)
+	// 5. Authorise: scopes, the extension policy, then the rate limits;
+	// a refused or limited request never reaches Superset.
 	pl.stage(ctx, "authorise")
 	if p.Kind == principal.AccessToken {
 		if d := pl.p.Tokens.Authorize(ctx, r, x); !d.Allow {
@@ -257,6 +278,12 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 	if pl.p.Extensions != nil {
 		if d := pl.p.Extensions.Check(r); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
+	if pl.p.RateLimits != nil {
+		if ref := pl.p.RateLimits.Check(ctx, r, x); ref != nil {
+			pl.p.Refusals.RefuseWithHeaders(w, r, p, ref.Reason, ref.Header)
 			return
 		}
 	}

@@ -40,6 +40,10 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 	switch reason {
 	case policy.ReasonStoreUnavailable:
 		return Answer{Status: http.StatusServiceUnavailable, Message: "Service temporarily unavailable", RetryAfter: true}
+	case policy.ReasonRateLimited, policy.ReasonLoginThrottled:
+		// Retry-After comes with the limit's own headers
+		// (RefuseWithHeaders), not the store's fixed one.
+		return Answer{Status: http.StatusTooManyRequests, Message: "Too many requests"}
 	case policy.ReasonBadUserID:
 		return bad("The user id must be a plain decimal number.")
 	case policy.ReasonMixedCredentials:
@@ -208,7 +212,11 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	if f.pages != nil && ui.WantsHTML(r) {
 		// A person in a browser: the same status and headers, a page
 		// saying what happened and what to do. API clients keep the JSON.
-		f.pages.Write(w, refusalPage(a, rid, f.retryAfter))
+		page := refusalPage(a, rid, f.retryAfter)
+		if v := h.Get("Retry-After"); v != "" {
+			page.RetryAfter = v // a 429's own wait, from the limit
+		}
+		f.pages.Write(w, page)
 		return
 	}
 	// Python's json.dumps spacing, as Superset's own {"msg": …} answers.
@@ -252,6 +260,18 @@ func refusalPage(a Answer, requestID, retryAfter string) ui.ErrorPage {
 		p.RetryAfter = retryAfter
 	}
 	return p
+}
+
+// RefuseWithHeaders is Refuse with extra response headers (a 429's
+// Retry-After and RateLimit fields). Refuse itself chooses the answer's
+// form: the JSON body for /api/ and API clients, the gateway's error page
+// for a browser's page request.
+func (f *Refuser) RefuseWithHeaders(w http.ResponseWriter, r *http.Request, p principal.Principal, reason policy.Reason, extra http.Header) {
+	h := w.Header()
+	for k, v := range extra {
+		h[k] = v
+	}
+	f.Refuse(w, r, p, reason, nil)
 }
 
 // refusalEvent is the audit event name of a refusal: one per credential

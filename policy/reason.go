@@ -122,3 +122,11 @@ const (
 	// replaced by a 502).
 	ReasonExtensionFileMismatch Reason = "extension_file_mismatch"
 )
+
+// Rate limits: a bucket of the request's class is empty (see ratelimit).
+const (
+	ReasonRateLimited Reason = "rate_limited"
+	// The attempted username failed too many sign-ins lately, and this
+	// browser never signed in as it.
+	ReasonLoginThrottled Reason = "login_throttled"
+)

@@ -142,6 +142,8 @@ type Exchange struct {
 	SessionState any
 	TokenState   any
 	StampState   any
+	// RateState is the rate-limit stage's (a sign-in attempt it saw).
+	RateState any
 
 	deferred []func()
 }

@@ -72,6 +72,7 @@ session: {cookie_keys_file: %q, cache_ttl: 1s}
 admin: {tokens_file: %q}
 audit: {output: %q}
 log: {level: warn}
+rate_limits: {enabled: false}
 `, strings.TrimPrefix(r.base, "http://"), upstream, filepath.Join(dir, "data"), redisURL, r.metrics, sk, keys, tokens, filepath.Join(dir, "audit.log"))
 	if err := os.WriteFile(r.cfg, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,12 +1,19 @@
 package session
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
+
+// AnonymousLimiter decides whether a client may create one more anonymous
+// session (package ratelimit's anonymous-session class).
+type AnonymousLimiter interface {
+	AllowAnonymous(ctx context.Context, ip netip.Addr) bool
+}
 
 // ipLimiter bounds how fast one client creates anonymous sessions, so that a
 // flood of cookie-less requests cannot grow the store without bound. It is

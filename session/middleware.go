@@ -255,7 +255,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 			}
 			return nil
 		}
-		if uid == "" && !v.limiter.allow(v.clientIP(req), now) {
+		if uid == "" && !v.allowAnonymous(ctx, req, now) {
 			v.obs.SessionRateLimited()
 			v.replaceTooMany(resp)
 			return nil
@@ -466,4 +466,13 @@ func (v *Vault) replace(resp *http.Response, code int, body string) {
 	resp.ContentLength = int64(len(body))
 	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+}
+
+// allowAnonymous applies the anonymous-session limit: the shared one of
+// the rate limits when configured, else the per-replica one.
+func (v *Vault) allowAnonymous(ctx context.Context, req *http.Request, now time.Time) bool {
+	if v.anonLimiter != nil {
+		return v.anonLimiter.AllowAnonymous(ctx, v.clientIP(req))
+	}
+	return v.limiter.allow(v.clientIP(req), now)
 }

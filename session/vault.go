@@ -121,6 +121,9 @@ type Options struct {
 	// in memory. 0 means 1 per second with a burst of 20.
 	AnonymousRate  rate.Limit
 	AnonymousBurst int
+	// AnonymousLimiter, when set, replaces the per-replica limit above
+	// (the rate limits' anonymous-session class, shared by replicas).
+	AnonymousLimiter AnonymousLimiter
 	// AnonymousIPs bounds the IPs tracked by the limiter; when full it
 	// starts afresh. 0 means 65536.
 	AnonymousIPs int
@@ -170,6 +173,7 @@ type Vault struct {
 	retryAfter   string
 	cache        *cache
 	limiter      *ipLimiter
+	anonLimiter  AnonymousLimiter
 	clientIP     func(*http.Request) netip.Addr
 	requestID    func(*http.Request) string
 	epochs       EpochChecker
@@ -235,6 +239,7 @@ func New(opts Options) (*Vault, error) {
 		b = 20
 	}
 	v.limiter = newIPLimiter(r, b, opts.AnonymousIPs)
+	v.anonLimiter = opts.AnonymousLimiter
 	v.retryAfter = policy.RetryAfter(opts.RetryAfter)
 	if v.clientIP == nil {
 		v.clientIP = remoteIP

@@ -43,6 +43,11 @@ type GatewayOptions struct {
 	TLSCertFile, TLSKeyFile string
 	// AuditOutput is audit.output: a file path, or "" for stdout.
 	AuditOutput string
+	// RateLimits keeps the gateway's rate limits on (their defaults plus
+	// a rate_limits line in Extra). Off otherwise: the suite signs in and
+	// calls from 127.0.0.1 far more often than any one user would; the
+	// rate-limit tests (e2e/ratelimit_test.go) turn them on.
+	RateLimits bool
 	// Extra lines are appended to the YAML config verbatim (top-level keys
 	// not written above, e.g. "session: {cache_ttl: 500ms}").
 	Extra []string
@@ -156,7 +161,7 @@ func gatewayConfig(o GatewayOptions, listen, metricsListen string) []byte {
 		"  listen: " + q(metricsListen),
 		"audit:",
 		"  output: " + q(auditOut),
-	}, "\n") + "\n" + tlsYAML + sessionYAML(o) + strings.Join(o.Extra, "\n") + "\n")
+	}, "\n") + "\n" + tlsYAML + sessionYAML(o) + rateLimitsYAML(o) + strings.Join(o.Extra, "\n") + "\n")
 }
 
 // supersetExtra indents GatewayOptions.SupersetExtra into the superset:
@@ -233,4 +238,12 @@ func sessionYAML(o GatewayOptions) string {
 		return ""
 	}
 	return "session:\n  cookie_keys_file: " + strconv.Quote(o.CookieKeysFile) + "\n"
+}
+
+// rateLimitsYAML turns the rate limits off unless o.RateLimits.
+func rateLimitsYAML(o GatewayOptions) string {
+	if o.RateLimits {
+		return ""
+	}
+	return "rate_limits: {enabled: false}\n"
 }

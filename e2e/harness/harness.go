@@ -52,6 +52,12 @@ type Options struct {
 	FrameAncestors []string
 	// DisableCSRF sets WTF_CSRF_ENABLED=False (default: CSRF on, as shipped).
 	DisableCSRF bool
+	// RateLimit, when set, turns on Superset's own limiter as
+	// SUPERSET_ENV=production does, with this RATELIMIT_APPLICATION
+	// ("50 per second" in production); NoProxyFix turns ENABLE_PROXY_FIX
+	// off, so it keys every request by the gateway's address.
+	RateLimit  string
+	NoProxyFix bool
 	// OAuth, when set, switches Superset to AUTH_TYPE = AUTH_OAUTH with this
 	// one provider and self-registration. Needs Authlib in the venv.
 	OAuth *OAuthProvider
@@ -98,6 +104,8 @@ type settings struct {
 	Talisman           bool     `json:"talisman"`
 	FrameAncestors     []string `json:"frame_ancestors,omitempty"`
 	CSRF               bool     `json:"csrf"`
+	RateLimit          string   `json:"ratelimit_application,omitempty"`
+	NoProxyFix         bool     `json:"no_proxy_fix,omitempty"`
 	AdminPassword      string   `json:"admin_password"`
 	AlicePassword      string   `json:"alice_password"`
 	BobPassword        string   `json:"bob_password"`
@@ -179,6 +187,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.Talisman = opts.Talisman
 	s.set.FrameAncestors = opts.FrameAncestors
 	s.set.CSRF = !opts.DisableCSRF
+	s.set.RateLimit, s.set.NoProxyFix = opts.RateLimit, opts.NoProxyFix
 	s.set.OAuth = opts.OAuth
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
 	s.set.ExtensionsPath = opts.ExtensionsPath

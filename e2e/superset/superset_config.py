@@ -25,7 +25,7 @@ GUEST_TOKEN_JWT_AUDIENCE = _s["guest_token_audience"]
 GUEST_ROLE_NAME = "Gamma"
 
 # The gateway sets X-Forwarded-For/-Proto/-Host/-Port/-Prefix; trust one hop.
-ENABLE_PROXY_FIX = True
+ENABLE_PROXY_FIX = not _s.get("no_proxy_fix", False)
 PROXY_FIX_CONFIG = {"x_for": 1, "x_proto": 1, "x_host": 1, "x_port": 1, "x_prefix": 1}
 
 # The CSP of Talisman is not what the gateway tests; frame-ancestors lets the
@@ -152,3 +152,11 @@ def COMMON_BOOTSTRAP_OVERRIDES_FUNC(data):  # noqa: N802
         "childs": [{"name": n, "label": n, "icon": "", "url": u} for n, u in links],
     }
     return {"menu_data": dict(menu, menu=list(menu.get("menu") or []) + [group])}
+# Superset's own limiter, as SUPERSET_ENV=production turns it on
+# (RATELIMIT_ENABLED, RATELIMIT_APPLICATION = "50 per second", keyed by
+# flask_limiter's get_remote_address, i.e. the address ProxyFix yields).
+# Off unless a test asks (the rate-limit tests): the shared Superset serves
+# every test from 127.0.0.1.
+if _s.get("ratelimit_application"):
+    RATELIMIT_ENABLED = True
+    RATELIMIT_APPLICATION = _s["ratelimit_application"]

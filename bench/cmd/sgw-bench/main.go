@@ -99,8 +99,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
 	fs.StringVar(&c.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
 	fs.StringVar(&c.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes (auto = one per core, as Go uses every core)")
-	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway,gateway-session,gateway-jwt,gateway-guest,gateway-token",
-		"comma-separated targets (gateway-session: signed in, session cache hit; gateway-jwt: Superset API JWT; gateway-guest: guest token; gateway-token: scoped access token; gateway-traced, not run by default: tracing on, every request exported)")
+	fs.StringVar(&targets, "targets", "direct,bare,nginx,gateway,gateway-session,gateway-limits,gateway-jwt,gateway-guest,gateway-token",
+		"comma-separated targets (gateway-session: signed in, session cache hit; gateway-limits: signed in with rate limits on; gateway-jwt: Superset API JWT; gateway-guest: guest token; gateway-token: scoped access token; gateway-traced, not run by default: tracing on, every request exported)")
 	fs.StringVar(&paths, "paths", "json,static", "comma-separated paths: json (~2 KB), static (20 KB)")
 	fs.StringVar(&conns, "conns", "16,128", "comma-separated wrk connection counts")
 	fs.IntVar(&c.threads, "threads", 2, "wrk threads")

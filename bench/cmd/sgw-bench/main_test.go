@@ -147,7 +147,7 @@ func TestFlags(t *testing.T) {
 		t.Error("zero connections accepted")
 	}
 	c, err := parseFlags(nil)
-	if err != nil || len(c.targets) != 8 || len(c.paths) != 2 || len(c.conns) != 2 {
+	if err != nil || len(c.targets) != 9 || len(c.paths) != 2 || len(c.conns) != 2 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 }

@@ -154,6 +154,7 @@ var verdictGoals = []struct {
 }{
 	{"gateway", "gateway vs bare proxy, targets of issue 3", 1.2, 0.8},
 	{"gateway-session", "signed-in gateway (session cache hit) vs bare proxy, targets of issue 5", 1.1, 0},
+	{"gateway-limits", "signed-in gateway with rate limits on vs bare proxy, issue 14", 1.1, 0},
 	{"gateway-jwt", "Bearer-JWT gateway (verify + epoch check, cache hit) vs bare proxy, targets of issue 6", 1.0, 0},
 	{"gateway-guest", "guest-token gateway (verify + revocation check, cache hit) vs bare proxy, targets of issue 7", 1.0, 0},
 	{"gateway-token", "access-token gateway (checksum, record and scope check, cache hit, minted JWT cached) vs bare proxy, targets of issue 8", 0.9, 0},

@@ -70,6 +70,7 @@ func allTargets() []target {
 		{"nginx", startNginx},
 		{"gateway", startGateway},
 		{"gateway-session", startGatewaySession},
+		{"gateway-limits", startGatewayLimits},
 		{"gateway-jwt", startGatewayJWT},
 		{"gateway-guest", startGatewayGuest},
 		{"gateway-token", startGatewayToken},
@@ -173,6 +174,15 @@ superset:
 audit: {output: %s}
 `
 
+// limitsOff and limitsOn are the rate_limits of the gateway targets: off
+// for every target but gateway-limits, which runs them with buckets no
+// bench run can empty (wrk sends every request from one address and one
+// user), so it measures what checking them costs.
+const (
+	limitsOff = "rate_limits: {enabled: false}\n"
+	limitsOn  = "rate_limits: {enabled: true, address: {rate: 1000000000, period: 1s, burst: 1000000000}, api: {rate: 1000000000, period: 1s, burst: 1000000000}}\n"
+)
+
 func startGateway(ctx context.Context, e *env) (*running, error) {
 	return startGatewayIn(ctx, e, "gateway")
 }
@@ -234,6 +244,11 @@ func startGatewayIn(ctx context.Context, e *env, name string, extra ...string) (
 	}
 	conf := fmt.Sprintf(gatewayConf, addr, e.stub.URL, filepath.Join(dir, "data"), maddr,
 		secrets[0], secrets[1], filepath.Join(dir, "audit.log")) + strings.Join(extra, "")
+	if name == "gateway-limits" {
+		conf += limitsOn
+	} else {
+		conf += limitsOff
+	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -483,19 +498,28 @@ func extractToken(page string) (string, error) {
 	return found[0], nil
 }
 
+// startGatewayLimits is gateway-session with the rate limits on.
+func startGatewayLimits(ctx context.Context, e *env) (*running, error) {
+	return startSignedIn(ctx, e, "gateway-limits")
+}
+
 // startGatewaySession starts a gateway of its own and signs in once through
 // it (the stub's login sets a Flask session cookie for a user, the gateway
 // absorbs it into a new session); wrk then sends the gateway cookie, so
 // every measured request is a signed-in one served from the session cache.
 func startGatewaySession(ctx context.Context, e *env) (*running, error) {
-	r, err := startGatewayIn(ctx, e, "gateway-session")
+	return startSignedIn(ctx, e, "gateway-session")
+}
+
+func startSignedIn(ctx context.Context, e *env, name string) (*running, error) {
+	r, err := startGatewayIn(ctx, e, name)
 	if err != nil {
 		return nil, err
 	}
 	cookie, err := signIn(ctx, r.url)
 	if err != nil {
 		_ = r.stop()
-		return nil, fmt.Errorf("gateway-session: sign-in: %w", err)
+		return nil, fmt.Errorf("%s: sign-in: %w", name, err)
 	}
 	r.headers = []string{"Cookie: " + cookie}
 	return r, nil
