@@ -82,7 +82,7 @@ func TestRateLimitRefusal(t *testing.T) {
 		if !strings.HasPrefix(w.Header().Get("Content-Type"), c.ctype) {
 			t.Fatalf("%s Accept %s: Content-Type %q, want %s", c.path, c.accept, w.Header().Get("Content-Type"), c.ctype)
 		}
-		if c.ctype == "text/html" && !strings.Contains(w.Body.String(), "wait 7 seconds") {
+		if c.ctype == "text/html" && !strings.Contains(w.Body.String(), "Retry in 7 seconds") {
 			t.Fatalf("page %q", w.Body.String())
 		}
 	}

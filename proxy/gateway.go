@@ -21,8 +21,8 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/proxy/upstream"
-	"github.com/superset-gateway/superset-gateway/ui"
 	"github.com/superset-gateway/superset-gateway/superset"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // Observer receives request measurements. Implementations must be safe for

@@ -80,6 +80,9 @@ func TestRedisFaults(t *testing.T) {
 	dir, yaml, token := adminGatewayConfig(t)
 	const cacheTTL = 200 * time.Millisecond
 	yaml = strings.Replace(yaml, "session: {cache_ttl: 50ms}", fmt.Sprintf("session: {cache_ttl: %s}", cacheTTL), 1)
+	// Every client here is 127.0.0.1 at a rate no user reaches: the
+	// faults, not the rate limits, are under test.
+	yaml += "rate_limits: {enabled: false}\n"
 	env := []string{"SG_STORE_REDIS_URL=redis://" + listen + "/0"}
 	g := startGateway(t, dir, yaml, env)
 	nextSecond()
@@ -306,6 +309,7 @@ superset: {secret_key_file: %q}
 health_check: {interval: 250ms, timeout: 200ms, unhealthy_threshold: 2, healthy_threshold: 1}
 passive: {max_fails: 2, cooldown: 2s}
 limits: {upstream_timeout: 2s}
+rate_limits: {enabled: false}
 `, freePort(t), strings.Join(ups, ", "), filepath.Join(dir, "data"), sk)
 	g := startGateway(t, dir, yaml, nil)
 	nextSecond()
