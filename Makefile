@@ -9,7 +9,7 @@ SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
 
-.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image rules
+.PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image rules deploy-copies
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/superset-gateway
@@ -119,6 +119,13 @@ SOAK_RATE ?= 40
 soak:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./reliability/ \
 	  -args -soak=$(SOAK) -soak-rate=$(SOAK_RATE) -soak-report=$(CURDIR)/docs/reliability-soak.md
+
+# Compose and the Helm chart read only their own folders: they carry copies
+# of the shipped alert rules and dashboards (TestShippedCopiesAreIdentical).
+deploy-copies:
+	cp deploy/prometheus/alerts.yml deploy/compose/prometheus/alerts.yml
+	cp deploy/prometheus/alerts.yml deploy/helm/superset-gateway/files/alerts.yml
+	cp deploy/grafana/*.json deploy/compose/grafana/dashboards/
 
 superset-env:
 	bash e2e/superset/install.sh "$(SUPERSET_VENV)"

@@ -33,6 +33,7 @@ put postgres_password "$(rand 24)"
 # replicas, so a session made on one is read by the other.
 put gateway_cookie_keys "$(rand 64) $(rand 32)"
 put gateway_access_token_pepper "$(rand 48)"
+put grafana_admin_password "$(rand 18)"
 
 if [ ! -e secrets/gateway_admin_tokens ]; then
   token=$(head -c 32 /dev/urandom | base64 -w0 | tr -d '+/=')

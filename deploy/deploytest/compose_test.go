@@ -215,6 +215,9 @@ func checkGatewayService(p *types.Project, gw types.ServiceConfig, dir string) [
 		}
 	}
 	// Prometheus scrapes the gateways where they serve metrics.
+	if err := checkRules(p, dir); err != nil {
+		bad("%v", err)
+	}
 	if err := checkScrape(p, cfg.Metrics.Listen, dir); err != nil {
 		errs = append(errs, err)
 	}
@@ -243,6 +246,52 @@ func checkGatewayService(p *types.Project, gw types.ServiceConfig, dir string) [
 		}
 	}
 	return errs
+}
+
+// checkRules: the prometheus service loads a rule file that compose mounts
+// for it and that is the shipped, promtool-tested deploy/prometheus/alerts.yml.
+func checkRules(p *types.Project, dir string) error {
+	prom, ok := p.Services["prometheus"]
+	if !ok {
+		return errors.New("no prometheus service")
+	}
+	mounted := map[string]string{} // target → host file
+	for _, c := range prom.Configs {
+		src := p.Configs[c.Source].File
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(dir, src)
+		}
+		mounted[c.Target] = src
+	}
+	main, ok := mounted["/etc/prometheus/prometheus.yml"]
+	if !ok {
+		return errors.New("prometheus: no /etc/prometheus/prometheus.yml mounted")
+	}
+	b, err := os.ReadFile(main)
+	if err != nil {
+		return err
+	}
+	var pc struct {
+		RuleFiles []string `yaml:"rule_files"`
+	}
+	if err := yaml.Unmarshal(b, &pc); err != nil {
+		return fmt.Errorf("prometheus config: %w", err)
+	}
+	shipped, err := os.ReadFile(shippedAlerts)
+	if err != nil {
+		return err
+	}
+	for _, rf := range pc.RuleFiles {
+		src, ok := mounted[rf]
+		if !ok {
+			return fmt.Errorf("prometheus rule file %s is not mounted into the prometheus service", rf)
+		}
+		if got, err := os.ReadFile(src); err != nil || string(got) != string(shipped) {
+			return fmt.Errorf("prometheus rule file %s is not the shipped %s (%v)", rf, shippedAlerts, err)
+		}
+		return nil
+	}
+	return errors.New("prometheus loads no rule file (rule_files)")
 }
 
 // checkScrape finds the scrape job of the prometheus service's config that
@@ -378,6 +427,9 @@ func TestComposeDeploymentMutations(t *testing.T) {
 		{name: "root user", edits: []edit{{"compose.yaml", `user: "65532:65532"`, `user: "0:0"`}}, want: "65532"},
 		{name: "no readiness check", edits: []edit{{"compose.yaml", "http://127.0.0.1:8080/-/readyz", "http://127.0.0.1:8080/"}}, want: "/-/readyz"},
 		{name: "metrics on loopback", edits: []edit{{"gateway/gateway.yaml", "listen: 0.0.0.0:9464", "listen: 127.0.0.1:9464"}}, want: "not reachable from the prometheus service"},
+		{name: "no alert rules", edits: []edit{{"prometheus/prometheus.yml", "rule_files: [/etc/prometheus/alerts.yml]\n", ""}}, want: "prometheus loads no rule file"},
+		{name: "rules not mounted", edits: []edit{{"compose.yaml", "        target: /etc/prometheus/alerts.yml\n", "        target: /etc/prometheus/rules.yml\n"}}, want: "not mounted into the prometheus service"},
+		{name: "stale rules", edits: []edit{{"prometheus/alerts.yml", "severity: critical", "severity: page"}}, want: "is not the shipped"},
 		{name: "scrape port", edits: []edit{{"prometheus/prometheus.yml", "port: 9464", "port: 9090"}}, want: "prometheus scrapes no gateway:9464"},
 		{name: "shell health check", edits: []edit{{"compose.yaml", `["CMD", "/superset-gateway", "probe", "http://127.0.0.1:8080/-/readyz"]`, `["CMD-SHELL", "wget -qO- http://127.0.0.1:8080/-/readyz"]`}}, want: "/-/readyz"},
 	} {

@@ -283,6 +283,21 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("%s not rendered", want)
 		}
 	}
+	// The PrometheusRule carries every shipped (promtool-tested) alert.
+	pr, _ := r.objects["PrometheusRule/sgw-superset-gateway"].(*monitoringv1.PrometheusRule)
+	if pr != nil {
+		have := map[string]bool{}
+		for _, g := range pr.Spec.Groups {
+			for _, rule := range g.Rules {
+				have[rule.Alert] = true
+			}
+		}
+		for _, name := range shippedAlertNames(t) {
+			if !have[name] {
+				t.Errorf("PrometheusRule lacks the shipped alert %s", name)
+			}
+		}
+	}
 	// Only the gateway's pods may reach Superset's web pods.
 	np, _ := r.objects["NetworkPolicy/sgw-superset-gateway-superset-ingress"].(*networkingv1.NetworkPolicy)
 	if np == nil || np.Spec.PodSelector.MatchLabels["app"] != "superset" || len(np.Spec.Ingress) != 1 ||
