@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/superset-gateway/superset-gateway/internal/sarif"
 )
 
 // WriteText writes the report for people: problems first, then what passed.
@@ -61,70 +63,26 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteSARIF writes SARIF 2.1.0, one rule per finding id, one result per
 // finding that is not a pass, located at the audited URL.
 func (r *Report) WriteSARIF(w io.Writer, version string) error {
-	type msg struct {
-		Text string `json:"text"`
-	}
-	type rule struct {
-		ID               string         `json:"id"`
-		ShortDescription msg            `json:"shortDescription"`
-		Help             msg            `json:"help"`
-		Properties       map[string]any `json:"properties"`
-	}
-	type location struct {
-		PhysicalLocation struct {
-			ArtifactLocation struct {
-				URI string `json:"uri"`
-			} `json:"artifactLocation"`
-		} `json:"physicalLocation"`
-	}
-	type result struct {
-		RuleID    string     `json:"ruleId"`
-		Level     string     `json:"level"`
-		Message   msg        `json:"message"`
-		Locations []location `json:"locations"`
-	}
-	var rules []rule
-	var results []result
+	var rules []sarif.Rule
+	var results []sarif.Result
 	index := map[string]bool{}
-	var loc location
-	loc.PhysicalLocation.ArtifactLocation.URI = r.Target
 	for _, f := range r.Findings {
 		if f.Severity == Pass {
 			continue
 		}
 		if !index[f.ID] {
 			index[f.ID] = true
-			rules = append(rules, rule{ID: f.ID, ShortDescription: msg{f.Title}, Help: msg{f.Fix},
+			rules = append(rules, sarif.Rule{ID: f.ID, ShortDescription: sarif.Message{Text: f.Title}, Help: &sarif.Message{Text: f.Fix},
 				Properties: map[string]any{"checklist": f.Checklist, "security-severity": securitySeverity(f.Severity), "tags": []string{"security"}}})
 		}
 		text := f.Title
 		if f.Detail != "" {
 			text += ": " + f.Detail
 		}
-		results = append(results, result{RuleID: f.ID, Level: sarifLevel(f.Severity), Message: msg{text}, Locations: []location{loc}})
+		results = append(results, sarif.Result{RuleID: f.ID, Level: sarifLevel(f.Severity), Message: sarif.Message{Text: text}, Locations: sarif.At(r.Target)})
 	}
-	doc := map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool": map[string]any{"driver": map[string]any{
-				"name": "superset-gateway audit", "version": version,
-				"informationUri": "https://github.com/superset-gateway/superset-gateway/blob/main/docs/audit.md",
-				"rules":          nonNil(rules),
-			}},
-			"results": nonNil(results),
-		}},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
+	return sarif.Write(w, sarif.Tool{Name: "superset-gateway audit", Version: version,
+		InformationURI: "https://github.com/superset-gateway/superset-gateway/blob/main/docs/audit.md"}, rules, results)
 }
 
 func sarifLevel(s Severity) string {

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+
+	"github.com/superset-gateway/superset-gateway/internal/sarif"
 )
 
 // WriteText writes one line per finding, then a summary.
@@ -31,34 +32,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteSARIF writes SARIF 2.1.0, the format code-scanning UIs read.
 func (r *Report) WriteSARIF(w io.Writer, version string) error {
-	type msg struct {
-		Text string `json:"text"`
-	}
-	type rule struct {
-		ID               string `json:"id"`
-		ShortDescription msg    `json:"shortDescription"`
-	}
-	type artifact struct {
-		URI string `json:"uri"`
-	}
-	type location struct {
-		PhysicalLocation struct {
-			ArtifactLocation artifact `json:"artifactLocation"`
-		} `json:"physicalLocation"`
-	}
-	type result struct {
-		RuleID     string            `json:"ruleId"`
-		Level      string            `json:"level"`
-		Message    msg               `json:"message"`
-		Locations  []location        `json:"locations,omitempty"`
-		Properties map[string]string `json:"properties,omitempty"`
-	}
 	ruleSet := map[string]bool{}
-	results := []result{}
+	var rules []sarif.Rule
+	var results []sarif.Result
 	for _, f := range r.Findings {
-		ruleSet[f.Rule] = true
-		res := result{RuleID: f.Rule, Level: sarifLevel(f.Severity), Message: msg{f.Message},
-			Properties: map[string]string{"severity": f.Level}}
+		if !ruleSet[f.Rule] {
+			ruleSet[f.Rule] = true
+			rules = append(rules, sarif.Rule{ID: f.Rule, ShortDescription: sarif.Message{Text: f.Rule}})
+		}
+		res := sarif.Result{RuleID: f.Rule, Level: sarifLevel(f.Severity), Message: sarif.Message{Text: f.Message},
+			Properties: map[string]any{"severity": f.Level}}
 		if f.Advisory != "" {
 			res.Properties["advisory"] = f.Advisory
 		}
@@ -66,32 +49,12 @@ func (r *Report) WriteSARIF(w io.Writer, version string) error {
 			res.Properties["extension"] = f.Extension
 		}
 		if f.Bundle != "" {
-			var l location
-			l.PhysicalLocation.ArtifactLocation.URI = f.Bundle
-			res.Locations = []location{l}
+			res.Locations = sarif.At(f.Bundle)
 		}
 		results = append(results, res)
 	}
-	rules := []rule{}
-	for id := range ruleSet {
-		rules = append(rules, rule{ID: id, ShortDescription: msg{id}})
-	}
-	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
-	doc := map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool": map[string]any{"driver": map[string]any{
-				"name": "superset-gateway extensions audit", "version": version,
-				"informationUri": "https://github.com/superset-gateway/superset-gateway/blob/main/docs/extensions.md",
-				"rules":          rules,
-			}},
-			"results": results,
-		}},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return sarif.Write(w, sarif.Tool{Name: "superset-gateway extensions audit", Version: version,
+		InformationURI: "https://github.com/superset-gateway/superset-gateway/blob/main/docs/extensions.md"}, rules, results)
 }
 
 func sarifLevel(s Severity) string {
