@@ -3,7 +3,6 @@ package reliability_test
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,37 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
 )
+
+// pair is two replicas on one Redis in front of one Go fake Superset,
+// sharing cookie keys and an admin token, as replicas must.
+type pair struct {
+	a, b                   *replica
+	redis                  *redistest.Server
+	bin, dir, keys, tokens string
+	token, upstream        string
+}
+
+func startPair(t *testing.T) *pair {
+	t.Helper()
+	p := &pair{redis: redistest.Start(t, redistest.Options{AppendOnly: true}), dir: t.TempDir()}
+	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret}))
+	t.Cleanup(fake.Close)
+	p.upstream = fake.URL
+	p.bin, p.keys, p.tokens, p.token = soakSetup(t, p.dir)
+	p.a, p.b = p.start(t, "0"), p.start(t, "1")
+	return p
+}
+
+func (p *pair) start(t *testing.T, name string) *replica {
+	d := filepath.Join(p.dir, name)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return startReplica(t, p.bin, d, p.upstream, p.redis.URL(), p.keys, p.tokens)
+}
+
+// restartA starts replica a again on its data directory.
+func (p *pair) restartA(t *testing.T) *replica { return p.start(t, "0") }
 
 // soakSetup builds the binary and writes what two replicas share: cookie
 // keys and an admin token file. It returns the binary, the files and the
@@ -56,19 +86,8 @@ func soakSetup(t *testing.T, dir string) (bin, keys, tokens, token string) {
 // b, and by a again once it restarts; requests in flight at the kill get an
 // answer or a clean connection error, never a truncated success.
 func TestReplicaCrash(t *testing.T) {
-	rs := redistest.Start(t, redistest.Options{AppendOnly: true})
-	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret}))
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	bin, keys, tokens, token := soakSetup(t, dir)
-	var reps []*replica
-	for i := range 2 {
-		d := filepath.Join(dir, fmt.Sprint(i))
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		reps = append(reps, startReplica(t, bin, d, fake.URL, rs.URL(), keys, tokens))
-	}
+	pr := startPair(t)
+	token, reps := pr.token, []*replica{pr.a, pr.b}
 	a, b := reps[0], reps[1]
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	issued := time.Now()
@@ -155,7 +174,7 @@ func TestReplicaCrash(t *testing.T) {
 	wg.Wait()
 
 	// a comes back and must enforce everything acknowledged, by it or b.
-	a2 := startReplica(t, bin, filepath.Join(dir, "0"), fake.URL, rs.URL(), keys, tokens)
+	a2 := pr.restartA(t)
 	var acked int
 	for _, op := range h.Ops() {
 		if op.Kind == reliability.Revoke && op.Status == http.StatusOK {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/admin"
-	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/reliability"
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 	"github.com/superset-gateway/superset-gateway/superset/fakesuperset"
@@ -149,19 +147,8 @@ func (r *replica) sample(t *testing.T) sample {
 // reports how long a revocation made on one replica takes to be enforced
 // on the other. The short form runs in make unit; make soak runs 30m.
 func TestSoak(t *testing.T) {
-	rs := redistest.Start(t, redistest.Options{AppendOnly: true})
-	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret}))
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	bin, keys, tokens, tok := soakSetup(t, dir)
-	var reps []*replica
-	for i := range 2 {
-		d := filepath.Join(dir, fmt.Sprint(i))
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		reps = append(reps, startReplica(t, bin, d, fake.URL, rs.URL(), keys, tokens))
-	}
+	pr := startPair(t)
+	rs, tok, reps := pr.redis, pr.token, []*replica{pr.a, pr.b}
 	a, b := reps[0], reps[1]
 	// Credentials are minted a second after the start's global stamp.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
