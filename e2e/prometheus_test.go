@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/superset-gateway/superset-gateway/e2e/harness"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/superset-gateway/superset-gateway/superset/conformance"
@@ -39,7 +41,9 @@ func TestPrometheusPanelsAndRules(t *testing.T) {
 	}
 	e := shared(t)
 	adminTok, adminYAML := adminToken(t)
-	g := startGatewayWith(t, e, buildGateway(t), t.TempDir(), "", "", adminYAML)
+	// Rate limits on (the harness turns them off elsewhere): their
+	// panels need series; this traffic stays well inside the defaults.
+	g := startGatewayOpts(t, e, harness.GatewayOptions{Binary: buildGateway(t), DataDir: t.TempDir(), Extra: []string{adminYAML}, RateLimits: true})
 	tg := e.c.TargetFor(0)
 	tg.BaseURL = g.URL
 

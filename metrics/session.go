@@ -9,6 +9,7 @@ const (
 	NameSessionsDestroyedTotal   = namespace + "_sessions_destroyed_total"
 	NameSessionLookupsTotal      = namespace + "_session_lookups_total"
 	NameSessionsRateLimitedTotal = namespace + "_sessions_rate_limited_total"
+	NameLoginsTotal              = namespace + "_logins_total"
 )
 
 // Sessions counts the session vault's decisions. It implements
@@ -20,6 +21,7 @@ type Sessions struct {
 	created     *childCache[string, prometheus.Counter]
 	destroyed   *childCache[string, prometheus.Counter]
 	lookups     *childCache[string, prometheus.Counter]
+	logins      *childCache[[2]string, prometheus.Counter]
 }
 
 // NewSessions creates the session collectors and registers them with reg.
@@ -45,7 +47,11 @@ func NewSessions(reg prometheus.Registerer) *Sessions {
 		Name: NameSessionsRateLimitedTotal,
 		Help: "Anonymous sessions refused by the per-IP creation limit.",
 	})
-	reg.MustRegister(created, rotated, destroyed, lookups, limited)
+	logins := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: NameLoginsTotal,
+		Help: "Sign-ins through the gateway's browser sessions, seen by their outcome, by method (form: database or LDAP sign-in form; oauth; remote_user; other) and outcome (success, failure).",
+	}, []string{"method", "outcome"})
+	reg.MustRegister(created, rotated, destroyed, lookups, limited, logins)
 	counter := func(v *prometheus.CounterVec) func(string) prometheus.Counter {
 		return func(l string) prometheus.Counter { return v.WithLabelValues(l) }
 	}
@@ -55,6 +61,9 @@ func NewSessions(reg prometheus.Registerer) *Sessions {
 		created:     newChildCache(8, overflowLabel, counter(created)),
 		destroyed:   newChildCache(16, overflowLabel, counter(destroyed)),
 		lookups:     newChildCache(16, overflowLabel, counter(lookups)),
+		logins: newChildCache(32, [2]string{overflowLabel, overflowLabel}, func(k [2]string) prometheus.Counter {
+			return logins.WithLabelValues(k[0], k[1])
+		}),
 	}
 }
 
@@ -63,3 +72,4 @@ func (s *Sessions) SessionRotated()                { s.rotated.Inc() }
 func (s *Sessions) SessionDestroyed(reason string) { s.destroyed.get(reason).Inc() }
 func (s *Sessions) SessionLookup(result string)    { s.lookups.get(result).Inc() }
 func (s *Sessions) SessionRateLimited()            { s.rateLimited.Inc() }
+func (s *Sessions) Login(method, outcome string)   { s.logins.get([2]string{method, outcome}).Inc() }

@@ -48,6 +48,7 @@ func (c *counter) SessionRotated()                { c.inc("rotated") }
 func (c *counter) SessionDestroyed(reason string) { c.inc("destroyed:" + reason) }
 func (c *counter) SessionLookup(result string)    { c.inc("lookup:" + result) }
 func (c *counter) SessionRateLimited()            { c.inc("rate_limited") }
+func (c *counter) Login(method, outcome string)   { c.inc("login:" + method + ":" + outcome) }
 
 // upstreamSeen records the Cookie headers that reached the fake Superset.
 type upstreamSeen struct {

@@ -92,6 +92,10 @@ func TestOAuthCallbackRotatesAndAudits(t *testing.T) {
 	if _, ok := rec.find("session.rotated"); !ok {
 		t.Fatalf("no session.rotated in %v", rec.names())
 	}
+	// The provider is in the path, so it is no label: "oauth" alone.
+	if n := g.obs.get("login:oauth:success"); n != 1 {
+		t.Fatalf("oauth logins counted %d, want 1 (method label without the provider)", n)
+	}
 	g.do("GET", "/logout/", g.cookieHeader(c), nil)
 	if _, ok := rec.find("session.logout"); !ok {
 		t.Fatalf("no session.logout in %v", rec.names())
@@ -120,6 +124,9 @@ func TestFailedLoginAudited(t *testing.T) {
 	g.do("POST", "/login/", g.cookieHeader(a), map[string][]string{"username": {"alice"}, "password": {"nope"}, "csrf_token": {csrf}})
 	if !slices.Contains(rec.names(), "login.failure") || slices.Contains(rec.names(), "login.success") {
 		t.Fatalf("events %v", rec.names())
+	}
+	if g.obs.get("login:form:failure") != 1 || g.obs.get("login:form:success") != 0 {
+		t.Fatalf("logins counted: failure %d, success %d; want 1 and 0", g.obs.get("login:form:failure"), g.obs.get("login:form:success"))
 	}
 	if g.obs.get("rotated") != 0 {
 		t.Fatal("a failed login rotated the session")

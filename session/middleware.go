@@ -325,6 +325,7 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	if loginRoute && req.Method == http.MethodPost && resp.StatusCode < 400 && uid == "" {
 		v.emit(ctx, req, audit.Event{Event: "login.failure", Actor: "anonymous", Outcome: audit.OutcomeFailure,
 			Reason: "still_anonymous", Details: map[string]any{"method": method}})
+		v.obs.Login(loginKind(method), "failure")
 	}
 	if rs.clear && resp.Header.Get("Set-Cookie") == "" {
 		v.setCookie(resp, "")
@@ -416,6 +417,17 @@ func (v *Vault) template(req *http.Request, uid, uname, method string, sent time
 func (v *Vault) loginEvent(ctx context.Context, req *http.Request, s *Session) {
 	v.emit(ctx, req, audit.Event{Event: "login.success", Actor: actor(s), Subject: subject(s), Outcome: audit.OutcomeSuccess,
 		Details: map[string]any{"method": s.AuthMethod}})
+	v.obs.Login(loginKind(s.AuthMethod), "success")
+}
+
+// loginKind is the metric label of a login method: "oauth:<provider>"
+// becomes "oauth", since the provider comes from the request's path.
+func loginKind(method string) string {
+	kind, _, _ := strings.Cut(method, ":")
+	if kind == "" {
+		return "unknown"
+	}
+	return kind
 }
 
 func actor(s *Session) string {

@@ -46,6 +46,10 @@ type Observer interface {
 	// SessionRateLimited counts an anonymous session refused by the per-IP
 	// creation limit.
 	SessionRateLimited()
+	// Login counts a sign-in seen by its outcome: method is the kind of
+	// login ("form", "oauth", "remote_user", "other": never a provider
+	// name, which comes from the path), outcome "success" or "failure".
+	Login(method, outcome string)
 }
 
 // EpochChecker decides whether a credential issued at issued is still
@@ -67,6 +71,7 @@ func (nopObserver) SessionRotated()         {}
 func (nopObserver) SessionDestroyed(string) {}
 func (nopObserver) SessionLookup(string)    {}
 func (nopObserver) SessionRateLimited()     {}
+func (nopObserver) Login(string, string)    {}
 
 // Options configure a Vault. Store, Keys and SupersetSecretKey are required;
 // every other zero value has the default its comment gives.
