@@ -281,6 +281,9 @@ func checkRules(p *types.Project, dir string) error {
 	if err != nil {
 		return err
 	}
+	if len(pc.RuleFiles) == 0 {
+		return errors.New("prometheus loads no rule file (rule_files)")
+	}
 	for _, rf := range pc.RuleFiles {
 		src, ok := mounted[rf]
 		if !ok {
@@ -289,9 +292,8 @@ func checkRules(p *types.Project, dir string) error {
 		if got, err := os.ReadFile(src); err != nil || string(got) != string(shipped) {
 			return fmt.Errorf("prometheus rule file %s is not the shipped %s (%v)", rf, shippedAlerts, err)
 		}
-		return nil
 	}
-	return errors.New("prometheus loads no rule file (rule_files)")
+	return nil
 }
 
 // checkScrape finds the scrape job of the prometheus service's config that
