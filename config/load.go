@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -311,6 +312,16 @@ func notConfig(name string) bool {
 	return false
 }
 
+// printableName is name as an error can show it on one line: quoted when
+// it holds a control character (an environment name may hold anything but
+// "=", and an error is one line; FuzzParse found "SG_\n").
+func printableName(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
 // applyEnv sets the key of every SG_… variable in env. Lists take
 // comma-separated values; lists of mappings (headers.overrides) take YAML
 // flow syntax. An unknown SG_… variable is an error naming it.
@@ -332,7 +343,7 @@ func applyEnv(c *Config, env []string) error {
 			if _, isFile := targets[name+"_FILE"]; isFile {
 				return fmt.Errorf("config: unknown environment variable %s (secrets are read from files: set %s_FILE)", name, name)
 			}
-			return fmt.Errorf("config: unknown environment variable %s", name)
+			return fmt.Errorf("config: unknown environment variable %s", printableName(name))
 		}
 		if err := setFromEnv(t.field, value); err != nil {
 			return fmt.Errorf("config: %s (%s): %w", name, t.path, err)
