@@ -439,3 +439,19 @@ func TestRevokeUserByName(t *testing.T) {
 		t.Errorf("last audit %+v", ev)
 	}
 }
+
+// TestStoreBackupTakesAnAdminToken: the store's copy is for the operator's
+// admin token; a Superset admin's own credential (a session or JWT) gets
+// 403, and with the Redis store (no Backupper) the token gets 409.
+func TestStoreBackupTakesAnAdminToken(t *testing.T) {
+	e := newEnv(t, nil)
+	if r := e.call("GET", "store/backup", e.mintTok("1"), ""); r.code != 403 {
+		t.Fatalf("a Superset admin's JWT: %d %v, want 403", r.code, r.body)
+	}
+	if ev := e.lastEvent("admin.store.backup"); ev.Reason != "admin_token_required" || ev.Actor != "user:1" {
+		t.Fatalf("audit %+v", ev)
+	}
+	if r := e.call("GET", "store/backup", e.token, ""); r.code != 409 {
+		t.Fatalf("admin token without an embedded store: %d %v, want 409", r.code, r.body)
+	}
+}

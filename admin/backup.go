@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // Backupper writes a consistent copy of the store while it serves;
@@ -18,6 +19,13 @@ type Backupper interface {
 // is not to be trusted: this route is the way to back it up live.
 func (h *Handler) storeBackup(_ context.Context, c *Call) (any, error) {
 	c.Subject = "store"
+	// The whole store is an operator's artefact, not a Superset admin's:
+	// it takes an admin API token (the CLI's credential), never a
+	// browser session, so a stolen admin session cannot carry it off.
+	if !strings.HasPrefix(c.Actor, "admin-token:") {
+		c.Reason = "admin_token_required"
+		return nil, &HTTPError{Code: http.StatusForbidden, Msg: "the store backup takes an admin API token (superset-gateway admin-token create)"}
+	}
 	if h.backup == nil {
 		c.Reason = "not_embedded"
 		return nil, &HTTPError{Code: http.StatusConflict,
