@@ -58,7 +58,6 @@ type User struct {
 // Server is one running slapd. Its methods are safe for use by one test
 // goroutine at a time.
 type Server struct {
-	t      testing.TB
 	opts   Options
 	bin    string
 	dir    string
@@ -74,17 +73,33 @@ type Server struct {
 // requires one, and the root DN has no entry, so it gains no memberOf.
 func (s *Server) placeholder() string { return s.RootDN() }
 
-// Start launches slapd, creates the base entries and Options.Groups, and
-// fails the test with t.Fatalf if slapd or ldap-utils is missing or the
-// server does not come up. It is stopped, and on failure its log printed,
-// by t.Cleanup.
+// Start launches slapd (New) for one test, failing it with t.Fatalf if
+// slapd or ldap-utils is missing or the server does not come up. It is
+// stopped, and on failure its log printed, by t.Cleanup.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("slapdtest: log of slapd on %s (tail):\n%s", s.URL(), s.LogTail())
+		}
+		s.Close()
+	})
+	return s
+}
+
+// New launches slapd and creates the base entries and Options.Groups, for
+// a server that outlives one test (a package's shared directory, stopped
+// by TestMain with Close). A missing slapd or ldap-utils is an error.
+func New(opts Options) (*Server, error) {
 	if opts.Suffix == "" {
 		opts.Suffix = "dc=example,dc=test"
 	}
 	if !strings.HasPrefix(opts.Suffix, "dc=") {
-		t.Fatalf("slapdtest: suffix %q must start with dc=", opts.Suffix)
+		return nil, fmt.Errorf("suffix %q must start with dc=", opts.Suffix)
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 15 * time.Second
@@ -94,42 +109,46 @@ func Start(t testing.TB, opts Options) *Server {
 		bin = "/usr/sbin/slapd"
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("slapdtest: slapd binary: %v (install Debian's slapd package)", err)
+		return nil, fmt.Errorf("slapd binary: %w (install Debian's slapd package)", err)
 	}
 	tools := map[string]string{}
 	for _, name := range []string{"ldapadd", "ldapmodify", "ldapdelete", "ldappasswd", "ldapsearch", "ldapwhoami"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
-			t.Fatalf("slapdtest: %v (install Debian's ldap-utils package)", err)
+			return nil, fmt.Errorf("%w (install Debian's ldap-utils package)", err)
 		}
 		tools[name] = p
 	}
-	// MkdirTemp rather than t.TempDir: the directory holds the log we print
-	// from Cleanup, and t.TempDir's removal is registered before ours runs.
 	dir, err := os.MkdirTemp("", "slapdtest-")
 	if err != nil {
-		t.Fatalf("slapdtest: temp dir: %v", err)
+		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	s := &Server{t: t, opts: opts, bin: bin, dir: dir, rootPW: randomHex(12), tools: tools}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			s.dumpLog()
+	s := &Server{opts: opts, bin: bin, dir: dir, rootPW: randomHex(12), tools: tools}
+	if err := s.launch(); err != nil {
+		if tail := s.LogTail(); tail != "" {
+			err = fmt.Errorf("%w\nslapd log (tail):\n%s", err, tail)
 		}
-		_ = os.RemoveAll(dir)
-	})
-	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) launch() error {
+	if err := os.Mkdir(filepath.Join(s.dir, "db"), 0o700); err != nil {
+		return err
 	}
 	// The port is free when we close our listener but another process may
 	// take it before slapd binds; retry with a fresh port then.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.port, err = freePort(); err != nil {
-			t.Fatalf("slapdtest: free port: %v", err)
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("free port: %w", err)
 		}
+		s.port = port
 		if err := s.writeConfig(); err != nil {
-			t.Fatalf("slapdtest: %v", err)
+			return err
 		}
 		if lastErr = s.start(); lastErr == nil {
 			break
@@ -140,19 +159,19 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("slapdtest: start slapd: %v", lastErr)
+		return fmt.Errorf("start slapd: %w", lastErr)
 	}
 	base := fmt.Sprintf("dn: %[1]s\nobjectClass: dcObject\nobjectClass: organization\no: slapdtest\ndc: %[2]s\n\n"+
 		"dn: ou=people,%[1]s\nobjectClass: organizationalUnit\nou: people\n\n"+
 		"dn: ou=groups,%[1]s\nobjectClass: organizationalUnit\nou: groups\n",
-		opts.Suffix, strings.TrimPrefix(strings.SplitN(opts.Suffix, ",", 2)[0], "dc="))
-	for _, g := range opts.Groups {
+		s.opts.Suffix, strings.TrimPrefix(strings.SplitN(s.opts.Suffix, ",", 2)[0], "dc="))
+	for _, g := range s.opts.Groups {
 		base += fmt.Sprintf("\ndn: %s\nobjectClass: groupOfNames\ncn: %s\nmember: %s\n", s.GroupDN(g), g, s.placeholder())
 	}
 	if err := s.ldap("ldapadd", base); err != nil {
-		t.Fatalf("slapdtest: base entries: %v", err)
+		return fmt.Errorf("base entries: %w", err)
 	}
-	return s
+	return nil
 }
 
 // URL is ldap://127.0.0.1:<port>.
@@ -263,6 +282,12 @@ func (s *Server) Search(t testing.TB, filter string, attrs ...string) string {
 func (s *Server) Bind(dn, password string) bool {
 	cmd := exec.Command(s.tools["ldapwhoami"], "-x", "-H", s.URL(), "-D", dn, "-w", password)
 	return cmd.Run() == nil
+}
+
+// Close stops slapd and removes its directory (database, config, log).
+func (s *Server) Close() {
+	s.Stop()
+	_ = os.RemoveAll(s.dir)
 }
 
 // Stop terminates slapd (SIGTERM, SIGKILL after five seconds) and waits
@@ -378,13 +403,16 @@ func (s *Server) logContains(sub string) bool {
 	return err == nil && bytes.Contains(b, []byte(sub))
 }
 
-func (s *Server) dumpLog() {
-	if b, err := os.ReadFile(s.logPath()); err == nil && len(b) > 0 {
-		if len(b) > 16<<10 {
-			b = b[len(b)-16<<10:]
-		}
-		s.t.Logf("slapdtest: log of slapd on %s (tail):\n%s", s.URL(), b)
+// LogTail is the last 16 KiB of slapd's log (one line per operation).
+func (s *Server) LogTail() string {
+	b, err := os.ReadFile(s.logPath())
+	if err != nil {
+		return ""
 	}
+	if len(b) > 16<<10 {
+		b = b[len(b)-16<<10:]
+	}
+	return string(b)
 }
 
 func randomHex(n int) string {
