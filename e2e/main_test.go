@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopSharedLDAP()
 	e.c.Stop()
 	e.s.Close()
 	os.Exit(code)

@@ -199,8 +199,18 @@ func (s *Server) GroupDN(name string) string { return "cn=" + name + ",ou=groups
 // AddUser creates u's entry and makes it a member of u.Groups.
 func (s *Server) AddUser(t testing.TB, u User) {
 	t.Helper()
+	if err := s.Add(u); err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+}
+
+// Add is AddUser returning an error, for set-up outside a test.
+func (s *Server) Add(u User) error {
 	if u.UID == "" || strings.ContainsAny(u.UID, ",=+<>#;\\\"\n") {
-		t.Fatalf("slapdtest: uid %q is empty or needs DN escaping", u.UID)
+		return fmt.Errorf("uid %q is empty or needs DN escaping", u.UID)
+	}
+	if u.Password == "" {
+		return fmt.Errorf("empty password for %s (slapd would then refuse every bind)", u.UID)
 	}
 	given, sn := u.GivenName, u.Surname
 	if given == "" {
@@ -216,13 +226,19 @@ func (s *Server) AddUser(t testing.TB, u User) {
 		fmt.Fprintf(&b, "mail: %s\n", u.Mail)
 	}
 	if err := s.ldap("ldapadd", b.String()); err != nil {
-		t.Fatalf("slapdtest: add %s: %v", u.UID, err)
+		return fmt.Errorf("add %s: %w", u.UID, err)
 	}
-	// ldappasswd stores a salted hash, as a real directory would.
-	s.SetPassword(t, u.UID, u.Password)
+	// ldappasswd has slapd store a salted hash, as a real directory would.
+	if err := s.run("ldappasswd", "", "-s", u.Password, s.UserDN(u.UID)); err != nil {
+		return fmt.Errorf("set password of %s: %w", u.UID, err)
+	}
 	for _, g := range u.Groups {
-		s.AddToGroup(t, u.UID, g)
+		ldif := fmt.Sprintf("dn: %s\nchangetype: modify\nadd: member\nmember: %s\n", s.GroupDN(g), s.UserDN(u.UID))
+		if err := s.ldap("ldapmodify", ldif); err != nil {
+			return fmt.Errorf("add %s to %s: %w", u.UID, g, err)
+		}
 	}
+	return nil
 }
 
 // SetPassword replaces uid's password (LDAP Password Modify, as the
