@@ -314,7 +314,8 @@ func TestLDAPRegistrationMapsRoles(t *testing.T) {
 // another's name). What ends the sessions is deactivating the Superset
 // user, the step an LDAP deprovisioning must include: done at Superset
 // itself, bypassing the gateway, the reconciler finds the user inactive
-// and stamps their epoch within reconcile_interval.
+// and stamps their epoch within reconcile_interval, so the session stays
+// refused even once the user is active again.
 func TestLDAPRemovedUser(t *testing.T) {
 	const reconcile = 2 * time.Second
 	e := sharedLDAP(t)
@@ -346,23 +347,32 @@ func TestLDAPRemovedUser(t *testing.T) {
 		t.Fatalf("the held session after a refused sign-in in its user's name: /api/v1/me/ %d, want 200 (no epoch on a failed login)", code)
 	}
 
-	// Deactivated at Superset's node, not through the gateway: only the
-	// reconciler can notice.
+	// Deactivated at Superset's node, not through the gateway (as a
+	// deprovisioning script or `superset fab` would): Superset itself stops
+	// honouring the session at once (FAB loads no inactive user), and only
+	// the reconciler can tell the gateway. Its stamp is what keeps the
+	// session dead if the user is made active again.
+	const stamps = "superset_gateway_epoch_stamps_total"
+	stamped := func() float64 { return metric(t, g, stamps, `trigger="reconciler"`) }
+	before := stamped()
 	node := epLogin(t, e.c.Target.BaseURL, e.c.Target.Admin)
 	node.must(t, http.MethodPut, "/api/v1/security/users/"+id, map[string]any{"active": false})
 	t0 := time.Now()
-	deadline := t0.Add(2*reconcile + epCacheTTL + 5*time.Second)
-	for {
-		code, _ := meAs(t, g.URL, held)
-		if code == http.StatusUnauthorized {
-			break
-		}
+	deadline := t0.Add(2*reconcile + 5*time.Second)
+	for stamped() == before {
 		if time.Now().After(deadline) {
-			t.Fatalf("the held session %s after the deactivation at Superset: /api/v1/me/ %d, want 401 (reconciler)", time.Since(t0).Round(time.Millisecond), code)
+			t.Fatalf("no reconciler stamp %s after the deactivation at Superset (reconcile_interval %s)", time.Since(t0).Round(time.Millisecond), reconcile)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("held session refused %s after the deactivation (reconcile_interval %s)", time.Since(t0).Round(time.Millisecond), reconcile)
+	t.Logf("reconciler stamped %s after the deactivation (reconcile_interval %s)", time.Since(t0).Round(time.Millisecond), reconcile)
+	if code, _ := meAs(t, g.URL, held); code != http.StatusUnauthorized {
+		t.Fatalf("the held session of the deactivated user: /api/v1/me/ %d, want 401", code)
+	}
+	node.must(t, http.MethodPut, "/api/v1/security/users/"+id, map[string]any{"active": true})
+	if code, user := meAs(t, g.URL, held); code != http.StatusUnauthorized {
+		t.Fatalf("the held session after the user is active again: /api/v1/me/ %d as %q, want 401 (the reconciler's epoch)", code, user)
+	}
 }
 
 // TestLDAPWrongPasswordCounted: a wrong LDAP password, by form or by the
