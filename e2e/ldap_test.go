@@ -51,14 +51,21 @@ var sharedLDAPEnv = sync.OnceValues(func() (*ldapEnv, error) {
 	ldapStarted.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	return newLDAPEnv(ctx, harness.Options{})
+})
+
+// newLDAPEnv starts a slapd and a one-node Superset signing in against it,
+// shaped by o otherwise (o.RedisURL for server-side sessions, say; Venv,
+// Log and LDAP are filled in). The login matrix can start one per session
+// backend; close stops both.
+func newLDAPEnv(ctx context.Context, o harness.Options) (*ldapEnv, error) {
 	t0 := time.Now()
 	dir, err := slapdtest.New(slapdtest.Options{Groups: []string{ldapAdmins, ldapAlphas, ldapAnalysts}})
 	if err != nil {
 		return nil, fmt.Errorf("slapd: %w", err)
 	}
-	s, err := harness.Bootstrap(ctx, harness.Options{
-		Venv: os.Getenv("SUPERSET_VENV"), Log: os.Stderr, LDAP: ldapOptions(dir),
-	})
+	o.Venv, o.Log, o.LDAP = os.Getenv("SUPERSET_VENV"), os.Stderr, ldapOptions(dir)
+	s, err := harness.Bootstrap(ctx, o)
 	if err != nil {
 		dir.Close()
 		return nil, err
@@ -83,7 +90,14 @@ var sharedLDAPEnv = sync.OnceValues(func() (*ldapEnv, error) {
 	}
 	fmt.Fprintf(os.Stderr, "e2e: LDAP Superset (slapd %s) up in %s\n", dir.URL(), time.Since(t0).Round(time.Millisecond))
 	return &ldapEnv{dir: dir, s: s, c: c}, nil
-})
+}
+
+// close stops the Superset and the slapd.
+func (e *ldapEnv) close() {
+	e.c.Stop()
+	e.s.Close()
+	e.dir.Close()
+}
 
 // ldapOptions is the harness's AUTH_LDAP configuration for dir: a
 // service-account search under ou=people, roles from memberOf.
@@ -107,9 +121,7 @@ func stopSharedLDAP() {
 		return
 	}
 	if e, err := sharedLDAPEnv(); err == nil {
-		e.c.Stop()
-		e.s.Close()
-		e.dir.Close()
+		e.close()
 	}
 }
 
