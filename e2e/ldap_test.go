@@ -395,9 +395,10 @@ func TestLDAPRemovedUser(t *testing.T) {
 // block the right password.
 func TestLDAPWrongPasswordCounted(t *testing.T) {
 	e := sharedLDAP(t)
+	tok, adminYAML := adminToken(t)
 	g := startGatewayT(t, harness.GatewayOptions{
 		Binary: buildGateway(t), Superset: e.s, Upstreams: []string{e.c.Target.BaseURL},
-		DataDir: t.TempDir(), RateLimits: true,
+		DataDir: t.TempDir(), RateLimits: true, Extra: []string{adminYAML},
 	})
 	const name = "superset_gateway_ratelimit_decisions_total"
 	failures := func() float64 {
@@ -449,6 +450,45 @@ func TestLDAPWrongPasswordCounted(t *testing.T) {
 		t.Fatalf("login_failures failure count %v after right passwords, want still 3", got)
 	}
 	t.Logf("%s{class=\"login_failures\",outcome=\"failure\"}: +%s", name, strconv.FormatFloat(failures()-before, 'f', -1, 64))
+
+	// The session vault audits the two refused form sign-ins (the API
+	// login makes no gateway session) and the accepted one.
+	events := ldapAuditEvents(t, g, tok)
+	if got := events["login.failure/form"]; got != 2 {
+		t.Errorf("audit: %d login.failure events with method form, want 2 (all: %v)", got, events)
+	}
+	if got := events["login.success/form"]; got != 1 {
+		t.Errorf("audit: %d login.success events with method form, want 1 (all: %v)", got, events)
+	}
+}
+
+// ldapAuditEvents counts g's sign-in audit events of the last 10 minutes
+// (admin API) by "<event>/<details.method>".
+func ldapAuditEvents(t *testing.T, g *harness.Gateway, token string) map[string]int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/-/admin/api/v1/audit?since=10m&limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Events []struct {
+			Event   string         `json:"event"`
+			Details map[string]any `json:"details"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("GET /-/admin/api/v1/audit: %d %v", resp.StatusCode, err)
+	}
+	n := map[string]int{}
+	for _, ev := range out.Events {
+		if strings.HasPrefix(ev.Event, "login.") {
+			n[fmt.Sprintf("%s/%v", ev.Event, ev.Details["method"])]++
+		}
+	}
+	return n
 }
 
 // TestLDAPServerSideSessions: the same guarantees with Superset's sessions
