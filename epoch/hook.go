@@ -151,6 +151,9 @@ func oddTarget(method string, u *url.URL) bool {
 		if id, ok := seg("/api/v1/security/users/"); ok {
 			return !canonicalID(id)
 		}
+		if id, ok := superset.UserSessionsTarget(p); ok && method == http.MethodDelete {
+			return !canonicalID(id)
+		}
 	case http.MethodPost, http.MethodGet:
 		for _, prefix := range []string{"/users/edit/", "/users/delete/"} {
 			if id, ok := seg(prefix); ok {
@@ -245,6 +248,8 @@ func parseEditForm(contentType string, b []byte) (parsed, disable bool) {
 //     treated as disabling;
 //   - DELETE /api/v1/security/users/<pk>, POST /users/delete/<pk>
 //     (user_deleted);
+//   - DELETE /api/v1/security/users/<pk>/sessions (sessions_ended; Superset
+//     master, unreleased: 6.1.0 answers 404, which stamps nothing);
 //   - POST /users/edit/<pk> with the active box unchecked (user_disabled);
 //   - POST /resetpassword/form?pk=<pk> (password_changed);
 //   - PUT /api/v1/me/ with a password and POST /resetmypassword/form: the
@@ -282,6 +287,8 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 		}
 	case superset.UserDelete, superset.LegacyUserDelete:
 		trigger = TriggerUserDeleted
+	case superset.UserSessions:
+		trigger = TriggerSessionsEnded
 	case superset.LegacyUserEdit:
 		if !c.parsed || c.disable {
 			trigger = TriggerUserDisabled
@@ -340,7 +347,7 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 // succeeded tells Superset's success answer for kind.
 func succeeded(kind superset.UserAdminKind, resp *http.Response) bool {
 	switch kind {
-	case superset.UserUpdate, superset.UserDelete, superset.MeUpdate:
+	case superset.UserUpdate, superset.UserDelete, superset.MeUpdate, superset.UserSessions:
 		return resp.StatusCode >= 200 && resp.StatusCode <= 299
 	}
 	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {

@@ -479,6 +479,11 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if p.guard != nil {
 		parts.Guests, parts.GuestIssuance, parts.GuestRevoked = p.guard, p.guard.ModifyResponse, p.revoker
 	}
+	if p.revoker != nil {
+		// Superset master's own per-dashboard revoke stamps the gateway's
+		// revoked_before too (guesttoken.UpstreamRevokeRef).
+		parts.GuestIssuance = chainResponseHooks(parts.GuestIssuance, p.revoker.ModifyResponse)
+	}
 	if p.extensions != nil {
 		parts.Extensions = p.extensions
 	}
