@@ -368,9 +368,9 @@ func answeredAnonymous(req *http.Request, resp *http.Response) bool {
 // the request go on anonymous): the gateway's record must not go on saying
 // "signed in" over a Superset session that is not, or the browser is sent
 // to the login page by Superset while the gateway still holds a signed-in
-// record. It asks what Superset's session now is (the cookie Superset set,
-// or WhoAmI for an opaque server-side id) and, if nobody is signed in
-// there, destroys the record and clears the cookie. It reports whether it
+// record. It asks what Superset's session now is (a cookie Superset
+// emptied of its user is enough; otherwise WhoAmI) and, if nobody is
+// signed in there, destroys the record and clears the cookie. It reports whether it
 // did; when Superset cannot say, the session is left alone.
 func (v *Vault) endedUpstream(ctx context.Context, req *http.Request, sess *Session, cookies []*http.Cookie, now time.Time) bool {
 	jar := sess.Jar.Clone()
@@ -381,14 +381,18 @@ func (v *Vault) endedUpstream(ctx context.Context, req *http.Request, sess *Sess
 		if fs, err := flaskcookie.Decode(after, v.secret, flaskMaxAge, now); err == nil {
 			uid, _ := fs.UserID()
 			anonymous = uid == ""
-		} else if v.whoAmI != nil {
-			uid, _, err := v.whoAmI(ctx, jar)
-			if err != nil {
-				v.log.Warn("cannot tell whether Superset ended a session; it is kept", zap.Error(err))
-				return false
-			}
-			anonymous = uid == ""
 		}
+	}
+	// A cookie that still names a user proves nothing: Superset 6.1.0
+	// keeps a disabled or deleted user's cookie as it was and only
+	// refuses to load the user (seen live). Superset is asked.
+	if !anonymous && v.whoAmI != nil {
+		uid, _, err := v.whoAmI(ctx, jar)
+		if err != nil {
+			v.log.Warn("cannot tell whether Superset ended a session; it is kept", zap.Error(err))
+			return false
+		}
+		anonymous = uid == ""
 	}
 	if !anonymous {
 		return false
