@@ -118,6 +118,10 @@ func TestHookRoutes(t *testing.T) {
 		{"end sessions 500 fails closed", "DELETE", "/api/v1/security/users/4/sessions", "", "", 500, "", "4 sessions_ended", false},
 		{"me password with current_password", "PUT", "/api/v1/me/", js, `{"password":"x","current_password":"y"}`, 200, "", "5 password_changed", true},
 		{"me wrong current_password", "PUT", "/api/v1/me/", js, `{"password":"x","current_password":"y"}`, 400, "", "", false},
+		{"me/password", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 200, "", "5 password_changed", true},
+		{"me/password 400", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 400, "", "", false},
+		{"me/password 404 (6.1.0)", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 404, "", "", false},
+		{"me/password 500", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 500, "", "", false},
 	} {
 		got, self := runHook(t, c.method, c.target, c.ct, c.body, c.status, c.location)
 		want := []string(nil)

@@ -216,59 +216,75 @@ func TestMasterEndUserSessionsAbsentOn61(t *testing.T) {
 // Superset's 400 and changes nothing; the right one re-issues the caller's
 // session as for 6.1.0: the copy of the old cookie and the user's other
 // sessions and JWTs are refused, the caller stays signed in.
+//
+// The same holds for PUT /api/v1/me/password (current_password and
+// new_password), where a later master moved the change.
 func TestMasterOwnPasswordChangeWithCurrentPassword(t *testing.T) {
+	type variant struct {
+		name, method, path string
+		bad                []string
+		good               string
+	}
+	variants := []variant{
+		{"me", "PUT", "/api/v1/me/", []string{`{"password":"bobs-new-pass"}`, `{"password":"bobs-new-pass","current_password":"wrong"}`},
+			`{"password":"bobs-new-pass","current_password":"` + fakesuperset.BobPassword + `"}`},
+		{"me-password", "PUT", "/api/v1/me/password", []string{`{"new_password":"bobs-new-pass"}`, `{"new_password":"bobs-new-pass","current_password":"wrong"}`},
+			`{"new_password":"bobs-new-pass","current_password":"` + fakesuperset.BobPassword + `"}`},
+	}
 	for _, serverSide := range []bool{false, true} {
-		t.Run(map[bool]string{false: "client-cookie", true: "server-side"}[serverSide], func(t *testing.T) {
-			clk := newClock()
-			ss := startMasterSuperset(t, clk, serverSide, true)
-			a := startReplica(t, ss, openStore(t, boltBackend, clk), clk)
-			bobJWT := "Bearer " + a.apiLogin("bob", fakesuperset.BobPassword)
-			other := a.signIn("bob", fakesuperset.BobPassword)
-			mine := a.signIn("bob", fakesuperset.BobPassword)
-			r := a.json("GET", "/api/v1/security/csrf_token/", a.cookieHeader(mine), "")
-			if r.StatusCode != 200 {
-				t.Fatalf("csrf: %d %s", r.StatusCode, r.body)
-			}
-			csrf, _ := jsonValue(t, r.body, "result").(string)
-			clk.Advance(time.Second)
-
-			for _, body := range []string{`{"password":"bobs-new-pass"}`, `{"password":"bobs-new-pass","current_password":"wrong"}`} {
-				r := a.json("PUT", "/api/v1/me/", a.cookieHeader(mine), body, "X-CSRFToken", csrf)
-				if r.StatusCode != http.StatusBadRequest {
-					t.Fatalf("%s: %d %s, want 400", body, r.StatusCode, r.body)
+		for _, vr := range variants {
+			t.Run(map[bool]string{false: "client-cookie", true: "server-side"}[serverSide]+"/"+vr.name, func(t *testing.T) {
+				clk := newClock()
+				ss := startMasterSuperset(t, clk, serverSide, true)
+				a := startReplica(t, ss, openStore(t, boltBackend, clk), clk)
+				bobJWT := "Bearer " + a.apiLogin("bob", fakesuperset.BobPassword)
+				other := a.signIn("bob", fakesuperset.BobPassword)
+				mine := a.signIn("bob", fakesuperset.BobPassword)
+				r := a.json("GET", "/api/v1/security/csrf_token/", a.cookieHeader(mine), "")
+				if r.StatusCode != 200 {
+					t.Fatalf("csrf: %d %s", r.StatusCode, r.body)
 				}
-				if _, set := r.gwCookie(a.vault.CookieName()); set {
-					t.Fatalf("%s: the session was re-issued or cleared", body)
-				}
-			}
-			if e := a.epochOf(t, "3"); e != 0 || a.me(mine) != 200 || a.me(other) != 200 {
-				t.Fatalf("a refused change stamped (%d) or ended a session", e)
-			}
+				csrf, _ := jsonValue(t, r.body, "result").(string)
+				clk.Advance(time.Second)
 
-			r = a.json("PUT", "/api/v1/me/", a.cookieHeader(mine), `{"password":"bobs-new-pass","current_password":"`+fakesuperset.BobPassword+`"}`, "X-CSRFToken", csrf)
-			if r.StatusCode != http.StatusOK {
-				t.Fatalf("password change: %d %s", r.StatusCode, r.body)
-			}
-			reissued, ok := r.gwCookie(a.vault.CookieName())
-			if !ok || reissued == "" || reissued == mine {
-				t.Fatalf("session not re-issued (set=%v)", ok)
-			}
-			if e := a.epochOf(t, "3"); e == 0 {
-				t.Fatal("no epoch stamped")
-			}
-			if code := a.me(reissued); code != http.StatusOK {
-				t.Fatalf("the caller's re-issued session: %d, want 200", code)
-			}
-			if code := a.me(mine); code != http.StatusUnauthorized {
-				t.Errorf("a copy of the old cookie: %d, want 401", code)
-			}
-			if code := a.me(other); code != http.StatusUnauthorized {
-				t.Errorf("bob's other session: %d, want 401", code)
-			}
-			if r := a.json("GET", "/api/v1/me/", "", "", "Authorization", bobJWT); r.StatusCode != http.StatusUnauthorized {
-				t.Errorf("bob's old JWT: %d", r.StatusCode)
-			}
-		})
+				for _, body := range vr.bad {
+					r := a.json(vr.method, vr.path, a.cookieHeader(mine), body, "X-CSRFToken", csrf)
+					if r.StatusCode != http.StatusBadRequest {
+						t.Fatalf("%s: %d %s, want 400", body, r.StatusCode, r.body)
+					}
+					if _, set := r.gwCookie(a.vault.CookieName()); set {
+						t.Fatalf("%s: the session was re-issued or cleared", body)
+					}
+				}
+				if e := a.epochOf(t, "3"); e != 0 || a.me(mine) != 200 || a.me(other) != 200 {
+					t.Fatalf("a refused change stamped (%d) or ended a session", e)
+				}
+
+				r = a.json(vr.method, vr.path, a.cookieHeader(mine), vr.good, "X-CSRFToken", csrf)
+				if r.StatusCode != http.StatusOK {
+					t.Fatalf("password change: %d %s", r.StatusCode, r.body)
+				}
+				reissued, ok := r.gwCookie(a.vault.CookieName())
+				if !ok || reissued == "" || reissued == mine {
+					t.Fatalf("session not re-issued (set=%v)", ok)
+				}
+				if e := a.epochOf(t, "3"); e == 0 {
+					t.Fatal("no epoch stamped")
+				}
+				if code := a.me(reissued); code != http.StatusOK {
+					t.Fatalf("the caller's re-issued session: %d, want 200", code)
+				}
+				if code := a.me(mine); code != http.StatusUnauthorized {
+					t.Errorf("a copy of the old cookie: %d, want 401", code)
+				}
+				if code := a.me(other); code != http.StatusUnauthorized {
+					t.Errorf("bob's other session: %d, want 401", code)
+				}
+				if r := a.json("GET", "/api/v1/me/", "", "", "Authorization", bobJWT); r.StatusCode != http.StatusUnauthorized {
+					t.Errorf("bob's old JWT: %d", r.StatusCode)
+				}
+			})
+		}
 	}
 }
 

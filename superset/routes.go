@@ -193,11 +193,15 @@ const (
 	// ending a user's sessions (Superset master, unreleased; 6.1.0 has
 	// no such route and answers 404).
 	UserSessions
+	// MePassword: PUT /api/v1/me/password, the caller's own password with
+	// current_password and new_password (a later Superset master,
+	// unreleased; 6.1.0 answers 404).
+	MePassword
 )
 
 // String returns a metric-label form of k.
 func (k UserAdminKind) String() string {
-	names := [...]string{"none", "user_update", "user_delete", "me_update", "legacy_user_edit", "legacy_user_delete", "reset_password", "reset_my_password", "user_sessions"}
+	names := [...]string{"none", "user_update", "user_delete", "me_update", "legacy_user_edit", "legacy_user_delete", "reset_password", "reset_my_password", "user_sessions", "me_password"}
 	if k >= 0 && int(k) < len(names) {
 		return names[k]
 	}
@@ -216,6 +220,9 @@ func UserAdminAction(method, p string) (pk string, kind UserAdminKind) {
 	case http.MethodPut:
 		if t == "/api/v1/me" {
 			return "", MeUpdate
+		}
+		if t == "/api/v1/me/password" {
+			return "", MePassword
 		}
 		if id, ok := oneSegment(t, "/api/v1/security/users/"); ok && digits(id) {
 			return id, UserUpdate

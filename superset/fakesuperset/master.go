@@ -60,6 +60,52 @@ func (f *Fake) masterRoutes(m *http.ServeMux) {
 		ends.ServeHTTP(w, r)
 	})
 	m.Handle("POST /api/v1/dashboard/{idOrSlug}/embedded/revoke", f.apiCSRF("can_read_dashboard", f.revokeEmbedded))
+	m.Handle("PUT /api/v1/me/password", f.apiCSRF("can_write", f.mePassword))
+}
+
+// mePassword is PUT /api/v1/me/password, the self-service change of a
+// later master (stored blob of superset/views/users/api.py at 0bd0e609):
+// current_password and new_password required; a wrong current password
+// is 400 "Incorrect current password."; success stamps the caller's epoch
+// and logs the caller back in (_reestablish_login_session: the session is
+// emptied, then login_user).
+func (f *Fake) mePassword(r *http.Request, st *reqState) resp {
+	u := st.caller()
+	if u == nil {
+		return jsonResp(http.StatusUnauthorized, map[string]any{"message": "Not authorized"})
+	}
+	var body map[string]any
+	if !isJSON(r) || json.NewDecoder(r.Body).Decode(&body) != nil {
+		return jsonResp(http.StatusBadRequest, map[string]any{"message": "Request is not JSON"})
+	}
+	errs := map[string]any{}
+	for _, k := range []string{"current_password", "new_password"} {
+		if v, ok := body[k].(string); !ok || v == "" {
+			errs[k] = []string{"Missing data for required field."}
+		}
+	}
+	if len(errs) > 0 {
+		return jsonResp(http.StatusBadRequest, map[string]any{"message": errs})
+	}
+	f.mu.Lock()
+	cur, ok := f.users[u.ID]
+	if !ok || cur.Password != body["current_password"].(string) {
+		f.mu.Unlock()
+		return jsonResp(http.StatusBadRequest, map[string]any{"message": "Incorrect current password."})
+	}
+	cur.Password = body["new_password"].(string)
+	cur.ChangedBy = cur.ID
+	*u = *cur
+	e := f.stampLocked(u.ID)
+	f.mu.Unlock()
+	if st.user != nil {
+		for k := range st.sess {
+			delete(st.sess, k)
+		}
+		st.loginUser(r, u)
+		st.set(loginAtKey, json.Number(strconv.FormatInt(e, 10)))
+	}
+	return jsonResp(http.StatusOK, map[string]any{"result": userJSON(u)})
 }
 
 func writeResp(w http.ResponseWriter, res resp) {
