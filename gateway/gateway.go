@@ -684,6 +684,8 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 	if cfg.Superset.ServiceUserID > 0 {
 		ro.Resolver = client.AliasResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service}
 	}
+	// Stamps made after Superset's own per-dashboard revoke are audited.
+	ro.Auditor, ro.Caller = guestAuditor{p.audit}, p.caller
 	rev, err := guesttoken.NewRevoker(ro)
 	if err != nil {
 		return fmt.Errorf("guesttoken: %w", err)

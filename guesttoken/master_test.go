@@ -37,6 +37,7 @@ func newMasterEnv(t *testing.T, master bool, res guesttoken.Resolver) *masterEnv
 	}
 	e := newEnv(t, newBolt(t), fake.ServeHTTP, func(o *guesttoken.Options, ro *guesttoken.RevokerOptions) {
 		ro.Resolver, ro.Now, o.Now = res, clock.Now, clock.Now
+		ro.Auditor, ro.Caller = o.Auditor, o.Caller
 	})
 	e.clock = clock
 	jar, _ := cookiejar.New(nil)
@@ -65,7 +66,7 @@ func (m *masterEnv) call(t *testing.T, method, path, body string, h map[string]s
 func (m *masterEnv) api(t *testing.T, user, password string) map[string]string {
 	t.Helper()
 	_, login, _ := m.call(t, "POST", "/api/v1/security/login", `{"username":"`+user+`","password":"`+password+`","provider":"db"}`, nil)
-	h := map[string]string{"Authorization": "Bearer " + login["access_token"].(string)}
+	h := map[string]string{"Authorization": "Bearer " + login["access_token"].(string), "X-Test-Actor": "user:" + user}
 	_, csrf, _ := m.call(t, "GET", "/api/v1/security/csrf_token/", "", h)
 	h["X-CSRFToken"] = csrf["result"].(string)
 	return h
@@ -111,6 +112,9 @@ func TestUpstreamRevokeStampsEveryAlias(t *testing.T) {
 	if list, err := m.rev.List(ctxT(t)); err != nil || len(list) != 0 {
 		t.Fatalf("a revoke Superset refused stamped: %v %v", list, err)
 	}
+	if ev := revokeEvents(m); len(ev) != 0 {
+		t.Fatalf("a revoke Superset refused was audited: %+v", ev)
+	}
 
 	m.clock.Advance(time.Second)
 	if status, v, _ := m.call(t, "POST", "/api/v1/dashboard/"+d.Slug+"/embedded/revoke", "", admin); status != 200 {
@@ -129,6 +133,10 @@ func TestUpstreamRevokeStampsEveryAlias(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(aliases, want) {
 		t.Fatalf("stamped aliases %v, want %v", aliases, want)
+	}
+	if ev := revokeEvents(m); len(ev) != 1 || ev[0].Subject != "dashboard:"+d.Slug || ev[0].Outcome != "success" ||
+		ev[0].Actor != "user:admin" || ev[0].RequestID == "" || ev[0].Details["source"] != "superset" {
+		t.Fatalf("audit events %+v", ev)
 	}
 	n := len(m.reached())
 	for name, tok := range map[string]string{"uuid": byUUID, "id": byID, "slug": bySlug} {
@@ -172,6 +180,19 @@ func TestUpstreamRevokeUnresolvedAnswers503(t *testing.T) {
 	if err != nil || len(list) != 1 || !slices.Equal(list[0].Aliases, []string{"1"}) {
 		t.Fatalf("stamps %v %v, want the reference alone", list, err)
 	}
+	if ev := revokeEvents(m); len(ev) != 1 || ev[0].Outcome != "failure" || ev[0].Reason != "not_every_alias" {
+		t.Fatalf("audit events %+v", ev)
+	}
+}
+
+func revokeEvents(m *masterEnv) []guesttoken.AuditEvent {
+	var out []guesttoken.AuditEvent
+	for _, ev := range m.aud.all() {
+		if ev.Event == "guest_token.revoke" {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // TestRevClaimAccepted: Superset master mints guest tokens with a "rev"

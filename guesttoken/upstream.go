@@ -75,26 +75,46 @@ func (r *Revoker) ModifyResponse(resp *http.Response) error {
 	rev, err := r.RevokeDashboardRef(ctx, ref, at)
 	switch {
 	case err == nil:
-		r.log.Info("guest tokens revoked by Superset's embedded revoke", zap.Strings("aliases", rev.Aliases), zap.Time("revoked_before", rev.RevokedBefore))
+		r.audit(ctx, req, ref, rev, "success", "")
 		return nil
 	case errors.Is(err, ErrNoResolver):
-		if _, err := r.RevokeDashboard(ctx, []string{ref}, at); err != nil {
-			r.log.Error("guest-token revoke: stamp failed; answering 503", zap.String("ref", ref), zap.Error(err))
-			replace503(resp)
+		rev, err = r.RevokeDashboard(ctx, []string{ref}, at)
+		if err == nil {
+			r.log.Warn("guest-token revoke: no service user to resolve the dashboard's other aliases; only the reference is stamped", zap.String("ref", ref))
+			r.audit(ctx, req, ref, rev, "success", "reference_only")
 			return nil
 		}
-		r.log.Warn("guest-token revoke: no service user to resolve the dashboard's other aliases; only the reference is stamped", zap.String("ref", ref))
-		return nil
 	case errors.Is(err, ErrResolve):
 		// The reference at least, so that tokens naming the dashboard as
 		// the admin did are refused while the rest is retried.
-		if _, serr := r.RevokeDashboard(ctx, []string{ref}, at); serr != nil {
+		if part, serr := r.RevokeDashboard(ctx, []string{ref}, at); serr != nil {
 			err = errors.Join(err, serr)
+		} else {
+			rev = part
 		}
 	}
 	r.log.Error("guest-token revoke: Superset revoked, the gateway could not stamp every alias; answering 503", zap.String("ref", ref), zap.Error(err))
+	r.audit(ctx, req, ref, rev, "failure", "not_every_alias")
 	replace503(resp)
 	return nil
+}
+
+// audit records a stamp made after Superset's own revoke. rev holds what
+// was stamped (nothing on a store failure).
+func (r *Revoker) audit(ctx context.Context, req *http.Request, ref string, rev Revocation, outcome, reason string) {
+	if r.aud == nil {
+		return
+	}
+	cl := Caller{Actor: "anonymous"}
+	if r.caller != nil {
+		cl = r.caller(req)
+	}
+	details := map[string]any{"source": "superset", "aliases": rev.Aliases}
+	if !rev.RevokedBefore.IsZero() {
+		details["revoked_before"] = rev.RevokedBefore.UnixMilli()
+	}
+	r.aud.Audit(ctx, AuditEvent{Event: "guest_token.revoke", Actor: cl.Actor, Subject: "dashboard:" + ref,
+		RequestID: cl.RequestID, IP: cl.IP, Outcome: outcome, Reason: reason, Details: details})
 }
 
 func replace503(resp *http.Response) {
