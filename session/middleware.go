@@ -370,8 +370,9 @@ func answeredAnonymous(req *http.Request, resp *http.Response) bool {
 // to the login page by Superset while the gateway still holds a signed-in
 // record. It asks what Superset's session now is (a cookie Superset
 // emptied of its user is enough; otherwise WhoAmI) and, if nobody is
-// signed in there, destroys the record and clears the cookie. It reports whether it
-// did; when Superset cannot say, the session is left alone.
+// signed in there, destroys the record; the caller clears the cookie. It
+// reports whether it did; when Superset cannot say, the session is left
+// alone.
 func (v *Vault) endedUpstream(ctx context.Context, req *http.Request, sess *Session, cookies []*http.Cookie, now time.Time) bool {
 	jar := sess.Jar.Clone()
 	jar.apply(cookies, now)
