@@ -46,6 +46,10 @@ const (
 	// TriggerStoreCreated: the first start on a store that, as far as this
 	// gateway can tell, never held anything (see OnNewStore).
 	TriggerStoreCreated = "store_created"
+	// TriggerSessionsEnded: an admin ended the user's sessions through
+	// Superset (DELETE /api/v1/security/users/<pk>/sessions, Superset
+	// master, unreleased).
+	TriggerSessionsEnded = "sessions_ended"
 )
 
 // Sentinel errors.

@@ -151,6 +151,9 @@ func oddTarget(method string, u *url.URL) bool {
 		if id, ok := seg("/api/v1/security/users/"); ok {
 			return !canonicalID(id)
 		}
+		if id, ok := superset.UserSessionsTarget(p); ok && method == http.MethodDelete {
+			return !canonicalID(id)
+		}
 	case http.MethodPost, http.MethodGet:
 		for _, prefix := range []string{"/users/edit/", "/users/delete/"} {
 			if id, ok := seg(prefix); ok {
@@ -245,10 +248,13 @@ func parseEditForm(contentType string, b []byte) (parsed, disable bool) {
 //     treated as disabling;
 //   - DELETE /api/v1/security/users/<pk>, POST /users/delete/<pk>
 //     (user_deleted);
+//   - DELETE /api/v1/security/users/<pk>/sessions (sessions_ended; Superset
+//     master, unreleased: 6.1.0 answers 404, which stamps nothing);
 //   - POST /users/edit/<pk> with the active box unchecked (user_disabled);
 //   - POST /resetpassword/form?pk=<pk> (password_changed);
-//   - PUT /api/v1/me/ with a password and POST /resetmypassword/form: the
-//     caller (password_changed), reported by SelfStamped.
+//   - PUT /api/v1/me/ with a password, POST /resetmypassword/form and PUT
+//     /api/v1/me/password (a later Superset master, unreleased): the caller
+//     (password_changed), reported by SelfStamped.
 //
 // If the store does not accept the stamp, Superset's answer is replaced by
 // 503 with Retry-After (the change may have happened upstream, but the
@@ -282,6 +288,8 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 		}
 	case superset.UserDelete, superset.LegacyUserDelete:
 		trigger = TriggerUserDeleted
+	case superset.UserSessions:
+		trigger = TriggerSessionsEnded
 	case superset.LegacyUserEdit:
 		if !c.parsed || c.disable {
 			trigger = TriggerUserDisabled
@@ -292,7 +300,7 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 		if !c.parsed || c.password {
 			trigger, self = TriggerPasswordChanged, true
 		}
-	case superset.ResetMyPassword:
+	case superset.ResetMyPassword, superset.MePassword:
 		trigger, self = TriggerPasswordChanged, true
 	}
 	if trigger == "" {
@@ -305,7 +313,7 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 	}
 	if self {
 		pk = who
-		if kind == superset.MeUpdate {
+		if kind == superset.MeUpdate || kind == superset.MePassword {
 			// Superset answers with the user it acted on: authoritative,
 			// whatever credentials the request carried.
 			if id := meResultID(resp); id != "" {
@@ -340,7 +348,7 @@ func (h *Hook) StampResponse(resp *http.Response) error {
 // succeeded tells Superset's success answer for kind.
 func succeeded(kind superset.UserAdminKind, resp *http.Response) bool {
 	switch kind {
-	case superset.UserUpdate, superset.UserDelete, superset.MeUpdate:
+	case superset.UserUpdate, superset.UserDelete, superset.MeUpdate, superset.UserSessions, superset.MePassword:
 		return resp.StatusCode >= 200 && resp.StatusCode <= 299
 	}
 	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
@@ -364,7 +372,7 @@ func succeeded(kind superset.UserAdminKind, resp *http.Response) bool {
 // caller's session over a change that may not have happened.
 func uncertain(kind superset.UserAdminKind, resp *http.Response) bool {
 	switch kind {
-	case superset.MeUpdate, superset.ResetMyPassword:
+	case superset.MeUpdate, superset.ResetMyPassword, superset.MePassword:
 		return false
 	}
 	return resp.StatusCode >= 500 && resp.StatusCode <= 599

@@ -111,6 +111,17 @@ func TestHookRoutes(t *testing.T) {
 		{"reset my password", "POST", "/resetmypassword/form", form, "password=a&conf_password=a", 302, "/", "5 password_changed", true},
 		{"reset my password anonymous", "POST", "/resetmypassword/form", form, "", 302, "/login/?next=/resetmypassword/form", "", false},
 		{"unrelated route", "PUT", "/api/v1/dashboard/1", js, `{"active":false}`, 200, "", "", false},
+		// Superset master (unreleased): an admin ends a user's sessions.
+		{"end sessions", "DELETE", "/api/v1/security/users/4/sessions", "", "", 200, "", "4 sessions_ended", false},
+		{"end sessions 403", "DELETE", "/api/v1/security/users/4/sessions", "", "", 403, "", "", false},
+		{"end sessions 404 (6.1.0)", "DELETE", "/api/v1/security/users/4/sessions", "", "", 404, "", "", false},
+		{"end sessions 500 fails closed", "DELETE", "/api/v1/security/users/4/sessions", "", "", 500, "", "4 sessions_ended", false},
+		{"me password with current_password", "PUT", "/api/v1/me/", js, `{"password":"x","current_password":"y"}`, 200, "", "5 password_changed", true},
+		{"me wrong current_password", "PUT", "/api/v1/me/", js, `{"password":"x","current_password":"y"}`, 400, "", "", false},
+		{"me/password", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 200, "", "5 password_changed", true},
+		{"me/password 400", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 400, "", "", false},
+		{"me/password 404 (6.1.0)", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 404, "", "", false},
+		{"me/password 500", "PUT", "/api/v1/me/password", js, `{"new_password":"x","current_password":"y"}`, 500, "", "", false},
 	} {
 		got, self := runHook(t, c.method, c.target, c.ct, c.body, c.status, c.location)
 		want := []string(nil)
@@ -147,6 +158,11 @@ func TestCaptureRefusesOddUserIDs(t *testing.T) {
 		{"GET", "/api/v1/security/users/03", false},
 		{"POST", "/resetpassword/form?pk=3", false},
 		{"GET", "/users/list/", false},
+		{"DELETE", "/api/v1/security/users/-1/sessions", true},
+		{"DELETE", "/api/v1/security/users/abc/sessions", true},
+		{"DELETE", "/api/v1/security/users/0019/sessions", true},
+		{"DELETE", "/api/v1/security/users/1234567890123456789/sessions", true},
+		{"DELETE", "/api/v1/security/users/3/sessions", false},
 	} {
 		d := h.Capture(httptest.NewRequest(c.method, c.target, strings.NewReader("{}")), &principal.Exchange{})
 		if d.Allow == c.refused || (c.refused && d.Reason != policy.ReasonBadUserID) {

@@ -479,6 +479,11 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if p.guard != nil {
 		parts.Guests, parts.GuestIssuance, parts.GuestRevoked = p.guard, p.guard.ModifyResponse, p.revoker
 	}
+	if p.revoker != nil {
+		// Superset master's own per-dashboard revoke stamps the gateway's
+		// revoked_before too (guesttoken.UpstreamRevokeRef).
+		parts.GuestIssuance = chainResponseHooks(parts.GuestIssuance, p.revoker.ModifyResponse)
+	}
 	if p.extensions != nil {
 		parts.Extensions = p.extensions
 	}
@@ -679,6 +684,8 @@ func (p *process) openGuestTokens(ctx context.Context, cfg *config.Config, reg p
 	if cfg.Superset.ServiceUserID > 0 {
 		ro.Resolver = client.AliasResolver{API: client.Through(currentPool{&p.pool}), Identity: p.service}
 	}
+	// Stamps made after Superset's own per-dashboard revoke are audited.
+	ro.Auditor, ro.Caller = guestAuditor{p.audit}, p.caller
 	rev, err := guesttoken.NewRevoker(ro)
 	if err != nil {
 		return fmt.Errorf("guesttoken: %w", err)

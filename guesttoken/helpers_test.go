@@ -283,7 +283,14 @@ func (e *env) gateway(t testing.TB, backend string) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := gatewaytest.Pipeline(t, gateway.Parts{Guests: e.guard, GuestRevoked: e.rev, GuestIssuance: e.guard.ModifyResponse,
+	pl := gatewaytest.Pipeline(t, gateway.Parts{Guests: e.guard, GuestRevoked: e.rev, GuestIssuance: func(resp *http.Response) error {
+		// As the wiring composes them: issuance, then Superset's own
+		// per-dashboard revoke (upstream.go).
+		if err := e.guard.ModifyResponse(resp); err != nil {
+			return err
+		}
+		return e.rev.ModifyResponse(resp)
+	},
 		Sessions: vault, Now: e.clock.Now,
 		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: e.obs, RetryAfter: 7 * time.Second})})
 	probe := func(next http.Handler) http.Handler {

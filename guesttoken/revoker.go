@@ -160,6 +160,10 @@ type RevokerOptions struct {
 	// key vanished after EnsureGlobal wrote it) has been answered with a
 	// new global stamp.
 	OnWipe func(ctx context.Context)
+	// Auditor and Caller record the stamps ModifyResponse makes after
+	// Superset's own revoke (event "guest_token.revoke"); nil means none.
+	Auditor Auditor
+	Caller  CallerFunc
 }
 
 // Revoker writes and reads revoked_before stamps. It is safe for
@@ -177,6 +181,8 @@ type Revoker struct {
 	// wrote it): from then on its absence means the store was wiped.
 	sawGlobal atomic.Bool
 	onWipe    func(ctx context.Context)
+	aud       Auditor
+	caller    CallerFunc
 	// onSubscribed, if set, is called each time Run's subscription is
 	// live (tests synchronise on it).
 	onSubscribed func()
@@ -196,7 +202,7 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 		return nil, fmt.Errorf("%w: RevokerOptions.Store is required", ErrConfig)
 	}
 	r := &Revoker{st: o.Store, res: o.Resolver, ttl: o.CacheTTL, now: o.Now, log: o.Logger, obs: o.Observer,
-		retry: o.ResubscribeDelay, onWipe: o.OnWipe}
+		retry: o.ResubscribeDelay, onWipe: o.OnWipe, aud: o.Auditor, caller: o.Caller}
 	if r.ttl <= 0 {
 		r.ttl = time.Second
 	}

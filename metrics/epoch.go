@@ -21,7 +21,7 @@ type Epochs struct {
 func NewEpochs(reg prometheus.Registerer) *Epochs {
 	stamps := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameEpochStampsTotal,
-		Help: "Invalidation epochs stamped and acknowledged by the store, by trigger (admin, user_disabled, user_deleted, password_changed, reconciler, store_wiped, store_created).",
+		Help: "Invalidation epochs stamped and acknowledged by the store, by trigger (admin, user_disabled, user_deleted, password_changed, reconciler, store_wiped, store_created, sessions_ended).",
 	}, []string{"trigger"})
 	checked := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameJWTChecksTotal,

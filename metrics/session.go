@@ -37,7 +37,7 @@ func NewSessions(reg prometheus.Registerer) *Sessions {
 	})
 	destroyed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameSessionsDestroyedTotal,
-		Help: "Gateway session records deleted, by reason (logout, idle, absolute, rotated, ended).",
+		Help: "Gateway session records deleted, by reason (logout, idle, absolute, rotated, ended, revoked, unidentified, upstream_logout).",
 	}, []string{"reason"})
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: NameSessionLookupsTotal,

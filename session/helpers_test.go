@@ -116,6 +116,7 @@ type gwOpts struct {
 	noStart bool // do not subscribe to invalidations
 	modify  func(*session.Options)
 	stamp   gateway.StampStage // the epoch hook's place in the request path
+	jwt     gateway.Authenticator
 }
 
 func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gwOpts) *tgw {
@@ -163,7 +164,7 @@ func startGateway(t *testing.T, ss *superset, st session.Store, clk *clock, o gw
 	mux.Handle("/-/sessions", v.SessionsPage())
 	mux.Handle("/-/sessions/", v.SessionsPage())
 	// The gateway's own request path with the session stage.
-	parts := gateway.Parts{Sessions: v, Stamp: o.stamp, Now: clk.Now}
+	parts := gateway.Parts{Sessions: v, Stamp: o.stamp, JWT: o.jwt, Now: clk.Now}
 	if so.Epochs != nil {
 		parts.Epochs = so.Epochs
 	}

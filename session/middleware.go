@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,12 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 		return nil
 	}
 
+	if sess != nil && sess.UserID != "" && x.SelfStamped == 0 && answeredAnonymous(req, resp) &&
+		v.endedUpstream(ctx, req, sess, cookies, now) {
+		v.setCookie(resp, "")
+		return nil
+	}
+
 	// The caller changed their own password: their epoch now refuses this
 	// session too, so it is re-issued with a login_at after the epoch.
 	var reissueAt time.Time
@@ -332,6 +339,77 @@ func (v *Vault) ModifyResponse(resp *http.Response) error {
 	}
 	return nil
 }
+
+// answeredAnonymous reports an answer Superset gives a caller it does not
+// see as signed in: 401, or a redirect to its login page. Superset also
+// sends a signed-in user who lacks a permission (or a form's CSRF token) to
+// /login/, so this only says "ask": endedUpstream decides.
+func answeredAnonymous(req *http.Request, resp *http.Response) bool {
+	if superset.IsLogin(req.Method, req.URL.Path) {
+		return false
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect:
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			return false
+		}
+		p := loc.Path
+		return p == "/login" || strings.HasPrefix(p, "/login/")
+	}
+	return false
+}
+
+// endedUpstream handles a signed-in session that Superset answered as if
+// anonymous. Superset ends sessions itself (a disabled or deleted user;
+// Superset master's own session epoch, which logs the session out and lets
+// the request go on anonymous): the gateway's record must not go on saying
+// "signed in" over a Superset session that is not, or the browser is sent
+// to the login page by Superset while the gateway still holds a signed-in
+// record. It asks what Superset's session now is (a cookie Superset
+// emptied of its user is enough; otherwise WhoAmI) and, if nobody is
+// signed in there, destroys the record; the caller clears the cookie. It
+// reports whether it did; when Superset cannot say, the session is left
+// alone.
+func (v *Vault) endedUpstream(ctx context.Context, req *http.Request, sess *Session, cookies []*http.Cookie, now time.Time) bool {
+	jar := sess.Jar.Clone()
+	jar.apply(cookies, now)
+	after, _ := jar.Value(flaskCookieName, now)
+	anonymous := after == ""
+	if !anonymous {
+		if fs, err := flaskcookie.Decode(after, v.secret, flaskMaxAge, now); err == nil {
+			uid, _ := fs.UserID()
+			anonymous = uid == ""
+		}
+	}
+	// A cookie that still names a user proves nothing: Superset 6.1.0
+	// keeps a disabled or deleted user's cookie as it was and only
+	// refuses to load the user (seen live). Superset is asked.
+	if !anonymous && v.whoAmI != nil {
+		uid, _, err := v.whoAmI(ctx, jar)
+		if err != nil {
+			v.log.Warn("cannot tell whether Superset ended a session; it is kept", zap.Error(err))
+			return false
+		}
+		anonymous = uid == ""
+	}
+	if !anonymous {
+		return false
+	}
+	if err := v.destroy(ctx, sess.hid, sess.UserID, reasonUpstreamLogout); err != nil {
+		v.log.Warn("a session Superset ended was not destroyed", zap.Error(err))
+		return false
+	}
+	v.emit(ctx, req, audit.Event{Event: "session.ended", Actor: actor(sess), Subject: subject(sess), Outcome: audit.OutcomeSuccess,
+		Reason: reasonUpstreamLogout})
+	return true
+}
+
+// reasonUpstreamLogout: Superset itself no longer saw the session as
+// signed in.
+const reasonUpstreamLogout = "upstream_logout"
 
 // outcome is what a response did to Superset's session cookie.
 type outcome struct {

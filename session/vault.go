@@ -38,7 +38,8 @@ type Observer interface {
 	// SessionDestroyed counts a deleted record by reason: "logout", "idle",
 	// "absolute", "rotated", "ended" (by its user or an admin), "revoked"
 	// (refused by an epoch), "unidentified" (Superset's session changed
-	// and WhoAmI could not say whose it is).
+	// and WhoAmI could not say whose it is), "upstream_logout" (Superset
+	// answered the signed-in session as anonymous: it ended it itself).
 	SessionDestroyed(reason string)
 	// SessionLookup counts a cookie lookup by result: "hit", "miss",
 	// "not_found", "bad_cookie", "error".

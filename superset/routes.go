@@ -189,11 +189,19 @@ const (
 	ResetPassword
 	// ResetMyPassword: POST /resetmypassword/form (the caller's password).
 	ResetMyPassword
+	// UserSessions: DELETE /api/v1/security/users/<pk>/sessions, an admin
+	// ending a user's sessions (Superset master, unreleased; 6.1.0 has
+	// no such route and answers 404).
+	UserSessions
+	// MePassword: PUT /api/v1/me/password, the caller's own password with
+	// current_password and new_password (a later Superset master,
+	// unreleased; 6.1.0 answers 404).
+	MePassword
 )
 
 // String returns a metric-label form of k.
 func (k UserAdminKind) String() string {
-	names := [...]string{"none", "user_update", "user_delete", "me_update", "legacy_user_edit", "legacy_user_delete", "reset_password", "reset_my_password"}
+	names := [...]string{"none", "user_update", "user_delete", "me_update", "legacy_user_edit", "legacy_user_delete", "reset_password", "reset_my_password", "user_sessions", "me_password"}
 	if k >= 0 && int(k) < len(names) {
 		return names[k]
 	}
@@ -213,12 +221,18 @@ func UserAdminAction(method, p string) (pk string, kind UserAdminKind) {
 		if t == "/api/v1/me" {
 			return "", MeUpdate
 		}
+		if t == "/api/v1/me/password" {
+			return "", MePassword
+		}
 		if id, ok := oneSegment(t, "/api/v1/security/users/"); ok && digits(id) {
 			return id, UserUpdate
 		}
 	case http.MethodDelete:
 		if id, ok := oneSegment(t, "/api/v1/security/users/"); ok && digits(id) {
 			return id, UserDelete
+		}
+		if id, ok := UserSessionsTarget(t); ok && digits(id) {
+			return id, UserSessions
 		}
 	case http.MethodPost, http.MethodGet:
 		if id, ok := oneSegment(t, "/users/delete/"); ok && digits(id) {
@@ -238,6 +252,16 @@ func UserAdminAction(method, p string) (pk string, kind UserAdminKind) {
 		}
 	}
 	return "", UserAdminNone
+}
+
+// UserSessionsTarget reports whether p is /api/v1/security/users/<seg>/sessions
+// (an optional trailing slash allowed) and returns seg, whatever it holds.
+func UserSessionsTarget(p string) (string, bool) {
+	rest, ok := strings.CutSuffix(trimSlash(canonical(p)), "/sessions")
+	if !ok {
+		return "", false
+	}
+	return oneSegment(rest, "/api/v1/security/users/")
 }
 
 // UserAdminActionURL is UserAdminAction that also reads ResetPassword's pk

@@ -140,6 +140,16 @@ func TestUserAdminAction(t *testing.T) {
 		{"POST", "/resetmypassword/form", "", ResetMyPassword},
 		{"GET", "/resetmypassword/form", "", UserAdminNone},
 		{"PUT", "//api/v1/security/users/../users/9", "9", UserUpdate},
+		{"DELETE", "/api/v1/security/users/9/sessions", "9", UserSessions},
+		{"DELETE", "/api/v1/security/users/9/sessions/", "9", UserSessions},
+		{"GET", "/api/v1/security/users/9/sessions", "", UserAdminNone},
+		{"POST", "/api/v1/security/users/9/sessions", "", UserAdminNone},
+		{"DELETE", "/api/v1/security/users/abc/sessions", "", UserAdminNone},
+		{"DELETE", "/api/v1/security/users/9/sessions/1", "", UserAdminNone},
+		{"PUT", "/api/v1/me/password", "", MePassword},
+		{"PUT", "/api/v1/me/password/", "", MePassword},
+		{"GET", "/api/v1/me/password", "", UserAdminNone},
+		{"GET", "/api/v1/me/password/policy", "", UserAdminNone},
 	}
 	for _, c := range cases {
 		pk, kind := UserAdminAction(c.method, c.path)

@@ -47,6 +47,7 @@ func Run(t *testing.T, tg Target) {
 	t.Run("GuestTokenValidation", func(t *testing.T) { testGuestTokenValidation(t, tg) })
 	t.Run("GuestAccess", func(t *testing.T) { testGuestAccess(t, tg) })
 	t.Run("LegacyUserForms", func(t *testing.T) { testLegacyUserForms(t, tg) })
+	t.Run("MasterRoutesAbsent", func(t *testing.T) { testMasterRoutesAbsent(t, tg) })
 }
 
 // GET /health → 200 "OK", no authentication.

@@ -72,6 +72,11 @@ func (f *Fake) meUpdate(r *http.Request, st *reqState) resp {
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		return jsonResp(http.StatusBadRequest, map[string]any{"message": "Request is not JSON"})
 	}
+	if f.opt.Master {
+		if res, ok := f.meUpdateMaster(u, body); !ok {
+			return res
+		}
+	}
 	errs := map[string]any{}
 	for k, v := range body {
 		s, isStr := v.(string)
@@ -107,6 +112,9 @@ func (f *Fake) meUpdate(r *http.Request, st *reqState) resp {
 		*u = *cur
 	}
 	f.mu.Unlock()
+	if _, pw := body["password"]; ok && pw && f.opt.Master {
+		f.afterOwnPasswordChange(st, u.ID)
+	}
 	return f.me(r, st)
 }
 
@@ -442,6 +450,7 @@ func (f *Fake) guestToken(r *http.Request, st *reqState) resp {
 	user.LastName, _ = u["last_name"].(string)
 	tok, err := guestjwt.Mint([]byte(f.opt.GuestSecret), guestjwt.MintOptions{
 		User: user, Resources: res, RLSRules: rules, Audience: f.opt.GuestAudience, Now: st.now, TTL: 300 * time.Second,
+		Rev: f.guestRev(),
 	})
 	if err != nil {
 		return jsonResp(http.StatusInternalServerError, map[string]any{"message": "Fatal error"})

@@ -76,6 +76,10 @@ type Options struct {
 	// it to prove that a request never reached Superset). It must not
 	// modify or consume the request.
 	Observe func(r *http.Request)
+	// Master makes the fake behave as Superset master after 6.1.0
+	// (unreleased; see master.go for what and from which pull requests).
+	// The conformance suite holds only the default (6.1.0) behaviour.
+	Master bool
 }
 
 // User is a Superset user as the fake stores it.
@@ -122,6 +126,11 @@ type Fake struct {
 	nextID   int
 	extra    map[int]string    // dashboards created through the API: id → title
 	sessions map[string]string // server-side sessions by sid, encoded
+
+	// Master only (master.go): per-user sessions_invalidated_at and the
+	// seeded dashboard's guest_token_revoked_before, in Unix seconds.
+	invalidatedAt      map[int]int64
+	guestRevokedBefore int64
 }
 
 // New returns a Fake seeded with admin (Admin), alice (Alpha) and bob
@@ -156,6 +165,8 @@ func New(o Options) *Fake {
 		users:     map[int]*User{},
 		sessions:  map[string]string{},
 		extra:     map[int]string{},
+
+		invalidatedAt: map[int]int64{},
 	}
 	created := o.Now().UTC()
 	f.created = created
@@ -282,19 +293,22 @@ func (f *Fake) routes() *http.ServeMux {
 	m.Handle("POST /api/v1/security/refresh", f.page(f.apiRefresh))
 	m.Handle("GET /api/v1/security/csrf_token/", f.api("can_read", f.csrfToken))
 	m.Handle("POST /api/v1/security/guest_token/", f.apiCSRF("can_grant_guest_token", f.guestToken))
-	m.Handle("GET /api/v1/me/", f.api("can_read", f.me))
-	m.Handle("PUT /api/v1/me/", f.apiCSRF("can_write", f.meUpdate))
+	m.Handle("GET /api/v1/me/{$}", f.api("can_read", f.me))
+	m.Handle("PUT /api/v1/me/{$}", f.apiCSRF("can_write", f.meUpdate))
 	m.Handle("GET /api/v1/me/roles/", f.api("can_read", f.meRoles))
-	m.Handle("GET /api/v1/security/users/", f.api("can_get_user", f.listUsers))
-	m.Handle("POST /api/v1/security/users/", f.api("can_post_user", f.createUser))
+	m.Handle("GET /api/v1/security/users/{$}", f.api("can_get_user", f.listUsers))
+	m.Handle("POST /api/v1/security/users/{$}", f.api("can_post_user", f.createUser))
 	m.Handle("GET /api/v1/security/users/{pk}", f.api("can_get_user", f.getUser))
 	m.Handle("PUT /api/v1/security/users/{pk}", f.api("can_put_user", f.updateUser))
 	m.Handle("DELETE /api/v1/security/users/{pk}", f.api("can_delete_user", f.deleteUser))
 	m.Handle("GET /api/v1/security/roles/", f.api("can_get_role", f.listRoles))
-	m.Handle("POST /api/v1/dashboard/", f.apiCSRF("can_write_dashboard", f.createDashboard))
+	m.Handle("POST /api/v1/dashboard/{$}", f.apiCSRF("can_write_dashboard", f.createDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}", f.api("can_read_dashboard", f.getDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}/embedded", f.api("can_read_dashboard", f.getEmbedded))
 	f.mvcRoutes(m)
+	if f.opt.Master {
+		f.masterRoutes(m)
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		res := httpError(r, http.StatusNotFound, notFoundDescription)
 		for k, v := range res.header {

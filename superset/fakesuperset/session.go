@@ -30,6 +30,7 @@ type reqState struct {
 	user     *User  // session user (FAB load_user: exists and active), nil if anonymous
 	guest    *guestjwt.Claims
 	jwtUser  *User // set by protect after a Bearer JWT verified
+	master   bool  // Options.Master (master.go)
 }
 
 func (s *reqState) set(k string, v any) { s.sess[k] = v; s.modified = true }
@@ -63,11 +64,15 @@ func (f *Fake) load(r *http.Request) *reqState {
 	if id, ok := st.sess.UserID(); ok {
 		st.user = f.loadUser(id)
 	}
+	if f.opt.Master {
+		st.master = true
+		f.enforceSessionEpoch(st)
+	}
 	if st.user == nil {
 		// Flask-Login's request_loader (EMBEDDED_SUPERSET): a guest token is
 		// looked at only when no session user loaded.
 		if tok := guestTokenOf(r); tok != "" {
-			if g, err := f.guest.Verify(tok, st.now); err == nil {
+			if g, err := f.guest.Verify(tok, st.now); err == nil && !(f.opt.Master && f.guestRevoked(g)) {
 				st.guest = g
 			}
 		}
@@ -200,6 +205,9 @@ func (st *reqState) loginUser(r *http.Request, u *User) {
 	st.set("_user_id", strconv.Itoa(u.ID))
 	st.set("_fresh", true)
 	st.set("_id", sessionIdentifier(r))
+	if st.master {
+		st.stampLoginTime()
+	}
 	st.user = u
 }
 

@@ -237,6 +237,9 @@ type MintOptions struct {
 	Algorithm string        // default HS256
 	Now       time.Time     // required
 	TTL       time.Duration // default 300 s (GUEST_TOKEN_JWT_EXP_SECONDS)
+	// Rev, if set, is minted as the "rev" claim: Superset master's
+	// (unreleased) global guest-token revocation version.
+	Rev *int64
 }
 
 // ErrMint reports bad MintOptions.
@@ -266,6 +269,9 @@ func Mint(key []byte, o MintOptions) (string, error) {
 	claims := jwt.MapClaims{
 		"user": o.User, "resources": o.Resources, "rls_rules": rls,
 		"iat": iat, "exp": iat + o.TTL.Seconds(), "aud": o.Audience, "type": "guest",
+	}
+	if o.Rev != nil {
+		claims["rev"] = *o.Rev
 	}
 	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
 	if err != nil {
