@@ -73,6 +73,11 @@ type Options struct {
 	// ExtensionsPath, when set, turns on the ENABLE_EXTENSIONS feature
 	// flag with EXTENSIONS_PATH pointing at this directory of .supx files.
 	ExtensionsPath string
+	// FABAPIKeys sets FAB_API_KEY_ENABLED = True (Flask-AppBuilder >= 5.2,
+	// the venv superset-env-fab builds), with FAB_API_KEY_PREFIXES set to
+	// FABAPIKeyPrefixes when that is not empty (FAB's default: sst_).
+	FABAPIKeys        bool
+	FABAPIKeyPrefixes []string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -115,6 +120,9 @@ type settings struct {
 	RemoteUserHeader string `json:"remote_user_header,omitempty"`
 	// ExtensionsPath is Options.ExtensionsPath.
 	ExtensionsPath string `json:"extensions_path,omitempty"`
+	// FABAPIKeys and FABAPIKeyPrefixes are Options'.
+	FABAPIKeys        bool     `json:"fab_api_keys,omitempty"`
+	FABAPIKeyPrefixes []string `json:"fab_api_key_prefixes,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -191,6 +199,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.OAuth = opts.OAuth
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
 	s.set.ExtensionsPath = opts.ExtensionsPath
+	s.set.FABAPIKeys, s.set.FABAPIKeyPrefixes = opts.FABAPIKeys, opts.FABAPIKeyPrefixes
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
