@@ -176,10 +176,10 @@ type Superset struct {
 	AllowGuestSecretEqualSecretKey bool `yaml:"allow_guest_secret_equal_secret_key" reload:"restart"`
 	// FABAPIKeys decides Flask-AppBuilder API keys (`Authorization: Bearer
 	// sst_…`, which Superset accepts with FAB >= 5.2 and
-	// FAB_API_KEY_ENABLED): "refuse" (the default) answers them and the key
-	// management routes with their own reason; "enforce" resolves a key's
-	// owner through Superset and applies the owner's epoch and the key's
-	// scopes (see docs/fab-api-keys.md).
+	// FAB_API_KEY_ENABLED): "refuse" (the default and, for now, the only
+	// value) answers them and the key management routes with their own
+	// reasons. "enforce" is reserved and refused as not implemented (see
+	// docs/fab-api-keys.md).
 	FABAPIKeys string `yaml:"fab_api_keys" reload:"restart"`
 	// FABAPIKeyPrefixes are the key prefixes Superset's
 	// FAB_API_KEY_PREFIXES lists (FAB's default: sst_). A bearer starting

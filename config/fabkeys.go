@@ -14,7 +14,11 @@ const fabKeyPrefixMax = 16
 
 func (c *Config) validateFABAPIKeys() error {
 	switch c.Superset.FABAPIKeys {
-	case FABAPIKeysRefuse, FABAPIKeysEnforce:
+	case FABAPIKeysRefuse:
+	case FABAPIKeysEnforce:
+		// Named so the error says what is missing rather than calling
+		// the value unknown.
+		return bad("superset.fab_api_keys", "%q is not implemented in this version; only %q is", FABAPIKeysEnforce, FABAPIKeysRefuse)
 	default:
 		return bad("superset.fab_api_keys", "must be %q or %q, got %q", FABAPIKeysRefuse, FABAPIKeysEnforce, c.Superset.FABAPIKeys)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/epoch"
 	"github.com/superset-gateway/superset-gateway/extensions/enforce"
+	"github.com/superset-gateway/superset-gateway/fabkey"
 	"github.com/superset-gateway/superset-gateway/guesttoken"
 	"github.com/superset-gateway/superset-gateway/jwtguard"
 	"github.com/superset-gateway/superset-gateway/metrics"
@@ -473,6 +474,8 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	if p.jwtGuard != nil {
 		parts.JWT = p.jwtGuard
 	}
+	// superset.fab_api_keys: refuse (config accepts nothing else yet).
+	parts.FABKeys = fabkey.NewRefuser(cfg.Superset.FABAPIKeyPrefixes)
 	if p.rateLimits != nil {
 		parts.RateLimits = p.rateLimits
 	}

@@ -116,6 +116,15 @@ type RateLimitStage interface {
 	ModifyResponse(resp *http.Response) error
 }
 
+// FABKeyStage is superset.fab_api_keys as the request path uses it
+// (fabkey.Refuser): Authenticate claims a request carrying a FAB API key
+// before any other bearer stage looks at it; Check decides FAB's key
+// management routes.
+type FABKeyStage interface {
+	Authenticator
+	Check(r *http.Request) policy.Decision
+}
+
 // Parts are the stages the pipeline runs. New builds them from the
 // config; tests build their own (real packages over fakes) and get the
 // same order. Nil JWT, Tokens, Guests or Stamp leave that stage out; nil
@@ -127,6 +136,9 @@ type Parts struct {
 	Tokens         TokenStage
 	TokensDisabled bool
 	Guests         Authenticator
+	// FABKeys nil: FAB API keys are not looked for (a key then fails as a
+	// malformed JWT).
+	FABKeys FABKeyStage
 	// GuestIssuance sees responses (guest tokens Superset issued).
 	GuestIssuance func(*http.Response) error
 	GuestRevoked  GuestRevocation
@@ -275,6 +287,12 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			return
 		}
 	}
+	if pl.p.FABKeys != nil {
+		if d := pl.p.FABKeys.Check(r); !d.Allow {
+			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
 	if pl.p.Extensions != nil {
 		if d := pl.p.Extensions.Check(r); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
@@ -355,6 +373,14 @@ func (pl *Pipeline) authenticate(ctx context.Context, r *http.Request, x *princi
 	var bearer principal.Principal
 	bearerD := allow
 	found := false
+	// A FAB API key first: it is a bearer too, and would otherwise be
+	// judged (and refused as malformed) by the JWT stage.
+	if pl.p.FABKeys != nil {
+		p, d, err := pl.p.FABKeys.Authenticate(ctx, r, x)
+		if err != nil || p.Kind != principal.None || !d.Allow {
+			return p, d, err
+		}
+	}
 	if pl.p.JWT != nil {
 		p, d, err := pl.p.JWT.Authenticate(ctx, r, x)
 		if err != nil {

@@ -64,6 +64,15 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		return forbid("No access-token scope allows this request")
 	case policy.ReasonTokensDisabled:
 		return unauth("access tokens are disabled")
+	case policy.ReasonFABAPIKey:
+		// 401, not 403: the request is refused for its credential, not
+		// for what it asks, and the client can go on with another one
+		// (a JWT, a gateway access token) to the same route.
+		return unauth("API keys are not accepted by this gateway; use a JWT or a gateway access token")
+	case policy.ReasonFABAPIKeyManagement:
+		// 403 whoever asks (even an admin's session): the route exists in
+		// Superset but the gateway does not serve it.
+		return forbid("API key management is disabled by the gateway")
 	case policy.ReasonExtensionRefused, policy.ReasonExtensionUnverified:
 		return forbid("This extension is not permitted by the gateway's extension policy")
 	case policy.ReasonExtensionAdvisoriesUnavailable:
@@ -206,7 +215,7 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	if a.RetryAfter {
 		h.Set("Retry-After", f.retryAfter)
 	}
-	if a.Status == http.StatusUnauthorized && (p.Kind == principal.AccessToken || p.Kind == principal.APIJWT || p.Kind == principal.RefreshJWT) {
+	if a.Status == http.StatusUnauthorized && (p.Kind == principal.AccessToken || p.Kind == principal.APIJWT || p.Kind == principal.RefreshJWT || p.Kind == principal.FABAPIKey) {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	if f.pages != nil && ui.WantsHTML(r) {
@@ -286,6 +295,8 @@ func refusalEvent(k principal.Kind) string {
 		return "guest_token.refused"
 	case principal.Session:
 		return "session.refused"
+	case principal.FABAPIKey:
+		return "fab_api_key.refused"
 	}
 	return "request.refused"
 }

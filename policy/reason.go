@@ -130,3 +130,13 @@ const (
 	// browser never signed in as it.
 	ReasonLoginThrottled Reason = "login_throttled"
 )
+
+// Flask-AppBuilder API keys (fabkey) under superset.fab_api_keys: refuse.
+const (
+	// A bearer starting with a FAB API key prefix (sst_…): the gateway
+	// does not honour FAB API keys.
+	ReasonFABAPIKey Reason = "fab_api_key"
+	// FAB's key management routes (/api/v1/security/api_keys/…): no one
+	// makes keys the gateway will refuse.
+	ReasonFABAPIKeyManagement Reason = "fab_api_key_management"
+)

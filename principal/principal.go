@@ -33,6 +33,9 @@ const (
 	// Guest: a Superset guest token (X-GuestToken, the guest_token form
 	// field or query parameter).
 	Guest
+	// FABAPIKey: a Flask-AppBuilder API key (Authorization: Bearer sst_…,
+	// package fabkey).
+	FABAPIKey
 )
 
 // String is the metric label and audit word of the kind.
@@ -48,6 +51,8 @@ func (k Kind) String() string {
 		return "access_token"
 	case Guest:
 		return "guest_token"
+	case FABAPIKey:
+		return "fab_api_key"
 	}
 	return "none"
 }
