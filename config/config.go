@@ -185,6 +185,10 @@ type Superset struct {
 	// FAB_API_KEY_PREFIXES lists (FAB's default: sst_). A bearer starting
 	// with any of them is a FAB API key to the gateway.
 	FABAPIKeyPrefixes []string `yaml:"fab_api_key_prefixes" reload:"restart"`
+	// FABAPIKeyCacheTTL (enforce) is how long a key Superset confirmed is
+	// trusted without asking again: a key revoked at Superset directly,
+	// not through the gateway, works at most this long.
+	FABAPIKeyCacheTTL time.Duration `yaml:"fab_api_key_cache_ttl" reload:"restart"`
 
 	// Loaded by Load from the files above; nil when the file key is empty.
 	SecretKey        Secret `yaml:"-"`
@@ -370,9 +374,10 @@ func Default() *Config {
 			UnhealthyThreshold: 3,
 			HealthyThreshold:   2,
 		},
-		Passive:  Passive{MaxFails: 3, Cooldown: 10 * time.Second},
-		Superset: Superset{ServiceUser: "admin", FABAPIKeys: FABAPIKeysRefuse, FABAPIKeyPrefixes: []string{"sst_"}},
-		Store:    Store{DataDir: "./data", RedisTimeout: time.Second, RedisWaitTimeout: 500 * time.Millisecond},
+		Passive: Passive{MaxFails: 3, Cooldown: 10 * time.Second},
+		Superset: Superset{ServiceUser: "admin", FABAPIKeys: FABAPIKeysRefuse, FABAPIKeyPrefixes: []string{"sst_"},
+			FABAPIKeyCacheTTL: 30 * time.Second},
+		Store: Store{DataDir: "./data", RedisTimeout: time.Second, RedisWaitTimeout: 500 * time.Millisecond},
 		Session: Session{
 			IdleTimeout:          8 * time.Hour,
 			AbsoluteTimeout:      24 * time.Hour,

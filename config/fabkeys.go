@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // The values of superset.fab_api_keys.
 const (
@@ -14,13 +17,12 @@ const fabKeyPrefixMax = 16
 
 func (c *Config) validateFABAPIKeys() error {
 	switch c.Superset.FABAPIKeys {
-	case FABAPIKeysRefuse:
-	case FABAPIKeysEnforce:
-		// Named so the error says what is missing rather than calling
-		// the value unknown.
-		return bad("superset.fab_api_keys", "%q is not implemented in this version; only %q is", FABAPIKeysEnforce, FABAPIKeysRefuse)
+	case FABAPIKeysRefuse, FABAPIKeysEnforce:
 	default:
 		return bad("superset.fab_api_keys", "must be %q or %q, got %q", FABAPIKeysRefuse, FABAPIKeysEnforce, c.Superset.FABAPIKeys)
+	}
+	if c.Superset.FABAPIKeyCacheTTL <= 0 || c.Superset.FABAPIKeyCacheTTL > 10*time.Minute {
+		return bad("superset.fab_api_key_cache_ttl", "must be more than 0 and at most 10m (how long a key revoked at Superset directly keeps working), got %s", c.Superset.FABAPIKeyCacheTTL)
 	}
 	if len(c.Superset.FABAPIKeyPrefixes) == 0 {
 		return bad("superset.fab_api_key_prefixes", "must list at least one prefix (Flask-AppBuilder's default is sst_)")

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFABAPIKeysDefaultsAndEnv(t *testing.T) {
@@ -11,14 +12,14 @@ func TestFABAPIKeysDefaultsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Superset.FABAPIKeys != "refuse" || !reflect.DeepEqual(c.Superset.FABAPIKeyPrefixes, []string{"sst_"}) {
+	if c.Superset.FABAPIKeys != "refuse" || !reflect.DeepEqual(c.Superset.FABAPIKeyPrefixes, []string{"sst_"}) || c.Superset.FABAPIKeyCacheTTL != 30*time.Second {
 		t.Fatalf("defaults: fab_api_keys %q, prefixes %q; want refuse, [sst_]", c.Superset.FABAPIKeys, c.Superset.FABAPIKeyPrefixes)
 	}
-	c, err = Load("", []string{"SG_SUPERSET_FAB_API_KEY_PREFIXES=sst_,acme_"})
+	c, err = Load("", []string{"SG_SUPERSET_FAB_API_KEY_PREFIXES=sst_,acme_", "SG_SUPERSET_FAB_API_KEYS=enforce"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Superset.FABAPIKeyPrefixes, []string{"sst_", "acme_"}) {
+	if !reflect.DeepEqual(c.Superset.FABAPIKeyPrefixes, []string{"sst_", "acme_"}) || c.Superset.FABAPIKeys != "enforce" {
 		t.Fatalf("prefixes from the environment: %q", c.Superset.FABAPIKeyPrefixes)
 	}
 }
@@ -28,7 +29,8 @@ func TestFABAPIKeysInvalid(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"superset:\n  fab_api_keys: allow\n", `superset.fab_api_keys: must be "refuse" or "enforce", got "allow"`},
 		{"superset:\n  fab_api_keys: Refuse\n", `superset.fab_api_keys: must be "refuse"`},
-		{"superset:\n  fab_api_keys: enforce\n", `superset.fab_api_keys: "enforce" is not implemented in this version`},
+		{"superset:\n  fab_api_key_cache_ttl: 0s\n", "superset.fab_api_key_cache_ttl: must be more than 0 and at most 10m"},
+		{"superset:\n  fab_api_key_cache_ttl: 11m\n", "superset.fab_api_key_cache_ttl: must be more than 0 and at most 10m"},
 		{"superset:\n  fab_api_key_prefixes: []\n", "superset.fab_api_key_prefixes: must list at least one prefix"},
 		{"superset:\n  fab_api_key_prefixes: ['']\n", "superset.fab_api_key_prefixes: a prefix must be 1 to 16 characters, got 0"},
 		{"superset:\n  fab_api_key_prefixes: [abcdefghijklmnopq]\n", "a prefix must be 1 to 16 characters, got 17"},

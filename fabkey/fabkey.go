@@ -145,6 +145,17 @@ func (f *Refuser) Authenticate(_ context.Context, r *http.Request, _ *principal.
 	return principal.Principal{Kind: principal.FABAPIKey}, policy.Decision{Reason: policy.ReasonFABAPIKey}, nil
 }
 
+// Authorize refuses: a key never gets past Authenticate under refuse.
+func (f *Refuser) Authorize(context.Context, *http.Request, *principal.Exchange) policy.Decision {
+	return policy.Decision{Reason: policy.ReasonFABAPIKey}
+}
+
+// Inject does nothing: no key reaches Superset under refuse.
+func (f *Refuser) Inject(*http.Request, *principal.Exchange) {}
+
+// ModifyResponse does nothing: the management routes never answer.
+func (f *Refuser) ModifyResponse(*http.Response) error { return nil }
+
 // Check refuses FAB's key management routes (whatever the method and
 // whoever asks): no one creates, lists or revokes keys the gateway will
 // not honour.
@@ -154,3 +165,5 @@ func (f *Refuser) Check(r *http.Request) policy.Decision {
 	}
 	return policy.Decision{Allow: true}
 }
+
+func canonicalPath(p string) string { return superset.CanonicalPath(p) }

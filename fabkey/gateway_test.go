@@ -14,13 +14,13 @@ import (
 	"github.com/superset-gateway/superset-gateway/superset/apijwt"
 )
 
-// upstream records what reached "Superset" and answers 200.
-type upstream struct {
+// recorder records what reached "Superset" and answers 200.
+type recorder struct {
 	mu   sync.Mutex
 	seen []string
 }
 
-func (u *upstream) RoundTrip(r *http.Request) (*http.Response, error) {
+func (u *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	u.mu.Lock()
 	u.seen = append(u.seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
 	u.mu.Unlock()
@@ -33,13 +33,13 @@ func (c *counts) ObserveCredentialRefusal(kind, reason string) { c.Inc(kind + " 
 
 // front is the gateway's request path with the real JWT stage and, when
 // fab is not nil, the FAB key stage, over the wire.
-func front(t *testing.T, fab gateway.FABKeyStage) (string, *upstream, *counts, *testkit.Events) {
+func front(t *testing.T, fab gateway.FABKeyStage) (string, *recorder, *counts, *testkit.Events) {
 	t.Helper()
 	g, err := jwtguard.New(jwtguard.Options{Verifier: apijwt.Verifier{Key: []byte("test-superset-secret-key-0123456789abcdef")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, obs, aud := &upstream{}, &counts{}, &testkit.Events{}
+	up, obs, aud := &recorder{}, &counts{}, &testkit.Events{}
 	srv := gatewaytest.Front(t, gateway.Parts{JWT: g, FABKeys: fab,
 		Refusals: gateway.NewRefuser(gateway.RefuserOptions{Observer: obs, Auditor: aud, RequestInfo: gatewaytest.RequestInfo})}, up, nil)
 	return srv.URL, up, obs, aud

@@ -23,15 +23,18 @@ import (
 //
 //  1. hygiene                       proxy (one path, size limits, headers)
 //  2. the gateway's own routes      proxy → admin, session, accesstoken pages
-//  3. authenticate: one principal   Bearer JWT, Bearer sgw_, guest token,
+//  3. authenticate: one principal   Bearer sst_ (FAB API key), Bearer JWT,
+//                                   Bearer sgw_, guest token,
 //                                   else the gateway session cookie
 //  4. one revocation check          epochs (users, global), revoked_before
-//  5. authorise                     access-token scopes; extension policy;
-//                                   rate limits
+//  5. authorise                     access-token and FAB API key scopes;
+//                                   FAB key management routes; extension
+//                                   policy; rate limits
 //  6. inject upstream credentials   session jar, minted JWT + CSRF
 //  7. reverse proxy                 proxy/upstream
 //  8. response hooks, in order      stamp epochs → guest issuance →
-//                                   access-token CSRF → extension list
+//                                   access-token CSRF → FAB key registry
+//                                   → extension list
 //                                   filter and file pinning → session vault
 //                                   → sign-in outcomes (rate limits)
 //
@@ -117,12 +120,17 @@ type RateLimitStage interface {
 }
 
 // FABKeyStage is superset.fab_api_keys as the request path uses it
-// (fabkey.Refuser): Authenticate claims a request carrying a FAB API key
-// before any other bearer stage looks at it; Check decides FAB's key
-// management routes.
+// (fabkey.Refuser, fabkey.Enforcer): Authenticate claims a request
+// carrying a FAB API key before any other bearer stage looks at it; Check
+// decides FAB's key management routes; Authorize checks a key's scopes;
+// Inject hands Superset the key; ModifyResponse watches the management
+// routes' answers.
 type FABKeyStage interface {
 	Authenticator
 	Check(r *http.Request) policy.Decision
+	Authorize(ctx context.Context, r *http.Request, x *principal.Exchange) policy.Decision
+	Inject(r *http.Request, x *principal.Exchange)
+	ModifyResponse(resp *http.Response) error
 }
 
 // Parts are the stages the pipeline runs. New builds them from the
@@ -187,6 +195,9 @@ func NewPipeline(p Parts) (*Pipeline, error) {
 	}
 	if p.Tokens != nil {
 		pl.hooks = append(pl.hooks, p.Tokens.ModifyResponse)
+	}
+	if p.FABKeys != nil {
+		pl.hooks = append(pl.hooks, p.FABKeys.ModifyResponse)
 	}
 	if p.Extensions != nil {
 		pl.hooks = append(pl.hooks, p.Extensions.ModifyResponse)
@@ -287,6 +298,12 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			return
 		}
 	}
+	if p.Kind == principal.FABAPIKey {
+		if d := pl.p.FABKeys.Authorize(ctx, r, x); !d.Allow {
+			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
 	if pl.p.FABKeys != nil {
 		if d := pl.p.FABKeys.Check(r); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
@@ -319,6 +336,8 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 		if d, err := pl.p.Tokens.Inject(ctx, r, x); pl.refused(w, r, p, d, err) {
 			return
 		}
+	case principal.FABAPIKey:
+		pl.p.FABKeys.Inject(r, x)
 	}
 	if pl.p.Stamp != nil {
 		if d := pl.p.Stamp.Capture(r, x); !d.Allow {

@@ -35,6 +35,9 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 	forbid := func(msg string) Answer { return Answer{Status: http.StatusForbidden, Message: msg} }
 	bad := func(msg string) Answer { return Answer{Status: http.StatusBadRequest, Message: msg} }
 	if s := policy.MissingScope(reason); s != "" {
+		if kind == principal.FABAPIKey {
+			return forbid("API key lacks the scope " + s)
+		}
 		return forbid("Access token lacks the scope " + s)
 	}
 	switch reason {
@@ -69,6 +72,10 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		// for what it asks, and the client can go on with another one
 		// (a JWT, a gateway access token) to the same route.
 		return unauth("API keys are not accepted by this gateway; use a JWT or a gateway access token")
+	case policy.ReasonFABAPIKeyNoScopes:
+		return forbid("API key has no scopes; the gateway accepts only API keys with scopes")
+	case policy.ReasonFABAPIKeyUnresolved:
+		return forbid("API key cannot be checked: its owner may not read their API keys")
 	case policy.ReasonFABAPIKeyManagement:
 		// 403 whoever asks (even an admin's session): the route exists in
 		// Superset but the gateway does not serve it.
@@ -79,6 +86,11 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		return Answer{Status: http.StatusServiceUnavailable, Message: "Extensions are unavailable: advisory data is missing or stale", RetryAfter: true}
 	}
 	switch kind {
+	case principal.FABAPIKey:
+		if reason == policy.ReasonTokenRevoked {
+			return unauth("API key has been revoked")
+		}
+		return unauth("Invalid API key")
 	case principal.AccessToken:
 		switch reason {
 		case policy.ReasonExpired:
@@ -193,6 +205,13 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 			Outcome: audit.OutcomeDenied, Reason: string(reason),
 			Details: map[string]any{"credential": p.Kind.String(), "method": r.Method, "path": r.URL.Path}}
 		switch {
+		case p.Kind == principal.FABAPIKey && p.ID != "":
+			// FAB's uuid of the key (never the key); its owner acted, as
+			// far as Superset can tell.
+			ev.Subject = "fab_api_key:" + p.ID
+			if p.UserID != "" {
+				ev.Actor = p.Actor()
+			}
 		case p.Kind == principal.AccessToken && p.ID != "":
 			// The token is the subject; its owner acted unless the
 			// secret was wrong (then someone else holds the id).

@@ -239,6 +239,16 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 		}
 		s.logf("superset init for ENABLE_EXTENSIONS: %s", time.Since(t0).Round(time.Millisecond))
 	}
+	if opts.FABAPIKeys {
+		// Likewise FAB_API_KEY_ENABLED: FAB registers its ApiKeyApi only
+		// then, and Admin gets can_create (and the rest) on ApiKey only
+		// from the `superset init` that follows (else POST answers 403).
+		t0 := time.Now()
+		if out, err := runVenv(ctx, s.venv, s.home, "superset", "init"); err != nil {
+			return fmt.Errorf("harness: superset init (FAB API keys): %w\n%s", err, tail(out, 4000))
+		}
+		s.logf("superset init for FAB_API_KEY_ENABLED: %s", time.Since(t0).Round(time.Millisecond))
+	}
 	s.logf("bootstrapped Superset home %s in %s", s.home, time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -72,6 +72,12 @@ type Options struct {
 	EmbedUUID     string
 	// AllowedDomains is the embedded config's allowed_domains (empty: any).
 	AllowedDomains []string
+	// APIKeys is Flask-AppBuilder 5.3.0's FAB_API_KEY_ENABLED: Bearer keys
+	// with one of APIKeyPrefixes (FAB_API_KEY_PREFIXES; empty: sst_) on
+	// every @protect'ed API, checked before the session and the JWT, and
+	// the key routes under /api/v1/security/api_keys/ (Admin only).
+	APIKeys        bool
+	APIKeyPrefixes []string
 	// Observe, if set, sees every request before it is handled (tests use
 	// it to prove that a request never reached Superset). It must not
 	// modify or consume the request.
@@ -120,8 +126,9 @@ type Fake struct {
 	mu       sync.Mutex
 	users    map[int]*User
 	nextID   int
-	extra    map[int]string    // dashboards created through the API: id → title
-	sessions map[string]string // server-side sessions by sid, encoded
+	extra    map[int]string     // dashboards created through the API: id → title
+	sessions map[string]string  // server-side sessions by sid, encoded
+	apiKeys  map[string]*apiKey // by the key's hash
 }
 
 // New returns a Fake seeded with admin (Admin), alice (Alpha) and bob
@@ -156,6 +163,7 @@ func New(o Options) *Fake {
 		users:     map[int]*User{},
 		sessions:  map[string]string{},
 		extra:     map[int]string{},
+		apiKeys:   map[string]*apiKey{},
 	}
 	created := o.Now().UTC()
 	f.created = created
@@ -294,6 +302,12 @@ func (f *Fake) routes() *http.ServeMux {
 	m.Handle("POST /api/v1/dashboard/", f.apiCSRF("can_write_dashboard", f.createDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}", f.api("can_read_dashboard", f.getDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}/embedded", f.api("can_read_dashboard", f.getEmbedded))
+	if f.opt.APIKeys {
+		m.Handle("GET /api/v1/security/api_keys/", f.api("can_list_api_key", f.listAPIKeys))
+		m.Handle("POST /api/v1/security/api_keys/", f.api("can_create_api_key", f.createAPIKey))
+		m.Handle("GET /api/v1/security/api_keys/{uuid}", f.api("can_get_api_key", f.getAPIKey))
+		m.Handle("DELETE /api/v1/security/api_keys/{uuid}", f.api("can_revoke_api_key", f.revokeAPIKey))
+	}
 	f.mvcRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		res := httpError(r, http.StatusNotFound, notFoundDescription)
@@ -310,7 +324,8 @@ func (f *Fake) routes() *http.ServeMux {
 func roleGrantsOf(role string) []string {
 	switch role {
 	case "Admin":
-		return []string{"can_read", "can_write", "can_grant_guest_token", "can_get_user", "can_post_user", "can_put_user", "can_delete_user", "can_get_role", "can_read_dashboard", "can_write_dashboard"}
+		return []string{"can_read", "can_write", "can_grant_guest_token", "can_get_user", "can_post_user", "can_put_user", "can_delete_user", "can_get_role", "can_read_dashboard", "can_write_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	case "Alpha":
 		return []string{"can_read", "can_write", "can_read_dashboard", "can_write_dashboard"}
 	case "Gamma":
