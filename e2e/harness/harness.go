@@ -316,6 +316,12 @@ func (s *Superset) target(baseURL string) conformance.Target {
 		Gamma:              conformance.Credentials{Username: "bob", Password: s.set.BobPassword},
 		ServerSideSessions: s.set.RedisURL != "",
 	}
+	if s.set.FABAPIKeys {
+		tg.APIKeyPrefixes = s.set.FABAPIKeyPrefixes
+		if len(tg.APIKeyPrefixes) == 0 {
+			tg.APIKeyPrefixes = []string{"sst_"} // FAB's default
+		}
+	}
 	if s.fixture != nil {
 		tg.DashboardID = s.fixture.DashboardID
 		tg.DashboardSlug = s.fixture.DashboardSlug

@@ -83,16 +83,17 @@ func (f *Fake) validateAPIKey(key string, now time.Time) *User {
 	return &cp
 }
 
-func apiKeyJSON(k *apiKey, now time.Time) map[string]any {
+func apiKeyJSON(k *apiKey) map[string]any {
 	dt := func(t *time.Time) any {
 		if t == nil {
 			return nil
 		}
 		return fabTime(*t)
 	}
-	active := k.revoked == nil && (k.expires == nil || !k.expires.Before(now))
+	// "active" is FAB's column, which nothing in 5.3.0 ever clears:
+	// revocation sets revoked_on, expiry is only compared at validation.
 	return map[string]any{"uuid": k.uuid, "name": k.name, "key_prefix": k.keyPrefix, "scopes": k.scopes,
-		"active": active, "created_on": fabTime(k.created), "expires_on": dt(k.expires),
+		"active": true, "created_on": fabTime(k.created), "expires_on": dt(k.expires),
 		"revoked_on": dt(k.revoked), "last_used_on": dt(k.lastUsed)}
 }
 
@@ -107,7 +108,7 @@ func (f *Fake) listAPIKeys(r *http.Request, st *reqState) resp {
 	out := []any{}
 	for _, k := range f.apiKeys {
 		if k.userID == u.ID {
-			out = append(out, apiKeyJSON(k, st.now))
+			out = append(out, apiKeyJSON(k))
 		}
 	}
 	return jsonResp(http.StatusOK, map[string]any{"result": out})
@@ -159,7 +160,7 @@ func (f *Fake) getAPIKey(r *http.Request, st *reqState) resp {
 	if k == nil {
 		return jsonResp(http.StatusNotFound, map[string]any{"message": "Not found"})
 	}
-	return jsonResp(http.StatusOK, map[string]any{"result": apiKeyJSON(k, st.now)})
+	return jsonResp(http.StatusOK, map[string]any{"result": apiKeyJSON(k)})
 }
 
 func (f *Fake) revokeAPIKey(r *http.Request, st *reqState) resp {

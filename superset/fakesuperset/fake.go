@@ -75,7 +75,7 @@ type Options struct {
 	// APIKeys is Flask-AppBuilder 5.3.0's FAB_API_KEY_ENABLED: Bearer keys
 	// with one of APIKeyPrefixes (FAB_API_KEY_PREFIXES; empty: sst_) on
 	// every @protect'ed API, checked before the session and the JWT, and
-	// the key routes under /api/v1/security/api_keys/ (Admin only).
+	// the key routes under /api/v1/security/api_keys/ (every role).
 	APIKeys        bool
 	APIKeyPrefixes []string
 	// Observe, if set, sees every request before it is handled (tests use
@@ -327,9 +327,13 @@ func roleGrantsOf(role string) []string {
 		return []string{"can_read", "can_write", "can_grant_guest_token", "can_get_user", "can_post_user", "can_put_user", "can_delete_user", "can_get_role", "can_read_dashboard", "can_write_dashboard",
 			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	case "Alpha":
-		return []string{"can_read", "can_write", "can_read_dashboard", "can_write_dashboard"}
+		return []string{"can_read", "can_write", "can_read_dashboard", "can_write_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	case "Gamma":
-		return []string{"can_read", "can_write", "can_read_dashboard"}
+		// Superset 6.1.0's `superset init` gives Gamma (and Alpha) every
+		// ApiKey permission: anyone may make keys (verified, e2e).
+		return []string{"can_read", "can_write", "can_read_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (f *Fake) protect(r *http.Request, st *reqState, perm string) (resp, bool) 
 		if key, ok := f.extractAPIKey(r); ok {
 			u := f.validateAPIKey(key, st.now)
 			if u == nil {
-				return jsonResp(http.StatusUnauthorized, map[string]any{"message": "Unauthorized"}), false
+				return jsonResp(http.StatusUnauthorized, map[string]any{"message": "Not authorized"}), false
 			}
 			if !hasPermission(u.Roles, perm) {
 				return jsonResp(http.StatusForbidden, map[string]any{"message": "Forbidden"}), false
