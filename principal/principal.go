@@ -96,7 +96,8 @@ func (p Principal) Actor() string {
 
 // Caller is the caller class of p for performance metrics: which kind of
 // client Superset was working for. It is one of browser_session, api_jwt,
-// access_token, guest or anonymous (an anonymous session is anonymous).
+// access_token, guest, fab_api_key or anonymous (an anonymous session is
+// anonymous).
 func (p Principal) Caller() string {
 	switch p.Kind {
 	case Session:
@@ -109,6 +110,8 @@ func (p Principal) Caller() string {
 		return "access_token"
 	case Guest:
 		return "guest"
+	case FABAPIKey:
+		return "fab_api_key"
 	}
 	return "anonymous"
 }
