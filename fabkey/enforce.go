@@ -63,6 +63,10 @@ type resolved struct {
 	uuid     string
 	issued   time.Time
 	scopes   []string
+	// refused is Superset's verdict on a key it no longer takes (revoked,
+	// unresolved), cached like an answer so that replaying a dead key
+	// costs Superset one call per TTL, not one per request.
+	refused policy.Reason
 }
 
 // keyState is the enforcer's request state in principal.Exchange.TokenState.
@@ -192,10 +196,19 @@ func (e *Enforcer) Authenticate(ctx context.Context, r *http.Request, x *princip
 		var d policy.Decision
 		var err error
 		res, d, err = e.resolve(ctx, key, h)
-		if err != nil || !d.Allow {
+		if err != nil {
 			return p, d, err
 		}
+		if !d.Allow && d.Reason != policy.ReasonFABAPIKeyUnknown {
+			res.refused = d.Reason
+		}
+		if !d.Allow && res.refused == "" {
+			return p, d, nil // unknown: a store read, nothing to remember
+		}
 		e.cache.PutIf(gen, h, res, now.Add(e.ttl), now)
+	}
+	if res.refused != "" {
+		return p, policy.Decision{Reason: res.refused}, nil
 	}
 	p.UserID, p.Username, p.IssuedAt, p.Granularity, p.ID = res.userID, res.username, res.issued, time.Millisecond, res.uuid
 	if len(res.scopes) == 0 {

@@ -275,6 +275,16 @@ func TestEnforceOverTheWire(t *testing.T) {
 	if a := e.do(http.MethodGet, "/api/v1/me/", "Bearer "+direct, nil); a.code != 401 || !strings.Contains(a.body, "API key has been revoked") {
 		t.Errorf("a key whose owner was deactivated at Superset, after the cache TTL: %d %s", a.code, a.body)
 	}
+	// Replaying the dead key costs Superset nothing more within the TTL.
+	n := e.reachedWith(direct)
+	for range 3 {
+		if a := e.do(http.MethodGet, "/api/v1/me/", "Bearer "+direct, nil); a.code != 401 {
+			t.Errorf("the dead key replayed: %d", a.code)
+		}
+	}
+	if e.reachedWith(direct) != n {
+		t.Errorf("a dead key replayed 3 times reached Superset %d more times, want 0", e.reachedWith(direct)-n)
+	}
 	e.fake.SetActive(1, true)
 }
 
