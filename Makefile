@@ -8,6 +8,11 @@ SUPERSET_VERSION := 6.1.0
 SG_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/superset-gateway
 SUPERSET_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)/venv
 export SUPERSET_VENV
+# The second environment: the same Superset with Flask-AppBuilder 5.3.0,
+# whose API keys (FAB_API_KEY_ENABLED) the FAB API key tests need.
+SUPERSET_FAB_VERSION := 5.3.0
+SUPERSET_FAB_VENV ?= $(SG_CACHE)/superset-$(SUPERSET_VERSION)-fab$(SUPERSET_FAB_VERSION)/venv
+export SUPERSET_FAB_VENV
 
 .PHONY: build run test unit e2e embedded-sdk lint fuzz fuzz-long fuzz-oracle reliability reliability-report failover-report soak bench demo superset-env tools clean image rules deploy-copies
 
@@ -40,7 +45,7 @@ rules:
 	cd deploy/prometheus && $(PROMTOOL) test rules alerts_test.yml
 
 # The end-to-end suite against a real Superset 6.1.0 (installed on first use).
-e2e: superset-env embedded-sdk axe-core
+e2e: superset-env superset-env-fab embedded-sdk axe-core
 	$(GO) test -tags e2e -count=1 -timeout 45m ./e2e/...
 
 # Superset's embedded SDK from npm, for the host page of the embedding tests.
@@ -133,6 +138,10 @@ deploy-copies:
 
 superset-env:
 	bash e2e/superset/install.sh "$(SUPERSET_VENV)"
+
+.PHONY: superset-env-fab
+superset-env-fab:
+	bash e2e/superset/install.sh "$(SUPERSET_FAB_VENV)" --fab $(SUPERSET_FAB_VERSION)
 
 bench: build
 	$(GO) run ./bench/cmd/sgw-bench -gateway $(BIN)

@@ -174,6 +174,21 @@ type Superset struct {
 	// from an embedding backend could then also sign session cookies and
 	// API tokens, so it is refused by default.
 	AllowGuestSecretEqualSecretKey bool `yaml:"allow_guest_secret_equal_secret_key" reload:"restart"`
+	// FABAPIKeys decides Flask-AppBuilder API keys (`Authorization: Bearer
+	// sst_…`, which Superset accepts with FAB >= 5.2 and
+	// FAB_API_KEY_ENABLED): "refuse" (the default and, for now, the only
+	// value) answers them and the key management routes with their own
+	// reasons. "enforce" is reserved and refused as not implemented (see
+	// docs/fab-api-keys.md).
+	FABAPIKeys string `yaml:"fab_api_keys" reload:"restart"`
+	// FABAPIKeyPrefixes are the key prefixes Superset's
+	// FAB_API_KEY_PREFIXES lists (FAB's default: sst_). A bearer starting
+	// with any of them is a FAB API key to the gateway.
+	FABAPIKeyPrefixes []string `yaml:"fab_api_key_prefixes" reload:"restart"`
+	// FABAPIKeyCacheTTL (enforce) is how long a key Superset confirmed is
+	// trusted without asking again: a key revoked at Superset directly,
+	// not through the gateway, works at most this long.
+	FABAPIKeyCacheTTL time.Duration `yaml:"fab_api_key_cache_ttl" reload:"restart"`
 
 	// Loaded by Load from the files above; nil when the file key is empty.
 	SecretKey        Secret `yaml:"-"`
@@ -359,9 +374,10 @@ func Default() *Config {
 			UnhealthyThreshold: 3,
 			HealthyThreshold:   2,
 		},
-		Passive:  Passive{MaxFails: 3, Cooldown: 10 * time.Second},
-		Superset: Superset{ServiceUser: "admin"},
-		Store:    Store{DataDir: "./data", RedisTimeout: time.Second, RedisWaitTimeout: 500 * time.Millisecond},
+		Passive: Passive{MaxFails: 3, Cooldown: 10 * time.Second},
+		Superset: Superset{ServiceUser: "admin", FABAPIKeys: FABAPIKeysRefuse, FABAPIKeyPrefixes: []string{"sst_"},
+			FABAPIKeyCacheTTL: 30 * time.Second},
+		Store: Store{DataDir: "./data", RedisTimeout: time.Second, RedisWaitTimeout: 500 * time.Millisecond},
 		Session: Session{
 			IdleTimeout:          8 * time.Hour,
 			AbsoluteTimeout:      24 * time.Hour,

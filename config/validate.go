@@ -218,6 +218,9 @@ func (c *Config) validateSuperset() error {
 	if c.Superset.JWTSecretFile != "" && c.Superset.SecretKeyFile == "" {
 		return bad("superset.jwt_secret_file", "is set but superset.secret_key_file is not")
 	}
+	if err := c.validateFABAPIKeys(); err != nil {
+		return err
+	}
 	if c.ReconcileInterval < 0 {
 		return bad("reconcile_interval", "must be 0 (off) or positive, got %s", c.ReconcileInterval)
 	}

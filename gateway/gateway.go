@@ -81,6 +81,9 @@ type process struct {
 	tokens     *accesstoken.Manager
 	tokenGuard *accesstoken.Guard
 	tokenPage  http.Handler
+	// fabKeys is superset.fab_api_keys (refuse or enforce); nil only in
+	// check-config's dry run.
+	fabKeys FABKeyStage
 	// rateLimits is the rate-limit stage (nil: off); rlFallback its
 	// Redis backend with the per-process fallback (nil: embedded store).
 	rateLimits *ratelimit.Stage
@@ -244,6 +247,9 @@ func New(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	if err := p.openGuestTokens(ctx, cfg, g.reg); err != nil {
 		return g, err
+	}
+	if err := p.openFABKeys(ctx, cfg); err != nil {
+		return nil, err
 	}
 	if err := p.openAccessTokens(ctx, cfg, keys, g.reg); err != nil {
 		return g, err
@@ -472,6 +478,9 @@ func (p *process) buildState(cfg *config.Config) (*state, error) {
 	}
 	if p.jwtGuard != nil {
 		parts.JWT = p.jwtGuard
+	}
+	if p.fabKeys != nil {
+		parts.FABKeys = p.fabKeys
 	}
 	if p.rateLimits != nil {
 		parts.RateLimits = p.rateLimits

@@ -23,15 +23,18 @@ import (
 //
 //  1. hygiene                       proxy (one path, size limits, headers)
 //  2. the gateway's own routes      proxy → admin, session, accesstoken pages
-//  3. authenticate: one principal   Bearer JWT, Bearer sgw_, guest token,
+//  3. authenticate: one principal   Bearer sst_ (FAB API key), Bearer JWT,
+//                                   Bearer sgw_, guest token,
 //                                   else the gateway session cookie
 //  4. one revocation check          epochs (users, global), revoked_before
-//  5. authorise                     access-token scopes; extension policy;
-//                                   rate limits
+//  5. authorise                     access-token and FAB API key scopes;
+//                                   FAB key management routes; extension
+//                                   policy; rate limits
 //  6. inject upstream credentials   session jar, minted JWT + CSRF
 //  7. reverse proxy                 proxy/upstream
 //  8. response hooks, in order      stamp epochs → guest issuance →
-//                                   access-token CSRF → extension list
+//                                   access-token CSRF → FAB key registry
+//                                   → extension list
 //                                   filter and file pinning → session vault
 //                                   → sign-in outcomes (rate limits)
 //
@@ -116,6 +119,20 @@ type RateLimitStage interface {
 	ModifyResponse(resp *http.Response) error
 }
 
+// FABKeyStage is superset.fab_api_keys as the request path uses it
+// (fabkey.Refuser, fabkey.Enforcer): Authenticate claims a request
+// carrying a FAB API key before any other bearer stage looks at it; Check
+// decides FAB's key management routes; Authorize checks a key's scopes;
+// Inject hands Superset the key; ModifyResponse watches the management
+// routes' answers.
+type FABKeyStage interface {
+	Authenticator
+	Check(r *http.Request) policy.Decision
+	Authorize(ctx context.Context, r *http.Request, x *principal.Exchange) policy.Decision
+	Inject(r *http.Request, x *principal.Exchange)
+	ModifyResponse(resp *http.Response) error
+}
+
 // Parts are the stages the pipeline runs. New builds them from the
 // config; tests build their own (real packages over fakes) and get the
 // same order. Nil JWT, Tokens, Guests or Stamp leave that stage out; nil
@@ -127,6 +144,9 @@ type Parts struct {
 	Tokens         TokenStage
 	TokensDisabled bool
 	Guests         Authenticator
+	// FABKeys nil: FAB API keys are not looked for (a key then fails as a
+	// malformed JWT).
+	FABKeys FABKeyStage
 	// GuestIssuance sees responses (guest tokens Superset issued).
 	GuestIssuance func(*http.Response) error
 	GuestRevoked  GuestRevocation
@@ -175,6 +195,9 @@ func NewPipeline(p Parts) (*Pipeline, error) {
 	}
 	if p.Tokens != nil {
 		pl.hooks = append(pl.hooks, p.Tokens.ModifyResponse)
+	}
+	if p.FABKeys != nil {
+		pl.hooks = append(pl.hooks, p.FABKeys.ModifyResponse)
 	}
 	if p.Extensions != nil {
 		pl.hooks = append(pl.hooks, p.Extensions.ModifyResponse)
@@ -275,6 +298,18 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 			return
 		}
 	}
+	if p.Kind == principal.FABAPIKey {
+		if d := pl.p.FABKeys.Authorize(ctx, r, x); !d.Allow {
+			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
+	if pl.p.FABKeys != nil {
+		if d := pl.p.FABKeys.Check(r); !d.Allow {
+			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
+			return
+		}
+	}
 	if pl.p.Extensions != nil {
 		if d := pl.p.Extensions.Check(r); !d.Allow {
 			pl.p.Refusals.Refuse(w, r, p, d.Reason, nil)
@@ -301,6 +336,8 @@ func (pl *Pipeline) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 		if d, err := pl.p.Tokens.Inject(ctx, r, x); pl.refused(w, r, p, d, err) {
 			return
 		}
+	case principal.FABAPIKey:
+		pl.p.FABKeys.Inject(r, x)
 	}
 	if pl.p.Stamp != nil {
 		if d := pl.p.Stamp.Capture(r, x); !d.Allow {
@@ -355,6 +392,14 @@ func (pl *Pipeline) authenticate(ctx context.Context, r *http.Request, x *princi
 	var bearer principal.Principal
 	bearerD := allow
 	found := false
+	// A FAB API key first: it is a bearer too, and would otherwise be
+	// judged (and refused as malformed) by the JWT stage.
+	if pl.p.FABKeys != nil {
+		p, d, err := pl.p.FABKeys.Authenticate(ctx, r, x)
+		if err != nil || p.Kind != principal.None || !d.Allow {
+			return p, d, err
+		}
+	}
 	if pl.p.JWT != nil {
 		p, d, err := pl.p.JWT.Authenticate(ctx, r, x)
 		if err != nil {

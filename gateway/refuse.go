@@ -35,6 +35,9 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 	forbid := func(msg string) Answer { return Answer{Status: http.StatusForbidden, Message: msg} }
 	bad := func(msg string) Answer { return Answer{Status: http.StatusBadRequest, Message: msg} }
 	if s := policy.MissingScope(reason); s != "" {
+		if kind == principal.FABAPIKey {
+			return forbid("API key lacks the scope " + s)
+		}
 		return forbid("Access token lacks the scope " + s)
 	}
 	switch reason {
@@ -64,12 +67,30 @@ func AnswerFor(kind principal.Kind, reason policy.Reason) Answer {
 		return forbid("No access-token scope allows this request")
 	case policy.ReasonTokensDisabled:
 		return unauth("access tokens are disabled")
+	case policy.ReasonFABAPIKey:
+		// 401, not 403: the request is refused for its credential, not
+		// for what it asks, and the client can go on with another one
+		// (a JWT, a gateway access token) to the same route.
+		return unauth("API keys are not accepted by this gateway; use a JWT or a gateway access token")
+	case policy.ReasonFABAPIKeyNoScopes:
+		return forbid("API key has no scopes; the gateway accepts only API keys with scopes")
+	case policy.ReasonFABAPIKeyUnresolved:
+		return forbid("API key cannot be checked: its owner may not read their API keys")
+	case policy.ReasonFABAPIKeyManagement:
+		// 403 whoever asks (even an admin's session): the route exists in
+		// Superset but the gateway does not serve it.
+		return forbid("API key management is disabled by the gateway")
 	case policy.ReasonExtensionRefused, policy.ReasonExtensionUnverified:
 		return forbid("This extension is not permitted by the gateway's extension policy")
 	case policy.ReasonExtensionAdvisoriesUnavailable:
 		return Answer{Status: http.StatusServiceUnavailable, Message: "Extensions are unavailable: advisory data is missing or stale", RetryAfter: true}
 	}
 	switch kind {
+	case principal.FABAPIKey:
+		if reason == policy.ReasonTokenRevoked {
+			return unauth("API key has been revoked")
+		}
+		return unauth("Invalid API key")
 	case principal.AccessToken:
 		switch reason {
 		case policy.ReasonExpired:
@@ -184,6 +205,13 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 			Outcome: audit.OutcomeDenied, Reason: string(reason),
 			Details: map[string]any{"credential": p.Kind.String(), "method": r.Method, "path": r.URL.Path}}
 		switch {
+		case p.Kind == principal.FABAPIKey && p.ID != "":
+			// FAB's uuid of the key (never the key); its owner acted, as
+			// far as Superset can tell.
+			ev.Subject = "fab_api_key:" + p.ID
+			if p.UserID != "" {
+				ev.Actor = p.Actor()
+			}
 		case p.Kind == principal.AccessToken && p.ID != "":
 			// The token is the subject; its owner acted unless the
 			// secret was wrong (then someone else holds the id).
@@ -206,7 +234,7 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 	if a.RetryAfter {
 		h.Set("Retry-After", f.retryAfter)
 	}
-	if a.Status == http.StatusUnauthorized && (p.Kind == principal.AccessToken || p.Kind == principal.APIJWT || p.Kind == principal.RefreshJWT) {
+	if a.Status == http.StatusUnauthorized && (p.Kind == principal.AccessToken || p.Kind == principal.APIJWT || p.Kind == principal.RefreshJWT || p.Kind == principal.FABAPIKey) {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	if f.pages != nil && ui.WantsHTML(r) {
@@ -286,6 +314,8 @@ func refusalEvent(k principal.Kind) string {
 		return "guest_token.refused"
 	case principal.Session:
 		return "session.refused"
+	case principal.FABAPIKey:
+		return "fab_api_key.refused"
 	}
 	return "request.refused"
 }

@@ -53,6 +53,19 @@ func TestAnswerFor(t *testing.T) {
 		{principal.None, policy.ReasonBadUserID, 400},
 		{principal.Session, policy.ReasonStoreUnavailable, 503},
 		{principal.AccessToken, policy.ReasonStoreUnavailable, 503},
+		{principal.FABAPIKey, policy.ReasonFABAPIKey, 401},
+		{principal.None, policy.ReasonFABAPIKeyManagement, 403},
+		{principal.APIJWT, policy.ReasonFABAPIKeyManagement, 403},
+		{principal.FABAPIKey, policy.ReasonMalformed, 401},
+		{principal.FABAPIKey, policy.ReasonFABAPIKeyUnknown, 401},
+		{principal.FABAPIKey, policy.ReasonTokenRevoked, 401},
+		{principal.FABAPIKey, policy.ReasonRevokedUser, 401},
+		{principal.FABAPIKey, policy.ReasonRevokedGlobal, 401},
+		{principal.FABAPIKey, policy.ReasonFABAPIKeyNoScopes, 403},
+		{principal.FABAPIKey, policy.ReasonFABAPIKeyUnresolved, 403},
+		{principal.FABAPIKey, policy.MissingScopeReason("charts:read"), 403},
+		{principal.FABAPIKey, policy.ReasonNoScope, 403},
+		{principal.FABAPIKey, policy.ReasonStoreUnavailable, 503},
 	} {
 		a := AnswerFor(c.kind, c.reason)
 		if a.Status != c.status {

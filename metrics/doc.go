@@ -37,7 +37,7 @@ raw method. Each label has a closed or configured set of values:
   and paths are ` + "`other`" + `; a test floods 10,000 distinct paths and unknown
   methods through the real proxy and checks the series count stays flat.
 - ` + "`class`" + ` is the gateway's route class (` + "`superset.Classify`" + `), a closed set.
-- ` + "`caller`" + ` is browser_session, api_jwt, access_token, guest or anonymous.
+- ` + "`caller`" + ` is browser_session, api_jwt, access_token, guest, anonymous or fab_api_key.
 - ` + "`node`" + ` is an upstream from the configuration; ` + "`reason`" + `, ` + "`credential`" + `,
   ` + "`op`" + `, ` + "`trigger`" + ` and the like are constants in code.
 - ` + "`code`" + ` is the status class (1xx … 5xx, other), never the status.

@@ -139,7 +139,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: NameRefusalsTotal,
-			Help: "Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token).",
+			Help: "Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token, fab_api_key).",
 		}, []string{"reason", "credential"}),
 		upDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    NameUpstreamDuration,

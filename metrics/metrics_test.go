@@ -78,7 +78,7 @@ func TestRefusalsByReason(t *testing.T) {
 	m.ObserveRefusal("header_too_large")
 	m.ObserveCredentialRefusal("access_jwt", "revoked_user")
 	want := `
-# HELP superset_gateway_refusals_total Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token).
+# HELP superset_gateway_refusals_total Requests the gateway refused itself, by reason and by the kind of credential refused (none for request hygiene and upstream failures; session, access_jwt, refresh_jwt, access_token, guest_token, fab_api_key).
 # TYPE superset_gateway_refusals_total counter
 superset_gateway_refusals_total{credential="access_jwt",reason="revoked_user"} 1
 superset_gateway_refusals_total{credential="none",reason="header_too_large"} 1

@@ -20,7 +20,7 @@ const (
 
 // Callers is the closed set of caller classes (principal.Principal.Caller);
 // anything else is counted as "other".
-var Callers = [...]string{"browser_session", "api_jwt", "access_token", "guest", "anonymous"}
+var Callers = [...]string{"browser_session", "api_jwt", "access_token", "guest", "anonymous", "fab_api_key"}
 
 var sizeBuckets = prometheus.ExponentialBuckets(256, 4, 10) // 256 B … 64 MiB
 

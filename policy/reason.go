@@ -130,3 +130,29 @@ const (
 	// browser never signed in as it.
 	ReasonLoginThrottled Reason = "login_throttled"
 )
+
+// Flask-AppBuilder API keys (fabkey) under superset.fab_api_keys: refuse.
+const (
+	// A bearer starting with a FAB API key prefix (sst_…): the gateway
+	// does not honour FAB API keys.
+	ReasonFABAPIKey Reason = "fab_api_key"
+	// FAB's key management routes (/api/v1/security/api_keys/…): no one
+	// makes keys the gateway will refuse.
+	ReasonFABAPIKeyManagement Reason = "fab_api_key_management"
+)
+
+// Flask-AppBuilder API keys under superset.fab_api_keys: enforce. A key
+// revoked at Superset (or its owner deactivated) is ReasonTokenRevoked; a
+// key made before its owner's epoch is ReasonRevokedUser/Global.
+const (
+	// The key was not made through this gateway (or its record is gone):
+	// the gateway cannot tell which of its owner's keys it is, so it
+	// cannot know its scopes.
+	ReasonFABAPIKeyUnknown Reason = "fab_api_key_unknown"
+	// The key has no stored scopes: FAB would give it all of its
+	// owner's rights, with no bound the gateway could enforce.
+	ReasonFABAPIKeyNoScopes Reason = "fab_api_key_no_scopes"
+	// The key's owner may not read their own keys (can_get on ApiKey), so
+	// the gateway cannot learn the key's scopes.
+	ReasonFABAPIKeyUnresolved Reason = "fab_api_key_unresolved"
+)

@@ -33,6 +33,9 @@ const (
 	// Guest: a Superset guest token (X-GuestToken, the guest_token form
 	// field or query parameter).
 	Guest
+	// FABAPIKey: a Flask-AppBuilder API key (Authorization: Bearer sst_…,
+	// package fabkey).
+	FABAPIKey
 )
 
 // String is the metric label and audit word of the kind.
@@ -48,6 +51,8 @@ func (k Kind) String() string {
 		return "access_token"
 	case Guest:
 		return "guest_token"
+	case FABAPIKey:
+		return "fab_api_key"
 	}
 	return "none"
 }
@@ -91,7 +96,8 @@ func (p Principal) Actor() string {
 
 // Caller is the caller class of p for performance metrics: which kind of
 // client Superset was working for. It is one of browser_session, api_jwt,
-// access_token, guest or anonymous (an anonymous session is anonymous).
+// access_token, guest, fab_api_key or anonymous (an anonymous session is
+// anonymous).
 func (p Principal) Caller() string {
 	switch p.Kind {
 	case Session:
@@ -104,6 +110,8 @@ func (p Principal) Caller() string {
 		return "access_token"
 	case Guest:
 		return "guest"
+	case FABAPIKey:
+		return "fab_api_key"
 	}
 	return "anonymous"
 }

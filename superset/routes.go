@@ -325,3 +325,7 @@ func digits(s string) bool {
 	}
 	return true
 }
+
+// CanonicalPath is p with empty and dot segments cleaned as Werkzeug would
+// route it (a trailing slash kept): what ClassifyPath matches on.
+func CanonicalPath(p string) string { return canonical(p) }

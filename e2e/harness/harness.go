@@ -78,6 +78,12 @@ type Options struct {
 	// groups at every sign-in. Needs python-ldap in the venv. API logins
 	// with provider "db" keep working (the harness's fixtures use them).
 	LDAP *LDAPServer
+
+	// FABAPIKeys sets FAB_API_KEY_ENABLED = True (Flask-AppBuilder >= 5.2,
+	// the venv superset-env-fab builds), with FAB_API_KEY_PREFIXES set to
+	// FABAPIKeyPrefixes when that is not empty (FAB's default: sst_).
+	FABAPIKeys        bool
+	FABAPIKeyPrefixes []string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -144,6 +150,10 @@ type settings struct {
 	ExtensionsPath string `json:"extensions_path,omitempty"`
 	// LDAP is Options.LDAP.
 	LDAP *LDAPServer `json:"ldap,omitempty"`
+
+	// FABAPIKeys and FABAPIKeyPrefixes are Options'.
+	FABAPIKeys        bool     `json:"fab_api_keys,omitempty"`
+	FABAPIKeyPrefixes []string `json:"fab_api_key_prefixes,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -221,6 +231,8 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
 	s.set.ExtensionsPath = opts.ExtensionsPath
 	s.set.LDAP = opts.LDAP
+
+	s.set.FABAPIKeys, s.set.FABAPIKeyPrefixes = opts.FABAPIKeys, opts.FABAPIKeyPrefixes
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
@@ -259,6 +271,16 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 			return fmt.Errorf("harness: superset init (extensions): %w\n%s", err, tail(out, 4000))
 		}
 		s.logf("superset init for ENABLE_EXTENSIONS: %s", time.Since(t0).Round(time.Millisecond))
+	}
+	if opts.FABAPIKeys {
+		// Likewise FAB_API_KEY_ENABLED: FAB registers its ApiKeyApi only
+		// then, and Admin gets can_create (and the rest) on ApiKey only
+		// from the `superset init` that follows (else POST answers 403).
+		t0 := time.Now()
+		if out, err := runVenv(ctx, s.venv, s.home, "superset", "init"); err != nil {
+			return fmt.Errorf("harness: superset init (FAB API keys): %w\n%s", err, tail(out, 4000))
+		}
+		s.logf("superset init for FAB_API_KEY_ENABLED: %s", time.Since(t0).Round(time.Millisecond))
 	}
 	s.logf("bootstrapped Superset home %s in %s", s.home, time.Since(start).Round(time.Millisecond))
 	return nil
@@ -334,6 +356,12 @@ func (s *Superset) target(baseURL string) conformance.Target {
 		Alpha:              conformance.Credentials{Username: "alice", Password: s.set.AlicePassword},
 		Gamma:              conformance.Credentials{Username: "bob", Password: s.set.BobPassword},
 		ServerSideSessions: s.set.RedisURL != "",
+	}
+	if s.set.FABAPIKeys {
+		tg.APIKeyPrefixes = s.set.FABAPIKeyPrefixes
+		if len(tg.APIKeyPrefixes) == 0 {
+			tg.APIKeyPrefixes = []string{"sst_"} // FAB's default
+		}
 	}
 	if s.fixture != nil {
 		tg.DashboardID = s.fixture.DashboardID

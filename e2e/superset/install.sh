@@ -9,14 +9,23 @@
 # Virtual environments are not relocatable, so we install straight into the
 # final path and never move it.
 #
-# Usage: install.sh VENV
+# Usage: install.sh VENV [--fab VERSION]
+#
+# --fab VERSION installs that Flask-AppBuilder instead of the constraints'
+# pin (6.1.0 allows any >=5.0.2,<6): the FAB API key tests need 5.3.0
+# (`make superset-env-fab`). The override is a copy of the constraints with
+# that one line changed, so every other pin stays as released.
 set -euo pipefail
 
 SUPERSET_VERSION=6.1.0
 here="$(cd "$(dirname "$0")" && pwd)"
 constraints="$here/constraints-$SUPERSET_VERSION.txt"
 
-venv="${1:?usage: install.sh VENV}"
+venv="${1:?usage: install.sh VENV [--fab VERSION]}"
+fab=""
+if [ "${2:-}" = "--fab" ]; then
+  fab="${3:?usage: install.sh VENV [--fab VERSION]}"
+fi
 case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac
 
 start=$(date +%s)
@@ -32,12 +41,26 @@ AUTHLIB=Authlib==1.9.9
 # them and gcc); about 15 s on two cores.
 PYTHON_LDAP=python-ldap==3.4.8
 want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn $AUTHLIB $PYTHON_LDAP"
+if [ -n "$fab" ]; then
+  want="$want flask-appbuilder==$fab"
+fi
 # (Not `superset --help`: every superset command refuses to start without a
 # non-default SECRET_KEY.)
 if [ -f "$venv/.complete" ] && [ "$(cat "$venv/.complete")" = "$want" ] &&
   "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn"); m.version("authlib"); import ldap' 2>/dev/null; then
   step "Superset $SUPERSET_VERSION already installed in $venv"
   exit 0
+fi
+
+if [ -n "$fab" ]; then
+  if ! grep -q '^flask-appbuilder==' "$constraints"; then
+    echo "install.sh: $constraints pins no flask-appbuilder to override" >&2
+    exit 1
+  fi
+  derived="$(mktemp)"
+  trap 'rm -f "$derived"' EXIT
+  sed "s/^flask-appbuilder==.*/flask-appbuilder==$fab/" "$constraints" >"$derived"
+  constraints="$derived"
 fi
 
 # Python 3.11 is what 6.1.0's images use; any 3.10+ works per its pyproject.
@@ -82,10 +105,18 @@ fi
 step "checking the install"
 "$venv/bin/python" - <<'EOF'
 import importlib.metadata as md
-for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn", "authlib", "python-ldap"):
+for name in ("apache-superset", "apache-superset-core", "flask", "flask-appbuilder", "werkzeug", "gunicorn", "authlib", "python-ldap"):
     print(f"   {name} {md.version(name)}")
 import ldap  # noqa: F401  (the compiled module loads against this libldap)
 EOF
+
+if [ -n "$fab" ]; then
+  got="$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("flask-appbuilder"))')"
+  if [ "$got" != "$fab" ]; then
+    echo "install.sh: asked for Flask-AppBuilder $fab, got $got" >&2
+    exit 1
+  fi
+fi
 
 echo "$want" >"$venv/.complete"
 step "done"

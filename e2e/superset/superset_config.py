@@ -158,6 +158,15 @@ if _ldap:
 if _s.get("extensions_path"):
     FEATURE_FLAGS["ENABLE_EXTENSIONS"] = True
     EXTENSIONS_PATH = _s["extensions_path"]
+# Optional: Flask-AppBuilder API keys (FAB >= 5.2; the superset-env-fab venv
+# has 5.3.0): `Authorization: Bearer sst_…` on every @protect'ed API, keys
+# managed under /api/v1/security/api_keys/. FAB creates its ab_api_key table
+# itself at start (FAB_CREATE_DB); Superset 6.1.0's migrations know nothing of it.
+if _s.get("fab_api_keys"):
+    FAB_API_KEY_ENABLED = True
+    if _s.get("fab_api_key_prefixes"):
+        FAB_API_KEY_PREFIXES = list(_s["fab_api_key_prefixes"])
+
 # superset-gateway's pages in Superset's menu: "Access tokens", "Sessions"
 # (and "Gateway admin" for admins) as an "Account" group of the Settings
 # dropdown. COMMON_BOOTSTRAP_OVERRIDES_FUNC adds them to the menu_data the

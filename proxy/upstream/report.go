@@ -15,7 +15,7 @@ type Report struct {
 	Node string
 	// TTFB is the time from sending the request to the response headers.
 	TTFB time.Duration
-	// Caller is the caller class (browser_session, api_jwt, access_token,
+	// Caller is the caller class (browser_session, api_jwt, access_token, fab_api_key,
 	// guest, anonymous), set by the authenticating layer; "" if unknown.
 	Caller string
 }

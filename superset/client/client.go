@@ -146,6 +146,13 @@ func (c *Client) Me(ctx context.Context, a Auth) (Me, error) {
 	return out.Result, err
 }
 
+// Get is GET path as the caller described by a, decoding a 2xx answer
+// into out (the FAB API key enforcer reads a key's record with the key
+// itself).
+func (c *Client) Get(ctx context.Context, path string, a Auth, out any) error {
+	return c.doAuth(ctx, http.MethodGet, path, a, nil, out)
+}
+
 // MeRoles is GET /api/v1/me/roles/: role name → [[permission, view], …].
 type MeRoles struct {
 	Username string                `json:"username"`

@@ -36,4 +36,8 @@ type Target struct {
 	// ServerSideSessions is true when the target runs SESSION_SERVER_SIDE=True
 	// (the Flask cookie then holds an opaque session id, not signed JSON).
 	ServerSideSessions bool
+
+	// APIKeyPrefixes, for RunAPIKeys only: the target runs Flask-AppBuilder
+	// >= 5.2 with FAB_API_KEY_ENABLED and these FAB_API_KEY_PREFIXES.
+	APIKeyPrefixes []string
 }

@@ -40,3 +40,19 @@ func TestConformance(t *testing.T) {
 	t.Run("CookieSessions", func(t *testing.T) { conformance.Run(t, conformanceTarget(t, false)) })
 	t.Run("ServerSideSessions", func(t *testing.T) { conformance.Run(t, conformanceTarget(t, true)) })
 }
+
+// TestConformanceAPIKeys holds the fake's FAB 5.3.0 API keys to the facts
+// e2e's TestFABAPIKeys checks on the real 6.1.0 with FAB 5.3.0.
+func TestConformanceAPIKeys(t *testing.T) {
+	f := New(Options{SecretKey: "conformance-secret-key-0123456789abcdef", APIKeys: true, APIKeyPrefixes: []string{"sst_", "acme_"}})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	conformance.RunAPIKeys(t, conformance.Target{
+		BaseURL:        srv.URL,
+		SecretKey:      "conformance-secret-key-0123456789abcdef",
+		JWTSecret:      "conformance-secret-key-0123456789abcdef",
+		Admin:          conformance.Credentials{Username: "admin", Password: AdminPassword},
+		Gamma:          conformance.Credentials{Username: "bob", Password: BobPassword},
+		APIKeyPrefixes: []string{"sst_", "acme_"},
+	})
+}

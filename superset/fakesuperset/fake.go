@@ -72,6 +72,12 @@ type Options struct {
 	EmbedUUID     string
 	// AllowedDomains is the embedded config's allowed_domains (empty: any).
 	AllowedDomains []string
+	// APIKeys is Flask-AppBuilder 5.3.0's FAB_API_KEY_ENABLED: Bearer keys
+	// with one of APIKeyPrefixes (FAB_API_KEY_PREFIXES; empty: sst_) on
+	// every @protect'ed API, checked before the session and the JWT, and
+	// the key routes under /api/v1/security/api_keys/ (every role).
+	APIKeys        bool
+	APIKeyPrefixes []string
 	// Observe, if set, sees every request before it is handled (tests use
 	// it to prove that a request never reached Superset). It must not
 	// modify or consume the request.
@@ -131,6 +137,7 @@ type Fake struct {
 	// seeded dashboard's guest_token_revoked_before, in Unix seconds.
 	invalidatedAt      map[int]int64
 	guestRevokedBefore int64
+	apiKeys            map[string]*apiKey // by the key's hash
 }
 
 // New returns a Fake seeded with admin (Admin), alice (Alpha) and bob
@@ -167,6 +174,8 @@ func New(o Options) *Fake {
 		extra:     map[int]string{},
 
 		invalidatedAt: map[int]int64{},
+
+		apiKeys: map[string]*apiKey{},
 	}
 	created := o.Now().UTC()
 	f.created = created
@@ -305,6 +314,12 @@ func (f *Fake) routes() *http.ServeMux {
 	m.Handle("POST /api/v1/dashboard/{$}", f.apiCSRF("can_write_dashboard", f.createDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}", f.api("can_read_dashboard", f.getDashboard))
 	m.Handle("GET /api/v1/dashboard/{idOrSlug}/embedded", f.api("can_read_dashboard", f.getEmbedded))
+	if f.opt.APIKeys {
+		m.Handle("GET /api/v1/security/api_keys/{$}", f.api("can_list_api_key", f.listAPIKeys))
+		m.Handle("POST /api/v1/security/api_keys/{$}", f.api("can_create_api_key", f.createAPIKey))
+		m.Handle("GET /api/v1/security/api_keys/{uuid}", f.api("can_get_api_key", f.getAPIKey))
+		m.Handle("DELETE /api/v1/security/api_keys/{uuid}", f.api("can_revoke_api_key", f.revokeAPIKey))
+	}
 	f.mvcRoutes(m)
 	if f.opt.Master {
 		f.masterRoutes(m)
@@ -324,11 +339,16 @@ func (f *Fake) routes() *http.ServeMux {
 func roleGrantsOf(role string) []string {
 	switch role {
 	case "Admin":
-		return []string{"can_read", "can_write", "can_grant_guest_token", "can_get_user", "can_post_user", "can_put_user", "can_delete_user", "can_get_role", "can_read_dashboard", "can_write_dashboard"}
+		return []string{"can_read", "can_write", "can_grant_guest_token", "can_get_user", "can_post_user", "can_put_user", "can_delete_user", "can_get_role", "can_read_dashboard", "can_write_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	case "Alpha":
-		return []string{"can_read", "can_write", "can_read_dashboard", "can_write_dashboard"}
+		return []string{"can_read", "can_write", "can_read_dashboard", "can_write_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	case "Gamma":
-		return []string{"can_read", "can_write", "can_read_dashboard"}
+		// Superset 6.1.0's `superset init` gives Gamma (and Alpha) every
+		// ApiKey permission: anyone may make keys (verified, e2e).
+		return []string{"can_read", "can_write", "can_read_dashboard",
+			"can_list_api_key", "can_create_api_key", "can_get_api_key", "can_revoke_api_key"}
 	}
 	return nil
 }

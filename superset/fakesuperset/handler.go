@@ -140,7 +140,25 @@ func isJSON(r *http.Request) bool {
 // at all, verify_jwt_in_request and the JWT's user. An authenticated caller
 // without the permission gets 403; an anonymous one the JWT errors (401
 // "Missing Authorization Header" without a Bearer).
+//
+// With Options.APIKeys it is FAB 5.3.0's: an API key bearer is checked
+// first, before the session, and answers for itself (401 for a bad key).
 func (f *Fake) protect(r *http.Request, st *reqState, perm string) (resp, bool) {
+	if f.opt.APIKeys {
+		if key, ok := f.extractAPIKey(r); ok {
+			u := f.validateAPIKey(key, st.now)
+			if u == nil {
+				return jsonResp(http.StatusUnauthorized, map[string]any{"message": "Not authorized"}), false
+			}
+			if !hasPermission(u.Roles, perm) {
+				return jsonResp(http.StatusForbidden, map[string]any{"message": "Forbidden"}), false
+			}
+			// FAB sets g.user: the key's user is the caller, whatever
+			// session came with it.
+			st.user, st.guest, st.jwtUser = nil, nil, u
+			return resp{}, true
+		}
+	}
 	switch {
 	case st.user != nil:
 		if hasPermission(st.user.Roles, perm) {
