@@ -21,6 +21,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // WhoAmIFunc asks Superset who the holder of jar is (GET /api/v1/me/ with
@@ -177,6 +178,8 @@ type Vault struct {
 	seenEvery    time.Duration
 	storeTimeout time.Duration
 	retryAfter   string
+	// errs renders the styled error page of /-/sessions (a store outage).
+	errs         *ui.Errors
 	cache        *cache
 	limiter      *ipLimiter
 	anonLimiter  AnonymousLimiter
@@ -267,6 +270,9 @@ func New(opts Options) (*Vault, error) {
 	}
 	if v.page, err = parsePage(); err != nil {
 		return nil, err
+	}
+	if v.errs, err = ui.NewErrors(); err != nil {
+		return nil, fmt.Errorf("session: error page: %w", err)
 	}
 	return v, nil
 }
