@@ -178,8 +178,6 @@ type Vault struct {
 	seenEvery    time.Duration
 	storeTimeout time.Duration
 	retryAfter   string
-	// errs renders the styled error page of /-/sessions (a store outage).
-	errs         *ui.Errors
 	cache        *cache
 	limiter      *ipLimiter
 	anonLimiter  AnonymousLimiter
@@ -193,6 +191,7 @@ type Vault struct {
 	obs          Observer
 	audit        Auditor
 	page         *template.Template
+	errs         *ui.Errors // the styled error page of /-/sessions (a store outage)
 }
 
 // New validates opts and builds a Vault. Call Start to receive other
