@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,11 @@ type PageOptions struct {
 	LoginPath string
 	// Logger may be nil.
 	Logger *zap.Logger
+	// Nav builds the gateway navigation for the signed-in caller of r on
+	// page current; the wiring decides there whether r's user gets the
+	// admin link (the admin page's own decision). nil means
+	// ui.NavLinks(current, false).
+	Nav func(r *http.Request, current ui.Nav) []ui.Link
 }
 
 type page struct {
@@ -50,6 +56,7 @@ type page struct {
 	tmpl  *template.Template
 	log   *zap.Logger
 	errs  *ui.Errors
+	nav   func(r *http.Request, current ui.Nav) []ui.Link
 }
 
 // Page serves /-/tokens for signed-in users: GET lists their tokens and
@@ -86,7 +93,10 @@ func (m *Manager) Page(o PageOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accesstoken: error page: %w", err)
 	}
-	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger, errs: errs}
+	p := &page{m: m, id: o.Identify, login: o.LoginPath, tmpl: t, log: o.Logger, errs: errs, nav: o.Nav}
+	if p.nav == nil {
+		p.nav = func(_ *http.Request, current ui.Nav) []ui.Link { return ui.NavLinks(current, false) }
+	}
 	if p.login == "" {
 		p.login = "/login/"
 	}
@@ -121,7 +131,7 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	owner, ok, err := p.id(r)
 	if err != nil {
-		p.unavailable(w, err)
+		p.unavailable(w, r, err)
 		return
 	}
 	if !ok {
@@ -138,7 +148,7 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err := p.m.RevokeOwned(r.Context(), owner.ID, r.PostFormValue("id"))
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			// Not found and not theirs look alike on purpose.
-			p.unavailable(w, err)
+			p.unavailable(w, r, err)
 			return
 		}
 		http.Redirect(w, r, PagePath, http.StatusSeeOther)
@@ -180,7 +190,7 @@ func (p *page) create(w http.ResponseWriter, r *http.Request, owner Owner) {
 		d.Error = publicMessage(err)
 		p.render(w, r, owner, http.StatusBadRequest, d)
 	default:
-		p.unavailable(w, err)
+		p.unavailable(w, r, err)
 	}
 }
 
@@ -197,7 +207,7 @@ func publicMessage(err error) string {
 func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, status int, d pageData) {
 	list, err := p.m.List(r.Context(), owner.ID)
 	if err != nil {
-		p.unavailable(w, err)
+		p.unavailable(w, r, err)
 		return
 	}
 	d.User = owner.Username
@@ -205,7 +215,7 @@ func (p *page) render(w http.ResponseWriter, r *http.Request, owner Owner, statu
 		d.User = "user " + owner.ID
 	}
 	d.Tokens, d.Scopes, d.Choices, d.MaxTTL = list, policy.Scopes(), p.m.pol.TTLChoices, p.m.pol.MaxTTL
-	d.Frame = ui.Frame{Title: "Access tokens", User: d.User, Links: ui.NavLinks(ui.NavTokens, false), Scripts: d.NewToken != ""}
+	d.Frame = ui.Frame{Title: "Access tokens", User: d.User, Links: p.nav(r, ui.NavTokens), Scripts: d.NewToken != ""}
 	d.Origin = origin(r)
 	if d.Form.Scopes == nil {
 		d.Form.Scopes = map[string]bool{}
@@ -231,10 +241,20 @@ func origin(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (p *page) unavailable(w http.ResponseWriter, err error) {
+func (p *page) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.Warn("tokens page: store unavailable", zap.Error(err))
-	w.Header().Set("Retry-After", "5")
+	retry := policy.RetryAfter(0)
+	w.Header().Set("Retry-After", retry)
+	if !ui.WantsHTML(r) {
+		// Not a browser: Superset's {"msg": …} shape, as the proxy's own
+		// refusals.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"msg": "Service temporarily unavailable; please retry."}`+"\n")
+		return
+	}
 	p.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
 		What: "The gateway cannot read its store right now; nothing was changed.",
-		Do:   "Wait a few seconds and reload the page.", RetryAfter: "5"})
+		Do:   "Wait a few seconds and reload the page.", RetryAfter: retry})
 }

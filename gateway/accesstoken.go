@@ -88,7 +88,7 @@ func (p *process) openAccessTokens(ctx context.Context, cfg *config.Config, keys
 	if err != nil {
 		return fmt.Errorf("access tokens: %w", err)
 	}
-	page, err := m.Page(accesstoken.PageOptions{Identify: p.identifyOwner})
+	page, err := m.Page(accesstoken.PageOptions{Identify: p.identifyOwner, Nav: p.nav})
 	if err != nil {
 		return fmt.Errorf("access tokens: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/superset-gateway/superset-gateway/admin"
 	"github.com/superset-gateway/superset-gateway/config"
 	"github.com/superset-gateway/superset-gateway/superset/client"
-	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // buildAdminPage is the admin HTML page (/-/admin/) over the admin API's
@@ -33,9 +32,7 @@ func (p *process) buildAdminPage(cfg *config.Config, keys []config.CookieKeyPair
 		Directory: admin.ClientDirectory{Client: client.Through(currentPool{&p.pool}), Credentials: p.adminCredentials},
 		Overview:  p.overview,
 	}
-	if p.overview != nil {
-		o.Extra = []ui.Link{{Href: admin.OverviewPath, Label: "Overview"}}
-	}
+	o.Extra = p.adminNavExtra()
 	if e := p.extensions; e != nil {
 		o.Extensions = func() admin.Extensions {
 			st := e.Status()

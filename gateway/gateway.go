@@ -748,8 +748,9 @@ func (p *process) internalRoutes() http.Handler {
 	// The pages' CSS, font and script (ui): public, like Superset's own
 	// /static/.
 	internal.Handle(ui.StaticPrefix, ui.Static())
-	internal.Handle("/-/sessions", p.vault.SessionsPage())
-	internal.Handle("/-/sessions/", p.vault.SessionsPage())
+	sessions := p.vault.SessionsPageWith(session.PageOptions{Nav: p.nav})
+	internal.Handle("/-/sessions", sessions)
+	internal.Handle("/-/sessions/", sessions)
 	if p.admin != nil {
 		internal.Handle(admin.APIPrefix, p.admin)
 	}

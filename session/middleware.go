@@ -114,13 +114,6 @@ func (v *Vault) Inject(r *http.Request, x *principal.Exchange) {
 	}
 }
 
-func (v *Vault) unavailable(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Retry-After", v.retryAfter)
-	h.Set("Cache-Control", "no-store")
-	http.Error(w, "Service temporarily unavailable; please retry.", http.StatusServiceUnavailable)
-}
-
 // isEmbeddedPage reports a load of Superset's embedded dashboard page. It
 // carries no guest token (the SDK hands the token to the page afterwards),
 // yet Superset sets a session cookie there; the embedded app authenticates

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -206,13 +207,32 @@ func (v *Vault) EndOtherSessions(ctx context.Context, userID, keep string) (int,
 // "/-/sessions" and "/-/sessions/" under proxy.Options.Internal. POSTs are
 // refused cross-origin (http.CrossOriginProtection), so the page needs no
 // JavaScript and no token. Callers who are not signed in are sent to the
-// login page.
+// login page. A store that cannot answer is a 503 with Retry-After: the
+// gateway's styled error page for a browser, {"msg": …} for anyone else.
+// Its navigation never shows the admin link; SessionsPageWith can.
 func (v *Vault) SessionsPage() http.Handler {
-	cop := http.NewCrossOriginProtection()
-	return cop.Handler(http.HandlerFunc(v.servePage))
+	return v.SessionsPageWith(PageOptions{})
 }
 
-func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
+// PageOptions configure SessionsPageWith.
+type PageOptions struct {
+	// Nav builds the gateway navigation for the signed-in caller of r on
+	// page current; the wiring decides there whether r's user gets the
+	// admin link (the admin page's own decision, not a copy of it). nil
+	// means ui.NavLinks(current, false).
+	Nav func(r *http.Request, current ui.Nav) []ui.Link
+}
+
+// SessionsPageWith is SessionsPage with options.
+func (v *Vault) SessionsPageWith(o PageOptions) http.Handler {
+	if o.Nav == nil {
+		o.Nav = func(_ *http.Request, current ui.Nav) []ui.Link { return ui.NavLinks(current, false) }
+	}
+	cop := http.NewCrossOriginProtection()
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { v.servePage(w, r, o) }))
+}
+
+func (v *Vault) servePage(w http.ResponseWriter, r *http.Request, o PageOptions) {
 	w.Header().Set("Cache-Control", "no-store")
 	cur, err := v.SignedIn(r)
 	switch {
@@ -227,13 +247,13 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		v.log.Warn("sessions page: store unavailable", zap.Error(err))
-		v.unavailable(w)
+		v.pageUnavailable(w, r)
 		return
 	}
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case path == "/-/sessions" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		v.renderPage(w, r, cur)
+		v.renderPage(w, r, cur, o)
 	case path == "/-/sessions/end" && r.Method == http.MethodPost:
 		handle := r.PostFormValue("session")
 		err := v.EndSession(r.Context(), cur.UserID, handle)
@@ -250,7 +270,7 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 			// does not tell whether someone else's handle exists.
 		default:
 			v.log.Warn("sessions page: end failed", zap.Error(err))
-			v.unavailable(w)
+			v.pageUnavailable(w, r)
 			return
 		}
 		http.Redirect(w, r, "/-/sessions", http.StatusSeeOther)
@@ -258,7 +278,7 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 		n, err := v.EndOtherSessions(r.Context(), cur.UserID, cur.hid)
 		if err != nil {
 			v.log.Warn("sessions page: end others failed", zap.Error(err))
-			v.unavailable(w)
+			v.pageUnavailable(w, r)
 			return
 		}
 		v.emit(r.Context(), r, audit.Event{Event: "session.ended", Actor: actor(cur), Subject: "user:" + cur.UserID, Outcome: audit.OutcomeSuccess,
@@ -270,11 +290,11 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session) {
+func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session, o PageOptions) {
 	list, err := v.ListUserSessions(r.Context(), cur.UserID)
 	if err != nil {
 		v.log.Warn("sessions page: list failed", zap.Error(err))
-		v.unavailable(w)
+		v.pageUnavailable(w, r)
 		return
 	}
 	for i := range list {
@@ -286,9 +306,27 @@ func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session)
 		Frame    ui.Frame
 		User     string
 		Sessions []Info
-	}{ui.Frame{Title: "Your sessions", User: user, Links: ui.NavLinks(ui.NavSessions, false)}, user, list}); err != nil {
+	}{ui.Frame{Title: "Your sessions", User: user, Links: o.Nav(r, ui.NavSessions)}, user, list}); err != nil {
 		v.log.Warn("sessions page: render failed", zap.Error(err))
 	}
+}
+
+// pageUnavailable answers a page request the store could not serve: 503
+// with Retry-After, the styled error page for a browser and Superset's
+// {"msg": …} JSON for anyone else. The cause is in the log only.
+func (v *Vault) pageUnavailable(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Retry-After", v.retryAfter)
+	h.Set("Cache-Control", "no-store")
+	if ui.WantsHTML(r) {
+		v.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
+			What: "The gateway cannot read its session store right now; nothing was changed.",
+			Do:   "Nothing is wrong with your account. Wait a few seconds and reload the page.", RetryAfter: v.retryAfter})
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"msg": "Service temporarily unavailable; please retry."}`+"\n")
 }
 
 func cmpOr(a, b string) string {

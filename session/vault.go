@@ -21,6 +21,7 @@ import (
 	"github.com/superset-gateway/superset-gateway/internal/invalidate"
 	"github.com/superset-gateway/superset-gateway/policy"
 	"github.com/superset-gateway/superset-gateway/store"
+	"github.com/superset-gateway/superset-gateway/ui"
 )
 
 // WhoAmIFunc asks Superset who the holder of jar is (GET /api/v1/me/ with
@@ -190,6 +191,7 @@ type Vault struct {
 	obs          Observer
 	audit        Auditor
 	page         *template.Template
+	errs         *ui.Errors // the styled error page of /-/sessions (a store outage)
 }
 
 // New validates opts and builds a Vault. Call Start to receive other
@@ -267,6 +269,9 @@ func New(opts Options) (*Vault, error) {
 	}
 	if v.page, err = parsePage(); err != nil {
 		return nil, err
+	}
+	if v.errs, err = ui.NewErrors(); err != nil {
+		return nil, fmt.Errorf("session: error page: %w", err)
 	}
 	return v, nil
 }
