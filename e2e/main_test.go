@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "e2e: the Superset pool started %d Supersets besides the shared one\n", pool.close())
+	stopSharedLDAP()
 	e.c.Stop()
 	e.s.Close()
 	os.Exit(code)

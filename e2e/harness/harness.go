@@ -73,6 +73,11 @@ type Options struct {
 	// ExtensionsPath, when set, turns on the ENABLE_EXTENSIONS feature
 	// flag with EXTENSIONS_PATH pointing at this directory of .supx files.
 	ExtensionsPath string
+	// LDAP, when set, switches Superset to AUTH_TYPE = AUTH_LDAP against
+	// this directory, with self-registration and roles synced from its
+	// groups at every sign-in. Needs python-ldap in the venv. API logins
+	// with provider "db" keep working (the harness's fixtures use them).
+	LDAP *LDAPServer
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -92,6 +97,28 @@ type OAuthProvider struct {
 	// (no "openid": authlib then expects no id_token).
 	Scope string `json:"scope,omitempty"`
 	// RegistrationRole is AUTH_USER_REGISTRATION_ROLE; empty means Gamma.
+	RegistrationRole string `json:"registration_role,omitempty"`
+}
+
+// LDAPServer is Flask-AppBuilder's AUTH_LDAP_* configuration for one
+// directory, searched with a service account (FAB's "indirect bind": bind
+// as BindDN, search SearchBase for UIDField=<username>, then bind as the
+// entry found with the user's password).
+type LDAPServer struct {
+	URL          string `json:"url"`           // AUTH_LDAP_SERVER, ldap://host:port
+	BindDN       string `json:"bind_dn"`       // AUTH_LDAP_BIND_USER
+	BindPassword string `json:"bind_password"` // AUTH_LDAP_BIND_PASSWORD
+	SearchBase   string `json:"search_base"`   // AUTH_LDAP_SEARCH
+	// UIDField is AUTH_LDAP_UID_FIELD; empty means "uid".
+	UIDField string `json:"uid_field,omitempty"`
+	// GroupField is AUTH_LDAP_GROUP_FIELD, the user attribute holding
+	// group DNs; empty means "memberOf".
+	GroupField string `json:"group_field,omitempty"`
+	// RolesMapping is AUTH_ROLES_MAPPING: group DN → Superset role names.
+	RolesMapping map[string][]string `json:"roles_mapping,omitempty"`
+	// RegistrationRole is AUTH_USER_REGISTRATION_ROLE, which FAB gives every
+	// LDAP user at registration and at each sign-in (roles sync) on top of
+	// the mapped ones; empty means Gamma.
 	RegistrationRole string `json:"registration_role,omitempty"`
 }
 
@@ -115,6 +142,8 @@ type settings struct {
 	RemoteUserHeader string `json:"remote_user_header,omitempty"`
 	// ExtensionsPath is Options.ExtensionsPath.
 	ExtensionsPath string `json:"extensions_path,omitempty"`
+	// LDAP is Options.LDAP.
+	LDAP *LDAPServer `json:"ldap,omitempty"`
 	// TemplateAdminPassword is admin's password in the copied template DB
 	// until the first Start replaces it with AdminPassword.
 	TemplateAdminPassword string `json:"template_admin_password,omitempty"`
@@ -191,6 +220,7 @@ func (s *Superset) prepare(ctx context.Context, opts Options) error {
 	s.set.OAuth = opts.OAuth
 	s.set.RemoteUserHeader = opts.RemoteUserHeader
 	s.set.ExtensionsPath = opts.ExtensionsPath
+	s.set.LDAP = opts.LDAP
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
@@ -282,6 +312,14 @@ func (s *Superset) path(name string) string { return filepath.Join(s.home, name)
 
 func (s *Superset) logf(format string, args ...any) {
 	fmt.Fprintf(s.log, "harness: "+format+"\n", args...)
+}
+
+// Credentials are the fixture users' sign-ins (admin, alice, bob), known
+// from Bootstrap on: what an LDAP directory must hold for them to sign in
+// by form under AUTH_LDAP.
+func (s *Superset) Credentials() (admin, alpha, gamma conformance.Credentials) {
+	tg := s.target("")
+	return tg.Admin, tg.Alpha, tg.Gamma
 }
 
 // target describes the running Superset at baseURL.

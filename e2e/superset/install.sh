@@ -26,11 +26,16 @@ step() { echo "== superset-env [$(( $(date +%s) - start ))s] $*"; }
 # start with AUTH_TYPE = AUTH_OAUTH (the OAuth end-to-end test needs it). It
 # is not among 6.1.0's base pins, so it is pinned here.
 AUTHLIB=Authlib==1.9.9
-want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn $AUTHLIB"
+# python-ldap is what FAB imports for AUTH_TYPE = AUTH_LDAP (the LDAP
+# end-to-end tests); also not among 6.1.0's pins. PyPI has only its sdist, so
+# it is compiled against libldap2-dev and libsasl2-dev (.ci/run installs
+# them and gcc); about 15 s on two cores.
+PYTHON_LDAP=python-ldap==3.4.8
+want="$(sha256sum "$constraints" | cut -d' ' -f1) apache-superset==$SUPERSET_VERSION gunicorn $AUTHLIB $PYTHON_LDAP"
 # (Not `superset --help`: every superset command refuses to start without a
 # non-default SECRET_KEY.)
 if [ -f "$venv/.complete" ] && [ "$(cat "$venv/.complete")" = "$want" ] &&
-  "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn"); m.version("authlib")' 2>/dev/null; then
+  "$venv/bin/python" -c 'import importlib.metadata as m; m.version("apache-superset"); m.version("gunicorn"); m.version("authlib"); import ldap' 2>/dev/null; then
   step "Superset $SUPERSET_VERSION already installed in $venv"
   exit 0
 fi
@@ -60,15 +65,16 @@ step "creating virtualenv with $($py --version 2>&1) at $venv"
 "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 
 # Every pinned dependency has a cp311 manylinux wheel except three pure-Python
-# sdist-only packages (pgsanity, wtforms-json, odfpy), so no compiler is
-# needed; binary-only keeps pip from ever compiling C. Fall back to allowing
-# any sdist only if a wheel is missing on this platform.
-step "pip install apache-superset==$SUPERSET_VERSION gunicorn (about 2 minutes)"
+# sdist-only packages (pgsanity, wtforms-json, odfpy) and python-ldap (C,
+# compiled here), so binary-only for the rest keeps pip from compiling
+# anything else. Fall back to allowing any sdist only if a wheel is missing
+# on this platform.
+step "pip install apache-superset==$SUPERSET_VERSION gunicorn $PYTHON_LDAP (about 2 minutes)"
 pip_install() {
   "$venv/bin/python" -m pip install -q --progress-bar off "$@" \
-    -c "$constraints" "apache-superset==$SUPERSET_VERSION" gunicorn "$AUTHLIB"
+    -c "$constraints" "apache-superset==$SUPERSET_VERSION" gunicorn "$AUTHLIB" "$PYTHON_LDAP"
 }
-if ! pip_install --only-binary :all: --no-binary pgsanity,wtforms-json,odfpy; then
+if ! pip_install --only-binary :all: --no-binary pgsanity,wtforms-json,odfpy,python-ldap; then
   step "binary-only install failed; retrying with source builds allowed"
   pip_install
 fi
@@ -76,8 +82,9 @@ fi
 step "checking the install"
 "$venv/bin/python" - <<'EOF'
 import importlib.metadata as md
-for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn", "authlib"):
+for name in ("apache-superset", "flask", "flask-appbuilder", "werkzeug", "gunicorn", "authlib", "python-ldap"):
     print(f"   {name} {md.version(name)}")
+import ldap  # noqa: F401  (the compiled module loads against this libldap)
 EOF
 
 echo "$want" >"$venv/.complete"

@@ -117,6 +117,37 @@ if _remote_header:
 
     CUSTOM_SECURITY_MANAGER = _RemoteUserSecurityManager
 
+# Optional: sign-in against an LDAP directory (the LDAP end-to-end tests start
+# a slapd on loopback). FAB imports python-ldap only when someone signs in.
+# Indirect bind: FAB binds as the service account, searches AUTH_LDAP_SEARCH
+# for uid=<username>, binds as the entry found with the user's password, and
+# reads the entry's memberOf for AUTH_ROLES_MAPPING. Unknown users who bind
+# are registered (AUTH_USER_REGISTRATION); every sign-in recomputes roles
+# (AUTH_ROLES_SYNC_AT_LOGIN) as the mapped ones plus the registration role.
+_ldap = _s.get("ldap")
+if _ldap:
+    from flask_appbuilder.security.manager import AUTH_LDAP  # noqa: E402
+
+    AUTH_TYPE = AUTH_LDAP
+    AUTH_LDAP_SERVER = _ldap["url"]
+    AUTH_LDAP_BIND_USER = _ldap["bind_dn"]
+    AUTH_LDAP_BIND_PASSWORD = _ldap["bind_password"]
+    AUTH_LDAP_SEARCH = _ldap["search_base"]
+    AUTH_LDAP_UID_FIELD = _ldap.get("uid_field") or "uid"
+    AUTH_LDAP_GROUP_FIELD = _ldap.get("group_field") or "memberOf"
+    AUTH_LDAP_FIRSTNAME_FIELD = "givenName"
+    AUTH_LDAP_LASTNAME_FIELD = "sn"
+    AUTH_LDAP_EMAIL_FIELD = "mail"
+    AUTH_USER_REGISTRATION = True
+    AUTH_USER_REGISTRATION_ROLE = _ldap.get("registration_role") or "Gamma"
+    AUTH_ROLES_MAPPING = _ldap.get("roles_mapping") or {}
+    AUTH_ROLES_SYNC_AT_LOGIN = True
+    # Under AUTH_LDAP, FAB refuses POST /api/v1/security/login with
+    # provider "db" ("Alternative authentication provider is not allowed")
+    # unless this is set; the harness's fixtures sign in that way as the
+    # local admin, whose password is in Superset's database only.
+    AUTH_API_LOGIN_ALLOW_MULTIPLE_PROVIDERS = True
+
 # Optional: extensions (.supx bundles) loaded from one directory; the
 # extension-policy tests put a passing and a failing bundle there.
 if _s.get("extensions_path"):
