@@ -142,6 +142,11 @@ if _ldap:
     AUTH_USER_REGISTRATION_ROLE = _ldap.get("registration_role") or "Gamma"
     AUTH_ROLES_MAPPING = _ldap.get("roles_mapping") or {}
     AUTH_ROLES_SYNC_AT_LOGIN = True
+    # 6.1.0's common bootstrap data reads app.config["RECAPTCHA_PUBLIC_KEY"]
+    # whenever AUTH_USER_REGISTRATION is on and AUTH_TYPE is not AUTH_OAUTH,
+    # and nothing defines it: without this line every page (the login page
+    # first) is a 500 KeyError.
+    RECAPTCHA_PUBLIC_KEY = ""
     # Under AUTH_LDAP, FAB refuses POST /api/v1/security/login with
     # provider "db" ("Alternative authentication provider is not allowed")
     # unless this is set; the harness's fixtures sign in that way as the
