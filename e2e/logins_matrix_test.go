@@ -88,23 +88,36 @@ func remoteUserRow(b sessionBackend) loginRow {
 	}
 }
 
-// ldapRow (branch ldap): AUTH_LDAP signs in with the same login form, so
-// its row is formRow's with key poolKey{methodLDAP, b}, a directory user
-// and authMethod "form"; add ldapRow(backendCookie) and
-// ldapRow(backendRedis) to loginMatrix.
+// ldapRow: AUTH_LDAP, the same login form, the password checked against
+// the pool's directory (FAB's AuthLDAPView); the gateway books it as a
+// form sign-in.
+func ldapRow(b sessionBackend) loginRow {
+	return loginRow{
+		name: "ldap/" + string(b), key: poolKey{methodLDAP, b}, authMethod: "form", loginPage: http.StatusOK,
+		user: func(ps *pooledSuperset) conformance.Credentials { return ps.c.Target.Alpha },
+		login: func(t *testing.T, cl *gwClient, ps *pooledSuperset, cr conformance.Credentials) {
+			t.Helper()
+			if !ps.dir.Bind(ps.dir.UserDN(cr.Username), cr.Password) {
+				t.Fatalf("%s does not bind to the directory with the harness password", cr.Username)
+			}
+			ldapLogin(t, cl, cr.Username, cr.Password)
+		},
+	}
+}
 
 // loginMatrix is every sign-in method with both of Superset's session
 // backends.
 func loginMatrix() []loginRow {
 	var rows []loginRow
 	for _, b := range []sessionBackend{backendCookie, backendRedis} {
-		rows = append(rows, formRow(b), oauthRow(b), remoteUserRow(b))
+		rows = append(rows, formRow(b), oauthRow(b), remoteUserRow(b), ldapRow(b))
 	}
 	return rows
 }
 
-// TestLoginMatrix (issue 18): every sign-in method with Superset's
-// client-side cookie sessions and with SESSION_SERVER_SIDE on Redis, each
+// TestLoginMatrix (issue 18): every sign-in method (form, OAuth,
+// REMOTE_USER, LDAP) with Superset's client-side cookie sessions and with
+// SESSION_SERVER_SIDE on Redis, each
 // over the wire through the real gateway binary, on the pool's Supersets:
 //   - fixation: an anonymous gateway id planted before the victim's
 //     sign-in stays anonymous, and the sign-in rotates the gateway cookie;

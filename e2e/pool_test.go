@@ -13,6 +13,7 @@ import (
 
 	"github.com/superset-gateway/superset-gateway/e2e/harness"
 	"github.com/superset-gateway/superset-gateway/internal/redistest"
+	"github.com/superset-gateway/superset-gateway/internal/slapdtest"
 )
 
 // The pool of shared Supersets, one per login configuration (sign-in
@@ -29,9 +30,7 @@ const (
 	methodForm       loginMethod = "form"        // AUTH_DB, the login form
 	methodOAuth      loginMethod = "oauth"       // AUTH_OAUTH against the test IdP (oauth_test.go)
 	methodRemoteUser loginMethod = "remote_user" // AUTH_REMOTE_USER from remoteUserHeader
-	// methodLDAP (AUTH_LDAP) comes with branch ldap: add its constant here,
-	// to pooledMethods and setupMethod (start the directory, set
-	// harness.Options.LDAP), and ldapRow in logins_matrix_test.go.
+	methodLDAP       loginMethod = "ldap"        // AUTH_LDAP against a slapd the pool starts (ldap_test.go)
 )
 
 // sessionBackend is where Superset keeps its sessions.
@@ -60,6 +59,9 @@ type pooledSuperset struct {
 	// idp is the OAuth provider Superset is configured for (methodOAuth
 	// only); it signs in one user, okta_<idp.sub>.
 	idp *idp
+	// dir is the directory Superset signs in against (methodLDAP only),
+	// holding admin, alice and bob with their harness passwords.
+	dir *slapdtest.Server
 	// closers undo what the method's setup started, in reverse.
 	closers []func()
 }
@@ -67,7 +69,7 @@ type pooledSuperset struct {
 // pooledMethods are the methods the pool can start, each with both
 // session backends.
 func pooledMethods() []loginMethod {
-	return []loginMethod{methodForm, methodOAuth, methodRemoteUser}
+	return []loginMethod{methodForm, methodOAuth, methodRemoteUser, methodLDAP}
 }
 
 // setupMethod prepares Superset's options for method m and starts what the
@@ -90,6 +92,9 @@ func setupMethod(m loginMethod, o *harness.Options, ps *pooledSuperset) (func(),
 		return ps.idp.Close, nil
 	case methodRemoteUser:
 		o.RemoteUserHeader = remoteUserHeader
+		return func() {}, nil
+	case methodLDAP:
+		// newLDAPEnv (ldap_test.go) starts the directory with Superset.
 		return func() {}, nil
 	}
 	return nil, fmt.Errorf("pool: no method %q", m)
@@ -125,6 +130,15 @@ func newSupersetPool() *supersetPool {
 		}
 		return &pooledSuperset{key: poolKey{methodForm, backendCookie}, s: e.s, c: e.c}, nil
 	})
+	// AUTH_LDAP with cookie sessions is the LDAP tests' shared Superset
+	// (ldap_test.go), stopped by TestMain with it.
+	p.get[poolKey{methodLDAP, backendCookie}] = sync.OnceValues(func() (*pooledSuperset, error) {
+		e, err := sharedLDAPEnv()
+		if err != nil {
+			return nil, err
+		}
+		return &pooledSuperset{key: poolKey{methodLDAP, backendCookie}, s: e.s, c: e.c, dir: e.dir}, nil
+	})
 	return p
 }
 
@@ -156,14 +170,24 @@ func (p *supersetPool) start(k poolKey) (ps *pooledSuperset, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	if ps.s, err = harness.Bootstrap(ctx, o); err != nil {
-		return ps, fmt.Errorf("pool %s: %w", k, err)
-	}
 	p.mu.Lock()
 	p.starts++
 	p.mu.Unlock()
-	if ps.c, err = ps.s.Start(ctx, 1); err != nil {
-		return ps, fmt.Errorf("pool %s: %w", k, err)
+	if k.method == methodLDAP {
+		// The directory with the harness's people, and Superset on it.
+		e, err := newLDAPEnv(ctx, o)
+		if err != nil {
+			return ps, fmt.Errorf("pool %s: %w", k, err)
+		}
+		ps.s, ps.c, ps.dir = e.s, e.c, e.dir
+		ps.closers = append(ps.closers, e.dir.Close)
+	} else {
+		if ps.s, err = harness.Bootstrap(ctx, o); err != nil {
+			return ps, fmt.Errorf("pool %s: %w", k, err)
+		}
+		if ps.c, err = ps.s.Start(ctx, 1); err != nil {
+			return ps, fmt.Errorf("pool %s: %w", k, err)
+		}
 	}
 	if got := ps.c.Target.ServerSideSessions; got != (k.backend == backendRedis) {
 		return ps, fmt.Errorf("pool %s: the target reports server-side sessions %v", k, got)
