@@ -78,6 +78,11 @@ type Options struct {
 	// groups at every sign-in. Needs python-ldap in the venv. API logins
 	// with provider "db" keep working (the harness's fixtures use them).
 	LDAP *LDAPServer
+	// GunicornArgs are extra gunicorn arguments for every node, ahead of
+	// the ones the harness sets (gunicorn takes the last of a repeated
+	// option), e.g. "--header-map", "dangerous" for the pre-22 header
+	// handling.
+	GunicornArgs []string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -157,6 +162,8 @@ type Superset struct {
 	log     io.Writer
 	set     settings
 	fixture *fixtures // nil until the first Start created or loaded them
+	// gunicornArgs is Options.GunicornArgs.
+	gunicornArgs []string
 }
 
 // Bootstrap prepares a Superset home: settings with random secrets,
@@ -171,7 +178,7 @@ func Bootstrap(ctx context.Context, opts Options) (*Superset, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	s := &Superset{venv: opts.Venv, home: opts.Home, log: logw}
+	s := &Superset{venv: opts.Venv, home: opts.Home, log: logw, gunicornArgs: opts.GunicornArgs}
 	if s.home == "" {
 		dir, err := os.MkdirTemp("", "sgw-superset-")
 		if err != nil {
