@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/e2e/harness"
+	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/internal/slapdtest"
 	"github.com/superset-gateway/superset-gateway/superset/conformance"
 )
@@ -394,9 +395,10 @@ func TestLDAPRemovedUser(t *testing.T) {
 // block the right password.
 func TestLDAPWrongPasswordCounted(t *testing.T) {
 	e := sharedLDAP(t)
+	tok, adminYAML := adminToken(t)
 	g := startGatewayT(t, harness.GatewayOptions{
 		Binary: buildGateway(t), Superset: e.s, Upstreams: []string{e.c.Target.BaseURL},
-		DataDir: t.TempDir(), RateLimits: true,
+		DataDir: t.TempDir(), RateLimits: true, Extra: []string{adminYAML},
 	})
 	const name = "superset_gateway_ratelimit_decisions_total"
 	failures := func() float64 {
@@ -448,4 +450,84 @@ func TestLDAPWrongPasswordCounted(t *testing.T) {
 		t.Fatalf("login_failures failure count %v after right passwords, want still 3", got)
 	}
 	t.Logf("%s{class=\"login_failures\",outcome=\"failure\"}: +%s", name, strconv.FormatFloat(failures()-before, 'f', -1, 64))
+
+	// The session vault audits the two refused form sign-ins (the API
+	// login makes no gateway session) and the accepted one.
+	events := ldapAuditEvents(t, g, tok)
+	if got := events["login.failure/form"]; got != 2 {
+		t.Errorf("audit: %d login.failure events with method form, want 2 (all: %v)", got, events)
+	}
+	if got := events["login.success/form"]; got != 1 {
+		t.Errorf("audit: %d login.success events with method form, want 1 (all: %v)", got, events)
+	}
+}
+
+// ldapAuditEvents counts g's sign-in audit events of the last 10 minutes
+// (admin API) by "<event>/<details.method>".
+func ldapAuditEvents(t *testing.T, g *harness.Gateway, token string) map[string]int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/-/admin/api/v1/audit?since=10m&limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Events []struct {
+			Event   string         `json:"event"`
+			Details map[string]any `json:"details"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("GET /-/admin/api/v1/audit: %d %v", resp.StatusCode, err)
+	}
+	n := map[string]int{}
+	for _, ev := range out.Events {
+		if strings.HasPrefix(ev.Event, "login.") {
+			n[fmt.Sprintf("%s/%v", ev.Event, ev.Details["method"])]++
+		}
+	}
+	return n
+}
+
+// TestLDAPServerSideSessions: the same guarantees with Superset's sessions
+// in Redis (SESSION_SERVER_SIDE), on an LDAP Superset of its own, signing
+// in as the harness's alice through the directory: the planted id stays
+// anonymous, the sign-in rotates it, and the cookie copied before logout
+// is refused after it.
+func TestLDAPServerSideSessions(t *testing.T) {
+	rd := redistest.Start(t, redistest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e, err := newLDAPEnv(ctx, harness.Options{RedisURL: rd.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(e.c.Logs())
+			t.Log("slapd log (tail):\n" + e.dir.LogTail())
+		}
+		e.close()
+	})
+	if !e.c.Target.ServerSideSessions {
+		t.Fatal("target does not report server-side sessions")
+	}
+	g := e.gateway(t)
+	alice := e.c.Target.Alpha
+	fixationHolds(t, g.URL, alice)
+
+	c := newGWClient(t, g.URL)
+	ldapLogin(t, c, alice.Username, alice.Password)
+	copied := c.session()
+	if code, user := meAs(t, g.URL, copied); code != http.StatusOK || user != alice.Username {
+		t.Fatalf("signed in: /api/v1/me/ %d as %q, want 200 as %s", code, user, alice.Username)
+	}
+	if resp, _ := c.get("/logout/"); resp.StatusCode/100 != 3 {
+		t.Fatalf("GET /logout/: %d, want a redirect", resp.StatusCode)
+	}
+	if code, user := meAs(t, g.URL, copied); code != http.StatusUnauthorized {
+		t.Fatalf("REPLAY: the pre-logout cookie still reaches Superset as %q (status %d)", user, code)
+	}
 }
