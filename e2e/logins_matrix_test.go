@@ -222,6 +222,9 @@ func TestLoginMatrix(t *testing.T) {
 			onA := client(a.URL)
 			row.login(t, onA, ps, cr)
 			sid := onA.session()
+			if code, user := meAs(t, a.URL, sid); code != http.StatusOK || user != cr.Username {
+				t.Fatalf("signed in on replica A: /api/v1/me/ %d as %q, want 200 as %s", code, user, cr.Username)
+			}
 			if code, user := meAs(t, b.URL, sid); code != http.StatusOK || user != cr.Username {
 				t.Fatalf("a session from replica A on replica B: /api/v1/me/ %d as %q, want 200 as %s", code, user, cr.Username)
 			}
