@@ -103,8 +103,8 @@ func scriptNameGetAs(t *testing.T, base, path, name, scriptName, bearer string) 
 // trusted header. The gateway must not forward it: the client stays
 // anonymous.
 func TestCanonicalUnderscoreRemoteUser(t *testing.T) {
-	t.Setenv("GUNICORN_CMD_ARGS", "--header-map dangerous")
-	s, c := ownSuperset(t, harness.Options{RemoteUserHeader: remoteUserHeader})
+	ps := supersetFor(t, poolKey{methodRemoteUser, backendCookie}) // runs --header-map dangerous
+	s, c := ps.s, ps.c
 	g := gatewayFor(t, s, []string{c.Target.BaseURL}, "trusted_proxies: [127.0.0.1/32]", "trusted_headers: ["+remoteUserHeader+"]")
 
 	// The control: straight at the node the underscore spelling signs in.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/superset-gateway/superset-gateway/e2e/harness"
-	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/internal/slapdtest"
 	"github.com/superset-gateway/superset-gateway/superset/conformance"
 )
@@ -489,45 +488,4 @@ func ldapAuditEvents(t *testing.T, g *harness.Gateway, token string) map[string]
 		}
 	}
 	return n
-}
-
-// TestLDAPServerSideSessions: the same guarantees with Superset's sessions
-// in Redis (SESSION_SERVER_SIDE), on an LDAP Superset of its own, signing
-// in as the harness's alice through the directory: the planted id stays
-// anonymous, the sign-in rotates it, and the cookie copied before logout
-// is refused after it.
-func TestLDAPServerSideSessions(t *testing.T) {
-	rd := redistest.Start(t, redistest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	e, err := newLDAPEnv(ctx, harness.Options{RedisURL: rd.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(e.c.Logs())
-			t.Log("slapd log (tail):\n" + e.dir.LogTail())
-		}
-		e.close()
-	})
-	if !e.c.Target.ServerSideSessions {
-		t.Fatal("target does not report server-side sessions")
-	}
-	g := e.gateway(t)
-	alice := e.c.Target.Alpha
-	fixationHolds(t, g.URL, alice)
-
-	c := newGWClient(t, g.URL)
-	ldapLogin(t, c, alice.Username, alice.Password)
-	copied := c.session()
-	if code, user := meAs(t, g.URL, copied); code != http.StatusOK || user != alice.Username {
-		t.Fatalf("signed in: /api/v1/me/ %d as %q, want 200 as %s", code, user, alice.Username)
-	}
-	if resp, _ := c.get("/logout/"); resp.StatusCode/100 != 3 {
-		t.Fatalf("GET /logout/: %d, want a redirect", resp.StatusCode)
-	}
-	if code, user := meAs(t, g.URL, copied); code != http.StatusUnauthorized {
-		t.Fatalf("REPLAY: the pre-logout cookie still reaches Superset as %q (status %d)", user, code)
-	}
 }

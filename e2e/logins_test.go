@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/superset-gateway/superset-gateway/e2e/harness"
-	"github.com/superset-gateway/superset-gateway/internal/redistest"
 	"github.com/superset-gateway/superset-gateway/superset/conformance"
 )
 
@@ -25,73 +23,16 @@ import (
 // epoch like proxied routes; a login's time is when it was sent. All
 // against Superset with SESSION_SERVER_SIDE = True, where the sid does not
 // change at login (docs/superset-6.1.md §11), so only asking Superset who
-// the session is can tell that someone signed in.
-
-// TestLoginsRemoteUserServerSide (finding 4): FAB's REMOTE_USER sign-in is
-// a GET, on a Superset with server-side sessions. An anonymous gateway id
-// planted before the victim's sign-in must stay anonymous, her new session
-// must be booked as hers (the admin API lists it) and an admin's revoke
-// must end it.
-func TestLoginsRemoteUserServerSide(t *testing.T) {
-	rd := redistest.Start(t, redistest.Options{})
-	s, c := ownSuperset(t, harness.Options{RemoteUserHeader: remoteUserHeader, RedisURL: rd.URL()})
-	if !c.Target.ServerSideSessions {
-		t.Fatal("target does not report server-side sessions")
-	}
-	tok, adminYAML := adminToken(t)
-	g := gatewayFor(t, s, []string{c.Target.BaseURL}, "trusted_proxies: [127.0.0.1/32]", "trusted_headers: ["+remoteUserHeader+"]", adminYAML)
-	alice := c.Target.Alpha
-
-	attacker := newGWClient(t, g.URL)
-	if resp, _ := attacker.get("/login/"); resp.StatusCode != http.StatusFound {
-		t.Fatalf("GET /login/ without %s: %d, want FAB's 302", remoteUserHeader, resp.StatusCode)
-	}
-	planted := attacker.session()
-	if planted == "" {
-		t.Fatal("the attacker got no anonymous gateway session")
-	}
-
-	victim := newGWClient(t, g.URL)
-	victim.plant(planted)
-	req, _ := http.NewRequest(http.MethodGet, g.URL+"/login/", nil)
-	req.Header.Set(remoteUserHeader, alice.Username)
-	if resp, _ := victim.do(req); resp.StatusCode != http.StatusFound {
-		t.Fatalf("GET /login/ with %s: %d, want FAB's 302", remoteUserHeader, resp.StatusCode)
-	}
-	fresh := victim.session()
-	if code, user := meAs(t, g.URL, planted); code != http.StatusUnauthorized {
-		t.Errorf("fixation: the planted id after the victim's sign-in: /api/v1/me/ %d as %q, want 401", code, user)
-	}
-	code, id, user := meID(t, g.URL, fresh)
-	if code != http.StatusOK || user != alice.Username {
-		t.Fatalf("the victim's session: /api/v1/me/ %d as %q, want 200 as %s", code, user, alice.Username)
-	}
-	if fresh == planted {
-		t.Error("the REMOTE_USER sign-in did not rotate the gateway session")
-	}
-
-	list := adminSessions(t, g.URL, tok, id)
-	if len(list) != 1 || list[0].AuthMethod != "remote_user" {
-		t.Errorf("admin API sessions of %s (user %s): %+v, want her one session, auth_method remote_user", alice.Username, id, list)
-	}
-	if code, out := adminPost(t, g.URL, tok, "users/"+id+"/revoke"); code != http.StatusOK {
-		t.Fatalf("revoke %s: %d %v", id, code, out)
-	}
-	if code, user := meAs(t, g.URL, fresh); code != http.StatusUnauthorized {
-		t.Errorf("her copied gateway cookie after the revoke: /api/v1/me/ %d as %q, want 401", code, user)
-	}
-}
+// the session is can tell that someone signed in. Finding 4 (FAB's
+// REMOTE_USER sign-in is a GET) is TestLoginMatrix's remote_user/redis row.
 
 // TestLoginsServerSide: findings 3, 5 and 6 on one Superset with
 // server-side sessions (AUTH_DB), reached through a relay that stands in
 // for what the gateway cannot see (a header gunicorn honours) and for a
 // slow answer.
 func TestLoginsServerSide(t *testing.T) {
-	rd := redistest.Start(t, redistest.Options{})
-	s, c := ownSuperset(t, harness.Options{RedisURL: rd.URL()})
-	if !c.Target.ServerSideSessions {
-		t.Fatal("target does not report server-side sessions")
-	}
+	ps := supersetFor(t, poolKey{methodForm, backendRedis}) // checks ServerSideSessions
+	s, c := ps.s, ps.c
 	rl := newRelay(t, c.Target.BaseURL)
 	tok, adminYAML := adminToken(t)
 	g := gatewayFor(t, s, []string{rl.srv.URL}, adminYAML)

@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	fmt.Fprintf(os.Stderr, "e2e: the Superset pool started %d Supersets besides the shared one\n", pool.close())
 	stopSharedLDAP()
 	e.c.Stop()
 	e.s.Close()

@@ -84,6 +84,12 @@ type Options struct {
 	// FABAPIKeyPrefixes when that is not empty (FAB's default: sst_).
 	FABAPIKeys        bool
 	FABAPIKeyPrefixes []string
+
+	// GunicornArgs are extra gunicorn arguments for every node, ahead of
+	// the ones the harness sets (gunicorn takes the last of a repeated
+	// option), e.g. "--header-map", "dangerous" for the pre-22 header
+	// handling.
+	GunicornArgs []string
 	// Log receives one progress line per slow step; nil discards them.
 	Log io.Writer
 }
@@ -167,6 +173,8 @@ type Superset struct {
 	log     io.Writer
 	set     settings
 	fixture *fixtures // nil until the first Start created or loaded them
+	// gunicornArgs is Options.GunicornArgs.
+	gunicornArgs []string
 }
 
 // Bootstrap prepares a Superset home: settings with random secrets,
@@ -181,7 +189,7 @@ func Bootstrap(ctx context.Context, opts Options) (*Superset, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	s := &Superset{venv: opts.Venv, home: opts.Home, log: logw}
+	s := &Superset{venv: opts.Venv, home: opts.Home, log: logw, gunicornArgs: opts.GunicornArgs}
 	if s.home == "" {
 		dir, err := os.MkdirTemp("", "sgw-superset-")
 		if err != nil {

@@ -110,7 +110,7 @@ func (s *Superset) launch(ctx context.Context, i, port int) (*Node, error) {
 	defer logf.Close() // the child holds its own descriptor
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	// Not CommandContext: the node outlives Start's ctx; Stop ends it.
-	cmd := exec.Command(filepath.Join(s.venv, "bin", "gunicorn"),
+	args := append(append([]string{}, s.gunicornArgs...),
 		"--bind", addr,
 		"--workers", "1",
 		"--worker-class", "gthread",
@@ -122,6 +122,7 @@ func (s *Superset) launch(ctx context.Context, i, port int) (*Node, error) {
 		"--error-logfile", "-",
 		"superset.app:create_app()",
 	)
+	cmd := exec.Command(filepath.Join(s.venv, "bin", "gunicorn"), args...)
 	cmd.Dir = s.home
 	cmd.Env = supersetEnv(s.venv, s.home)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -135,27 +135,34 @@ func newServer(t testing.TB, opts Options) *Server {
 
 func (s *Server) launch(t testing.TB) {
 	t.Helper()
+	if err := s.launchErr(); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+}
+
+// launchErr is launch reporting its failure instead of failing a test.
+func (s *Server) launchErr() error {
 	// The port is free when we close our listener but another process may
 	// take it before redis-server binds; retry with a fresh port then.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("redistest: free port: %v", err)
+			return fmt.Errorf("free port: %w", err)
 		}
 		s.port = port
 		if err := s.writeConfig(); err != nil {
-			t.Fatalf("redistest: %v", err)
+			return err
 		}
 		if lastErr = s.start(); lastErr == nil {
-			return
+			return nil
 		}
 		s.Kill()
 		if !s.logContains("Address already in use") {
 			break
 		}
 	}
-	t.Fatalf("redistest: start redis-server: %v", lastErr)
+	return fmt.Errorf("start redis-server: %w", lastErr)
 }
 
 // URL is the redis:// URL of the server's database 0, with the default
