@@ -25,24 +25,7 @@ func fabSuperset(t *testing.T, prefixes []string) (*harness.Superset, *harness.C
 	if venv == "" {
 		t.Fatal("SUPERSET_FAB_VENV is empty: run make superset-env-fab (the FAB API key tests need Flask-AppBuilder 5.3.0)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := harness.Bootstrap(ctx, harness.Options{Venv: venv, Log: os.Stderr, FABAPIKeys: true, FABAPIKeyPrefixes: prefixes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	c, err := s.Start(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(c.Logs())
-		}
-		c.Stop()
-	})
-	return s, c
+	return ownSuperset(t, harness.Options{Venv: venv, FABAPIKeys: true, FABAPIKeyPrefixes: prefixes})
 }
 
 // fabKeyInfo is FAB 5.3.0's ApiKeyCreateResponseSchema / ApiKeyResponseSchema.

@@ -82,13 +82,16 @@ func nodeURLs(e *env) []string {
 }
 
 // ownSuperset bootstraps and starts a one-node Superset for t alone, for
-// a configuration the shared one cannot have (o.Venv and o.Log are
-// filled in); it goes when t ends and shows its logs if t failed.
+// a configuration the shared one cannot have (o.Log and, when empty,
+// o.Venv are filled in); it goes when t ends and shows its logs if t failed.
 func ownSuperset(t *testing.T, o harness.Options) (*harness.Superset, *harness.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	o.Venv, o.Log = os.Getenv("SUPERSET_VENV"), os.Stderr
+	if o.Venv == "" {
+		o.Venv = os.Getenv("SUPERSET_VENV")
+	}
+	o.Log = os.Stderr
 	s, err := harness.Bootstrap(ctx, o)
 	if err != nil {
 		t.Fatal(err)
