@@ -57,8 +57,10 @@ lint: tools
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags e2e ./reliability/
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./e2e/...
+	$(STATICCHECK) -tags e2e ./reliability/
 
 tools:
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -123,6 +125,18 @@ SOAK_RATE ?= 40
 soak:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./reliability/ \
 	  -args -soak=$(SOAK) -soak-rate=$(SOAK_RATE) -soak-report=$(CURDIR)/docs/reliability-soak.md
+
+# The soak's traffic against the real Superset 6.1.0 (SUPERSET_VENV, one
+# node) for SOAK_REAL, with a Chromium sign-in every SOAK_REAL_BROWSER (0:
+# none); on demand, not in .ci/run; writes docs/reliability-soak-real.md.
+SOAK_REAL ?= 5m
+SOAK_REAL_RATE ?= 8
+SOAK_REAL_BROWSER ?= 20s
+.PHONY: soak-real
+soak-real:
+	$(GO) test -tags e2e -count=1 -v -timeout 0 -run '^TestSoakReal$$' ./reliability/ \
+	  -args -soak-real=$(SOAK_REAL) -soak-real-rate=$(SOAK_REAL_RATE) -soak-real-browser=$(SOAK_REAL_BROWSER) \
+	  -soak-real-report=$(CURDIR)/docs/reliability-soak-real.md
 
 # Compose and the Helm chart read only their own folders: they carry copies
 # of the shipped alert rules and dashboards (TestShippedCopiesAreIdentical).

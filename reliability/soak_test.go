@@ -197,6 +197,9 @@ func runSoak(t *testing.T, s *soakTraffic, rs *redistest.Server, d time.Duration
 	reps := []*replica{s.a, s.b}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.steadyTraffic(ctx, rate) })
+	for _, f := range s.more {
+		wg.Go(func() { f(ctx) })
+	}
 	wg.Go(func() {
 		for n := 0; ctx.Err() == nil; n++ {
 			s.round(ctx, n)

@@ -52,6 +52,9 @@ type soakTraffic struct {
 	// embedder is the admin's API client that asks for guest tokens, kept
 	// (with its CSRF session) as an embedding app's backend keeps it.
 	embedder *harness.API
+	// more is traffic runSoak runs besides (the real Superset's browser
+	// sign-ins).
+	more []func(context.Context)
 }
 
 func newSoakTraffic(a, b *replica, adminToken string, adm, steady, victim soakUser, dashboard string) *soakTraffic {
@@ -243,6 +246,10 @@ func (s *soakTraffic) createToken(base string, c *cred) (*cred, string, error) {
 // guestToken asks base's POST /api/v1/security/guest_token/ (as the admin,
 // the embedding app's backend) for a token of the dashboard.
 func (s *soakTraffic) guestToken(ctx context.Context, base string) (*cred, error) {
+	// The run's end does not cut a request short: it would count as a
+	// failure the gateway did not cause.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	s.mu.Lock()
 	api, made := s.embedder, time.Time{}
 	s.mu.Unlock()
