@@ -117,6 +117,14 @@ failover-report:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSentinelFailoverKeepsAcknowledgedRevocations$$' ./store/redis/ \
 	  -args -failover-rounds=$(FAILOVER_ROUNDS) -failover-report=$(CURDIR)/docs/reliability-failover.md
 
+# The Redis Cluster failover test with CLUSTER_ROUNDS masters killed one
+# after the other; writes docs/reliability-failover-cluster.md.
+CLUSTER_ROUNDS ?= 6
+.PHONY: cluster-failover-report
+cluster-failover-report:
+	$(GO) test -count=1 -v -timeout 0 -run '^TestClusterFailoverKeepsAcknowledgedRevocations$$' ./store/redis/ \
+	  -args -cluster-rounds=$(CLUSTER_ROUNDS) -cluster-report=$(CURDIR)/docs/reliability-failover-cluster.md
+
 # Two replicas on one Redis in front of the Go fake Superset under mixed
 # traffic for SOAK (the 20s form runs in make unit); writes
 # docs/reliability-soak.md.
