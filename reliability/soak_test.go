@@ -135,6 +135,14 @@ log: {level: warn}
 // sample is one reading of a replica's resources.
 type sample struct {
 	rss, fds, goroutines int64
+	// rssAnon and rssFile split RSS: anonymous memory (the Go heap,
+	// stacks, the runtime's) and pages of files, the executable's code
+	// and data mostly, paged in as code paths first run.
+	rssAnon, rssFile int64
+	// From the Go runtime (the metrics endpoint's go_memstats_*): the
+	// heap in use and its live objects, the idle heap not yet returned
+	// to the OS (counted in RSS), and all memory the runtime obtained.
+	heapInuse, heapObjects, heapRetained, goSys int64
 }
 
 func (r *replica) sample(t *testing.T) sample {
@@ -143,9 +151,15 @@ func (r *replica) sample(t *testing.T) sample {
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			name, v, _ := strings.Cut(sc.Text(), ":")
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			switch name {
+			case "VmRSS":
 				s.rss = kb * 1024
+			case "RssAnon":
+				s.rssAnon = kb * 1024
+			case "RssFile":
+				s.rssFile = kb * 1024
 			}
 		}
 	}
@@ -156,9 +170,21 @@ func (r *replica) sample(t *testing.T) sample {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		for l := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "go_goroutines "); ok {
-				f, _ := strconv.ParseFloat(v, 64)
+			name, v, _ := strings.Cut(l, " ")
+			f, _ := strconv.ParseFloat(v, 64)
+			switch name {
+			case "go_goroutines":
 				s.goroutines = int64(f)
+			case "go_memstats_heap_inuse_bytes":
+				s.heapInuse = int64(f)
+			case "go_memstats_heap_objects":
+				s.heapObjects = int64(f)
+			case "go_memstats_heap_idle_bytes":
+				s.heapRetained += int64(f)
+			case "go_memstats_heap_released_bytes":
+				s.heapRetained -= int64(f)
+			case "go_memstats_sys_bytes":
+				s.goSys = int64(f)
 			}
 		}
 	}
@@ -329,13 +355,25 @@ func runSoak(t *testing.T, s *soakTraffic, rs *redistest.Server, d time.Duration
 	}
 	fmt.Fprintf(&buf, "\n| time | RSS a / b (MiB) | goroutines a / b | open files a / b | store keys: live sessions / other / (kept, with expiry:) dead-session markers / access-token records |\n|---|---|---|---|---|\n")
 	step := max(1, len(points)/12)
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	for i, p := range points {
 		if i%step != 0 && i != len(points)-1 {
 			continue
 		}
 		fmt.Fprintf(&buf, "| %s | %.1f / %.1f | %d / %d | %d / %d | %d / %d / %d / %d |\n", p.at.Round(time.Second),
-			float64(p.reps[0].rss)/(1<<20), float64(p.reps[1].rss)/(1<<20), p.reps[0].goroutines, p.reps[1].goroutines,
+			mib(p.reps[0].rss), mib(p.reps[1].rss), p.reps[0].goroutines, p.reps[1].goroutines,
 			p.reps[0].fds, p.reps[1].fds, p.keys.sessions, p.keys.other, p.keys.dead, p.keys.tokens)
+	}
+	// Where the RSS goes: the Go runtime's own view of the same samples.
+	fmt.Fprintf(&buf, "\nWhere the RSS is (same samples): anonymous memory and pages of files (/proc/<pid>/status), and the Go runtime's view (go_memstats_* of each replica's metrics): heap in use and its live objects; idle heap kept, not yet returned to the OS (part of RSS); all memory obtained from the OS.\n\n")
+	fmt.Fprintf(&buf, "| time | RSS anonymous a / b (MiB) | RSS of files a / b (MiB) | heap in use a / b (MiB) | heap objects a / b | idle heap kept a / b (MiB) | runtime total a / b (MiB) |\n|---|---|---|---|---|---|---|\n")
+	for i, p := range points {
+		if i%step != 0 && i != len(points)-1 {
+			continue
+		}
+		a, b := p.reps[0], p.reps[1]
+		fmt.Fprintf(&buf, "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %d / %d | %.1f / %.1f | %.1f / %.1f |\n", p.at.Round(time.Second),
+			mib(a.rssAnon), mib(b.rssAnon), mib(a.rssFile), mib(b.rssFile), mib(a.heapInuse), mib(b.heapInuse), a.heapObjects, b.heapObjects, mib(a.heapRetained), mib(b.heapRetained), mib(a.goSys), mib(b.goSys))
 	}
 	if err := os.WriteFile(report, []byte(buf.String()), 0o644); err != nil {
 		t.Fatal(err)
