@@ -348,6 +348,8 @@ func runSoak(t *testing.T, s *soakTraffic, rs *redistest.Server, d time.Duration
 	var buf strings.Builder
 	fmt.Fprintf(&buf, "Run %s for %s at %d requests/s (steady traffic; revocation rounds back to back besides) on %s/%s, %d CPUs, %s, %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), d, rate, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), what)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&buf, "Load average at the end (1, 5, 15 min; the machine may be shared): %s.\n\n", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], ", "))
 	fmt.Fprintf(&buf, "%s. History checked: %d violations. Requests that failed: %d.\n\n", summary, len(violations), nErr)
 	fmt.Fprintf(&buf, "Propagation to the other replica after the acknowledgement, by revocation and credential:\n\n| revocation: credential | n | percentiles |\n|---|---|---|\n")
 	for _, k := range kinds {
