@@ -337,12 +337,16 @@ func TestClusterFailoverKeepsAcknowledgedRevocations(t *testing.T) {
 	}
 	acked, keys, failed, lost := w.stopAndVerify(t)
 	slices.Sort(took)
-	summary := fmt.Sprintf("%d masters of three killed with SIGKILL (in turn); %d epoch stamps acknowledged (%d keys), %d refused during the failovers, %d acknowledged keys lost; cluster whole again after the kill: median %s, max %s",
+	summary := fmt.Sprintf("%d rounds, one master of the three killed with SIGKILL in each (in turn); %d epoch stamps acknowledged (%d keys), %d refused during the failovers, %d acknowledged keys lost; cluster whole again after the kill: median %s, max %s",
 		*clusterRounds, acked, keys, failed, lost, took[len(took)/2].Round(10*time.Millisecond), took[len(took)-1].Round(10*time.Millisecond))
 	t.Log(summary)
 	if *clusterReport != "" {
 		head := fmt.Sprintf("Run %s on %s/%s, %d CPUs (shared with other work), by `make cluster-failover-report`: a Redis Cluster of three masters, each with one replica (AOF always, cluster-node-timeout 1s), store.redis_wait_replicas 1; after each failover the killed master is restarted and resyncs as a replica before the next round.\n\n",
 			time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+		load, _ := os.ReadFile("/proc/loadavg")
+		if f := strings.Fields(string(load)); len(f) >= 3 {
+			head += fmt.Sprintf("Load average at the end (1, 5, 15 min): %s.\n\n", strings.Join(f[:3], ", "))
+		}
 		if err := os.WriteFile(*clusterReport, []byte(head+summary+".\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
