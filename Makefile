@@ -134,6 +134,14 @@ soak:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./reliability/ \
 	  -args -soak=$(SOAK) -soak-rate=$(SOAK_RATE) -soak-report=$(CURDIR)/docs/reliability-soak.md
 
+# The live heap of one replica sent JWT_PROBE distinct API JWTs (the
+# 3000-token form runs in make unit); writes docs/reliability-memory.md.
+JWT_PROBE ?= 40000
+.PHONY: jwt-memory
+jwt-memory:
+	$(GO) test -count=1 -v -timeout 0 -run '^TestDistinctJWTsMemory$$' ./reliability/ \
+	  -args -jwt-probe=$(JWT_PROBE) -jwt-probe-report=$(CURDIR)/docs/reliability-memory.md
+
 # The soak's traffic against the real Superset 6.1.0 (SUPERSET_VENV, one
 # node) for SOAK_REAL, with a Chromium sign-in every SOAK_REAL_BROWSER (0:
 # none); on demand, not in .ci/run; writes docs/reliability-soak-real.md.

@@ -43,7 +43,26 @@ type replica struct {
 	base, metrics string
 	cmd           *exec.Cmd
 	cfg           string
-	log           *bytes.Buffer
+	log           *syncBuffer
+}
+
+// syncBuffer is a replica's output, written by exec's copying goroutine
+// and read while the process runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -77,6 +96,8 @@ type replicaOpts struct {
 	serviceUser int
 	// extra is appended to the config (more top-level sections).
 	extra string
+	// env is added to the process's environment (GODEBUG=gctrace=1).
+	env []string
 }
 
 func startReplica(t *testing.T, bin, dir string, o replicaOpts) *replica {
@@ -88,7 +109,7 @@ func startReplica(t *testing.T, bin, dir string, o replicaOpts) *replica {
 			t.Fatal(err)
 		}
 	}
-	r := &replica{base: "http://" + freeAddr(t), metrics: freeAddr(t), cfg: filepath.Join(dir, "gw.yaml"), log: &bytes.Buffer{}}
+	r := &replica{base: "http://" + freeAddr(t), metrics: freeAddr(t), cfg: filepath.Join(dir, "gw.yaml"), log: &syncBuffer{}}
 	y := fmt.Sprintf(`listen: %s
 upstreams: [%s]
 store: {data_dir: %q, redis_url: %q}
@@ -106,6 +127,9 @@ log: {level: warn}
 	}
 	r.cmd = exec.Command(bin, "serve", "--config", r.cfg)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
+	if o.env != nil {
+		r.cmd.Env = append(os.Environ(), o.env...)
+	}
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
