@@ -340,17 +340,25 @@ func runSoak(t *testing.T, s *soakTraffic, rs *redistest.Server, d time.Duration
 	// bounded by their expiry, which every one of them must have.
 	warm := points[len(points)/5]
 	last := points[len(points)-1]
+	var grew []string
 	for i := range reps {
 		w, l := warm.reps[i], last.reps[i]
 		if l.rss > w.rss*3/2 || l.goroutines > w.goroutines+20 || l.fds > w.fds+10 {
-			t.Errorf("replica %d grew: RSS %d→%d, goroutines %d→%d, open files %d→%d", i, w.rss, l.rss, w.goroutines, l.goroutines, w.fds, l.fds)
+			grew = append(grew, fmt.Sprintf("replica %d grew: RSS %d→%d, goroutines %d→%d, open files %d→%d", i, w.rss, l.rss, w.goroutines, l.goroutines, w.fds, l.fds))
 		}
 	}
 	if w, l := warm.keys, last.keys; l.sessions > w.sessions+20 || l.other > w.other+100 {
-		t.Errorf("store keys grew: live sessions %d→%d, other %d→%d", w.sessions, l.sessions, w.other, l.other)
+		grew = append(grew, fmt.Sprintf("store keys grew: live sessions %d→%d, other %d→%d", w.sessions, l.sessions, w.other, l.other))
 	}
 	if last.keys.unbounded > 0 {
-		t.Errorf("%d dead-session markers or access-token records without an expiry", last.keys.unbounded)
+		grew = append(grew, fmt.Sprintf("%d dead-session markers or access-token records without an expiry", last.keys.unbounded))
+	}
+	for _, g := range grew {
+		t.Error(g)
+	}
+	curves := "flat within the margins (RSS +50%, goroutines +20, open files +10, live sessions +20, other keys +100, from the end of the first fifth to the end)"
+	if len(grew) > 0 {
+		curves = "FAILED: " + strings.Join(grew, "; ")
 	}
 	nErr := 0
 	for _, n := range s.errs {
@@ -374,7 +382,7 @@ func runSoak(t *testing.T, s *soakTraffic, rs *redistest.Server, d time.Duration
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), d, rate, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), what)
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&buf, "Load average at the end (1, 5, 15 min; the machine may be shared): %s.\n\n", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], ", "))
-	fmt.Fprintf(&buf, "%s. History checked: %d violations. Requests that failed: %d.\n\n", summary, len(violations), nErr)
+	fmt.Fprintf(&buf, "%s. History checked: %d violations. Requests that failed: %d. Curves: %s.\n\n", summary, len(violations), nErr, curves)
 	fmt.Fprintf(&buf, "Propagation to the other replica after the acknowledgement, by revocation and credential:\n\n| revocation: credential | n | percentiles |\n|---|---|---|\n")
 	for _, k := range kinds {
 		fmt.Fprintf(&buf, "| %s | %d | %s |\n", k, len(s.props[k]), pcts(s.props[k]))
