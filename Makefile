@@ -62,8 +62,10 @@ lint: tools
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags e2e ./reliability/
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./e2e/...
+	$(STATICCHECK) -tags e2e ./reliability/
 
 tools:
 	@test -x $(STATICCHECK) || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -120,6 +122,14 @@ failover-report:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSentinelFailoverKeepsAcknowledgedRevocations$$' ./store/redis/ \
 	  -args -failover-rounds=$(FAILOVER_ROUNDS) -failover-report=$(CURDIR)/docs/reliability-failover.md
 
+# The Redis Cluster failover test with CLUSTER_ROUNDS masters killed one
+# after the other; writes docs/reliability-failover-cluster.md.
+CLUSTER_ROUNDS ?= 6
+.PHONY: cluster-failover-report
+cluster-failover-report:
+	$(GO) test -count=1 -v -timeout 0 -run '^TestClusterFailoverKeepsAcknowledgedRevocations$$' ./store/redis/ \
+	  -args -cluster-rounds=$(CLUSTER_ROUNDS) -cluster-report=$(CURDIR)/docs/reliability-failover-cluster.md
+
 # Two replicas on one Redis in front of the Go fake Superset under mixed
 # traffic for SOAK (the 20s form runs in make unit); writes
 # docs/reliability-soak.md.
@@ -128,6 +138,26 @@ SOAK_RATE ?= 40
 soak:
 	$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./reliability/ \
 	  -args -soak=$(SOAK) -soak-rate=$(SOAK_RATE) -soak-report=$(CURDIR)/docs/reliability-soak.md
+
+# The live heap of one replica sent JWT_PROBE distinct API JWTs (the
+# 3000-token form runs in make unit); writes docs/reliability-memory.md.
+JWT_PROBE ?= 40000
+.PHONY: jwt-memory
+jwt-memory:
+	$(GO) test -count=1 -v -timeout 0 -run '^TestDistinctJWTsMemory$$' ./reliability/ \
+	  -args -jwt-probe=$(JWT_PROBE) -jwt-probe-report=$(CURDIR)/docs/reliability-memory.md
+
+# The soak's traffic against the real Superset 6.1.0 (SUPERSET_VENV, one
+# node) for SOAK_REAL, with a Chromium sign-in every SOAK_REAL_BROWSER (0:
+# none); on demand, not in .ci/run; writes docs/reliability-soak-real.md.
+SOAK_REAL ?= 5m
+SOAK_REAL_RATE ?= 8
+SOAK_REAL_BROWSER ?= 20s
+.PHONY: soak-real
+soak-real:
+	$(GO) test -tags e2e -count=1 -v -timeout 0 -run '^TestSoakReal$$' ./reliability/ \
+	  -args -soak-real=$(SOAK_REAL) -soak-real-rate=$(SOAK_REAL_RATE) -soak-real-browser=$(SOAK_REAL_BROWSER) \
+	  -soak-real-report=$(CURDIR)/docs/reliability-soak-real.md
 
 # Compose and the Helm chart read only their own folders: they carry copies
 # of the shipped alert rules and dashboards (TestShippedCopiesAreIdentical).

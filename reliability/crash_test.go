@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -29,15 +30,22 @@ type pair struct {
 	redis                  *redistest.Server
 	bin, dir, keys, tokens string
 	token, upstream        string
+	// superset and extra are replicaOpts' (the soak's guest-token secret).
+	superset, extra string
 }
 
 func startPair(t *testing.T) *pair {
 	t.Helper()
 	p := &pair{redis: redistest.Start(t, redistest.Options{AppendOnly: true}), dir: t.TempDir()}
-	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret}))
+	fake := httptest.NewServer(fakesuperset.New(fakesuperset.Options{SecretKey: soakSecret, GuestSecret: soakGuestSecret}))
 	t.Cleanup(fake.Close)
 	p.upstream = fake.URL
 	p.bin, p.keys, p.tokens, p.token = soakSetup(t, p.dir)
+	gs := filepath.Join(p.dir, "guest-secret")
+	if err := os.WriteFile(gs, []byte(soakGuestSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.superset = fmt.Sprintf(", guest_token_secret_file: %q, guest_token_audience: %q", gs, fakesuperset.DefaultGuestAudience)
 	p.a, p.b = p.start(t, "0"), p.start(t, "1")
 	return p
 }
@@ -47,7 +55,8 @@ func (p *pair) start(t *testing.T, name string) *replica {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return startReplica(t, p.bin, d, p.upstream, p.redis.URL(), p.keys, p.tokens)
+	return startReplica(t, p.bin, d, replicaOpts{upstreams: []string{p.upstream}, redisURL: p.redis.URL(), keys: p.keys, tokens: p.tokens,
+		superset: p.superset, extra: p.extra})
 }
 
 // restartA starts replica a again on its data directory.

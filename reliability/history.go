@@ -16,7 +16,9 @@ type Kind int
 
 const (
 	// Revoke is a revocation of every credential of User issued before
-	// it; it counts only when acknowledged (Status 2xx).
+	// it (User is a revocation key: a user id, or any name a Use lists in
+	// Under, such as a dashboard's guest tokens or one access token); it
+	// counts only when acknowledged (Status 2xx).
 	Revoke Kind = iota
 	// Use presents a credential of User issued at Issued.
 	Use
@@ -28,6 +30,10 @@ type Op struct {
 	Kind       Kind
 	User       string
 	Credential string // a name for reports, never the credential
+	// Under are the other revocation keys that end a credential (Use):
+	// a guest token falls under its dashboards' keys and the global one,
+	// an access token under its own id besides its owner's.
+	Under []string
 	// Issued is when the credential was issued (Use); Granularity is the
 	// precision of Issued (a JWT's iat has whole seconds).
 	Issued      time.Time
@@ -67,8 +73,8 @@ type Violation struct {
 }
 
 func (v Violation) String() string {
-	return fmt.Sprintf("%s of user %s (issued %s) accepted at %s, %s after the revocation acknowledged at %s",
-		v.Use.Credential, v.Use.User, v.Use.Issued.Format(time.RFC3339Nano), v.Use.Sent.Format(time.RFC3339Nano),
+	return fmt.Sprintf("%s of %s (issued %s) accepted at %s, %s after the revocation acknowledged at %s",
+		v.Use.Credential, v.Revoke.User, v.Use.Issued.Format(time.RFC3339Nano), v.Use.Sent.Format(time.RFC3339Nano),
 		v.Use.Sent.Sub(v.Revoke.Done), v.Revoke.Done.Format(time.RFC3339Nano))
 }
 
@@ -89,10 +95,13 @@ func Check(ops []Op, bound time.Duration) []Violation {
 		if u.Kind != Use || !ok(u.Status) {
 			continue
 		}
-		for _, r := range acked[u.User] {
-			if !u.Issued.Add(u.Granularity).After(r.Sent) && u.Sent.After(r.Done.Add(bound)) {
-				out = append(out, Violation{Use: u, Revoke: r})
-				break
+	keys:
+		for _, k := range append([]string{u.User}, u.Under...) {
+			for _, r := range acked[k] {
+				if !u.Issued.Add(u.Granularity).After(r.Sent) && u.Sent.After(r.Done.Add(bound)) {
+					out = append(out, Violation{Use: u, Revoke: r})
+					break keys
+				}
 			}
 		}
 	}

@@ -38,3 +38,22 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("with a 5s bound: %v", v)
 	}
 }
+
+// TestCheckUnder: a credential is ended by a revocation of any key it
+// falls under (a guest token by its dashboard's or the global one, an
+// access token by its own id), and by no other key.
+func TestCheckUnder(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	guest := Op{Kind: Use, User: "guest", Credential: "guest-token", Under: []string{"guest-dashboard:1", "guest-all"},
+		Issued: at(-5000), Granularity: time.Second, Sent: at(3000), Done: at(3005), Status: 200}
+	for _, c := range []struct {
+		key  string
+		want int
+	}{{"guest-dashboard:1", 1}, {"guest-all", 1}, {"guest-dashboard:2", 0}, {"token:x", 0}} {
+		ops := []Op{{Kind: Revoke, User: c.key, Sent: at(0), Done: at(10), Status: 200}, guest}
+		if v := Check(ops, time.Second); len(v) != c.want {
+			t.Errorf("revocation of %s: %d violations, want %d", c.key, len(v), c.want)
+		}
+	}
+}

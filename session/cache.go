@@ -28,6 +28,9 @@ type cacheShard struct {
 	// entry, so a hit skips the HMAC and AES work of decoding. Only values
 	// of live sessions get here, so forged cookies cannot fill it.
 	byValue map[string]*cacheEntry
+	// sweepM and sweepV are the sizes of m and byValue at which the next
+	// insert sweeps them (see sweep).
+	sweepM, sweepV int
 	// gen counts deletions in this shard. A load records it before
 	// reading the store and caches its record only if it has not moved,
 	// so a record read before a destroy is never cached after the
@@ -118,6 +121,7 @@ func (c *cache) put(s *Session, now time.Time) *cacheEntry {
 	if old, ok := sh.m[s.hid]; ok {
 		old.dead.Store(true)
 	} else {
+		sweep(sh.m, &sh.sweepM, now)
 		evictOne(sh.m, c.perCap, now)
 	}
 	sh.m[s.hid] = e
@@ -145,6 +149,30 @@ func evictOne(m map[string]*cacheEntry, limit int, now time.Time) {
 	delete(m, victim)
 }
 
+// sweep drops the expired and dead entries of m once it has doubled since
+// the last sweep, and sets the next size at which to sweep. Without it they
+// stayed until m reached its bound (CacheSize, 100 000 by default): each
+// holds a whole session, and a destroyed session's byValue alias is never
+// deleted, so the replicas of a 30-minute soak with two sign-ins a second
+// grew by 20 MiB and kept growing (docs/reliability.md, "Soak"). Sweeping
+// when the size doubles keeps m within twice its live entries (plus
+// sweepMin) at an amortised O(1) per insert. Callers hold the shard lock.
+func sweep(m map[string]*cacheEntry, next *int, now time.Time) {
+	if len(m) < *next {
+		return
+	}
+	nowNS := now.UnixNano()
+	for k, v := range m {
+		if v.expires <= nowNS || v.dead.Load() {
+			delete(m, k)
+		}
+	}
+	*next = max(2*len(m), sweepMin)
+}
+
+// sweepMin is the smallest size at which a shard's maps are swept.
+const sweepMin = 64
+
 // getByValue returns the live entry a cookie value decoded to before.
 func (c *cache) getByValue(value string, now time.Time) *cacheEntry {
 	if c.ttl <= 0 {
@@ -168,6 +196,7 @@ func (c *cache) putValue(value string, e *cacheEntry, now time.Time) {
 	sh := c.shard(value)
 	sh.mu.Lock()
 	if _, ok := sh.byValue[value]; !ok {
+		sweep(sh.byValue, &sh.sweepV, now)
 		evictOne(sh.byValue, c.perCap, now)
 	}
 	sh.byValue[value] = e

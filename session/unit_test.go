@@ -153,6 +153,47 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
+// TestCacheSweepsExpiredAndDeadEntries: entries whose TTL ran out and the
+// cookie-value aliases of destroyed sessions leave the cache long before it
+// is full (they used to stay until the bound, each holding a session), and
+// live ones stay.
+func TestCacheSweepsExpiredAndDeadEntries(t *testing.T) {
+	c := newCache(100_000, time.Second)
+	now := time.Now()
+	live := &Session{hid: "live"}
+	c.putValue("live-cookie", c.put(live, now), now)
+	for i := range 20_000 {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		hid := hashID([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		e := c.put(&Session{hid: hid}, at)
+		c.putValue("cookie-"+hid, e, at)
+		c.del(hid) // destroyed at once: its alias is dead
+	}
+	// 20s of sign-ins with a 1s TTL: a few thousand entries at most
+	// would be live or recent, not 20 000.
+	var m, v int
+	for i := range c.shards {
+		m += len(c.shards[i].m)
+		v += len(c.shards[i].byValue)
+	}
+	t.Logf("after 20 000 destroyed sessions: %d entries, %d cookie aliases", m, v)
+	if m > 2*cacheShards*sweepMin || v > 2*cacheShards*sweepMin {
+		t.Fatalf("after 20 000 destroyed sessions the cache holds %d entries and %d cookie aliases", m, v)
+	}
+	// The live one was inserted first and has expired by now (1s TTL);
+	// one refreshed within its TTL survives every sweep.
+	fresh := now.Add(20 * time.Second)
+	c.putValue("live-cookie", c.put(live, fresh), fresh)
+	for i := range 5000 {
+		at := fresh.Add(time.Duration(i) * 100 * time.Microsecond)
+		hid := hashID([]byte{byte(i), byte(i >> 8), 7})
+		c.putValue("cookie2-"+hid, c.put(&Session{hid: hid}, at), at)
+	}
+	if c.get("live", fresh.Add(500*time.Millisecond)) == nil || c.getByValue("live-cookie", fresh.Add(500*time.Millisecond)) == nil {
+		t.Fatal("a live entry was swept")
+	}
+}
+
 // TestCacheLoadRacingADeleteIsNotCached: a record read before a destroy's
 // invalidation arrived must not be cached after it (it would be served
 // for a whole TTL on this replica); clear voids loads in flight too.

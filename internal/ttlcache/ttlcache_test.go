@@ -79,3 +79,24 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d entries, bound 128", c.Len())
 	}
 }
+
+// TestExpiredEntriesLeaveBeforeTheCacheIsFull: a large cache of
+// short-lived entries (the jti cache: 100 000 entries of a second) holds
+// about the entries of the last TTL, not every key it ever saw; live
+// entries stay.
+func TestExpiredEntriesLeaveBeforeTheCacheIsFull(t *testing.T) {
+	c := New[int, int](100_000)
+	now := time.Unix(1000, 0)
+	c.Put(-1, -1, now.Add(time.Hour), now)
+	for i := range 50_000 {
+		at := now.Add(time.Duration(i) * time.Millisecond) // 50s, 1000 keys a second
+		c.PutIf(c.Generation(), i, i, at.Add(time.Second), at)
+	}
+	t.Logf("after 50s of 1000 one-second keys a second: %d entries", c.Len())
+	if n := c.Len(); n > 4*1000+64 {
+		t.Fatalf("%d entries after 50s of 1000 one-second keys a second", n)
+	}
+	if _, ok := c.Get(-1, now.Add(50*time.Second)); !ok {
+		t.Fatal("a live entry was swept")
+	}
+}

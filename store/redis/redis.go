@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -594,7 +595,8 @@ return 1
 // error wrapping store.ErrUnavailable.
 func (s *Store) waited(ctx context.Context, op, key string, queue func(goredis.Pipeliner)) error {
 	var c goredis.Cmdable = s.c
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+	cc, cluster := s.c.(*goredis.ClusterClient)
+	if cluster {
 		m, err := cc.MasterForKey(ctx, key)
 		if err != nil {
 			return wrapErr(op, err)
@@ -609,10 +611,22 @@ func (s *Store) waited(ctx context.Context, op, key string, queue func(goredis.P
 	})
 	for _, cmd := range cmds {
 		if cmd.Err() != nil && cmd != goredis.Cmder(w) {
-			return wrapErr(op, cmd.Err())
+			err = cmd.Err()
+			break
 		}
 	}
 	if err != nil {
+		// The pipeline went to the node the slot map names, pinned, so
+		// go-redis does not follow a MOVED (or ASK) answer nor reload
+		// the map for it: a master killed and back as a replica before
+		// the client saw the new map answers MOVED to every write of its
+		// old slots, until the periodic reload a minute later (found by
+		// repeated Cluster failovers, make cluster-failover-report). The command did not run;
+		// the write is refused and the next one goes where the new map
+		// says.
+		if cluster && isRedirect(err) {
+			cc.ReloadState(ctx)
+		}
 		return wrapErr(op, err)
 	}
 	n, err := w.Int64()
@@ -624,6 +638,12 @@ func (s *Store) waited(ctx context.Context, op, key string, queue func(goredis.P
 			op, n, s.wait, s.waitMS, store.ErrUnavailable)
 	}
 	return nil
+}
+
+// isRedirect reports a Cluster redirection answer (MOVED or ASK).
+func isRedirect(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
 }
 
 // reloadOnNetError asks a Cluster client to reload the slot map when a
