@@ -43,13 +43,11 @@ type pagesRig struct {
 
 func (r *pagesRig) eval(expr string, await bool) string {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(r.b.Context(), 60*time.Second)
-	defer cancel()
 	var opts []chromedp.EvaluateOption
 	if await {
 		opts = append(opts, chromedp.EvalAwaitPromise)
 	}
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, opts...))
+	v, err := browser.Eval[string](r.b, expr, opts...)
 	if err != nil {
 		r.t.Fatalf("evaluate %.60s: %v", expr, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
@@ -142,6 +143,31 @@ func run[T any](b *Browser, a chromedp.Action[T]) (T, error) {
 	return chromedp.Run(ctx, a)
 }
 
+// navigating reports whether err is Chromium saying the page it was asked
+// about went away mid-call: the tab is between two documents, because a
+// click or a redirect navigated it. Reading again a moment later is right;
+// the CDP error code for it (-32000, "Inspected target navigated or
+// closed", "Execution context was destroyed", "Cannot find context with
+// specified id") carries no finer distinction.
+func navigating(err error) bool {
+	var ce *cdproto.Error
+	return errors.As(err, &ce) && ce.Code == -32000
+}
+
+// read runs an action with no side effect, again while the tab is between
+// documents, until the per-call timeout: a read racing a navigation the
+// test just caused is not a failure of what the test checks.
+func read[T any](b *Browser, a chromedp.Action[T]) (T, error) {
+	deadline := time.Now().Add(b.timeout)
+	for {
+		v, err := run(b, a)
+		if err == nil || !navigating(err) || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Navigate loads url and waits for the page's load event.
 func (b *Browser) Navigate(url string) error {
 	if err := b.do(chromedp.Navigate(url)); err != nil {
@@ -153,8 +179,10 @@ func (b *Browser) Navigate(url string) error {
 // Fill waits for the element matching the CSS selector, clears it and
 // types value.
 func (b *Browser) Fill(sel, value string) error {
+	if err := b.waitVisible(sel); err != nil {
+		return fmt.Errorf("browser: fill %s: %w", sel, err)
+	}
 	if err := b.do(
-		chromedp.WaitVisible(chromedp.CSS(sel)),
 		chromedp.Clear(chromedp.CSS(sel)),
 		chromedp.SendKeys(chromedp.CSS(sel), value),
 	); err != nil {
@@ -165,7 +193,12 @@ func (b *Browser) Fill(sel, value string) error {
 
 // Click waits for the element matching the CSS selector and clicks it.
 func (b *Browser) Click(sel string) error {
-	if err := b.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel))); err != nil {
+	// The wait may race the navigation that brought the element; the
+	// click itself runs once, so a form is never submitted twice.
+	if err := b.waitVisible(sel); err != nil {
+		return fmt.Errorf("browser: click %s: %w", sel, err)
+	}
+	if err := b.do(chromedp.Click(chromedp.CSS(sel))); err != nil {
 		return fmt.Errorf("browser: click %s: %w", sel, err)
 	}
 	return nil
@@ -173,10 +206,15 @@ func (b *Browser) Click(sel string) error {
 
 // WaitVisible waits until the element matching the CSS selector is visible.
 func (b *Browser) WaitVisible(sel string) error {
-	if err := b.do(chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+	if err := b.waitVisible(sel); err != nil {
 		return fmt.Errorf("browser: wait for %s: %w", sel, err)
 	}
 	return nil
+}
+
+func (b *Browser) waitVisible(sel string) error {
+	_, err := read(b, chromedp.WaitVisible(chromedp.CSS(sel)))
+	return err
 }
 
 // ErrTimeout: a wait did not see what it waited for.
@@ -188,7 +226,7 @@ func (b *Browser) WaitURL(ok func(url string) bool) (string, error) {
 	deadline := time.Now().Add(b.timeout)
 	var last string
 	for {
-		u, err := run(b, chromedp.Location())
+		u, err := read(b, chromedp.Location())
 		if err != nil {
 			return last, fmt.Errorf("browser: location: %w", err)
 		}
@@ -210,7 +248,7 @@ func (b *Browser) WaitURLPrefix(prefix string) (string, error) {
 
 // Location returns the tab's current URL.
 func (b *Browser) Location() (string, error) {
-	u, err := run(b, chromedp.Location())
+	u, err := read(b, chromedp.Location())
 	if err != nil {
 		return "", fmt.Errorf("browser: location: %w", err)
 	}
@@ -219,11 +257,23 @@ func (b *Browser) Location() (string, error) {
 
 // Text returns the text content of the first element matching sel.
 func (b *Browser) Text(sel string) (string, error) {
-	s, err := run(b, chromedp.Text(chromedp.CSS(sel)))
+	s, err := read(b, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
 		return "", fmt.Errorf("browser: text of %s: %w", sel, err)
 	}
 	return s, nil
+}
+
+// Eval evaluates a JavaScript expression that changes nothing and returns
+// its value, reading again while the tab is between documents. An
+// expression that clicks or submits must not go through here: it could run
+// twice.
+func Eval[T any](b *Browser, expr string, opts ...chromedp.EvaluateOption) (T, error) {
+	v, err := read(b, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		return v, fmt.Errorf("browser: evaluate: %w", err)
+	}
+	return v, nil
 }
 
 // Cookies returns the browser's cookies for the given URLs (all cookies
