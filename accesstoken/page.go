@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -154,13 +153,17 @@ func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, PagePath, http.StatusSeeOther)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		p.errs.Answer(w, r, ui.ErrorPage{Status: http.StatusMethodNotAllowed, Heading: "Not a page action",
+			What: "This address takes only the tokens page's own buttons and links.",
+			Do:   "Go back to the tokens page and use its buttons."})
 	}
 }
 
 func (p *page) create(w http.ResponseWriter, r *http.Request, owner Owner) {
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "Bad form", http.StatusBadRequest)
+		p.errs.Answer(w, r, ui.ErrorPage{Status: http.StatusBadRequest, Heading: "The form could not be read",
+			What: "The browser sent a form the gateway cannot read; no token was made.",
+			Do:   "Go back to the tokens page and fill the form again."})
 		return
 	}
 	var d pageData
@@ -245,16 +248,7 @@ func (p *page) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.Warn("tokens page: store unavailable", zap.Error(err))
 	retry := policy.RetryAfter(0)
 	w.Header().Set("Retry-After", retry)
-	if !ui.WantsHTML(r) {
-		// Not a browser: Superset's {"msg": …} shape, as the proxy's own
-		// refusals.
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"msg": "Service temporarily unavailable; please retry."}`+"\n")
-		return
-	}
-	p.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
+	p.errs.Answer(w, r, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
 		What: "The gateway cannot read its store right now; nothing was changed.",
 		Do:   "Wait a few seconds and reload the page.", RetryAfter: retry})
 }

@@ -138,9 +138,27 @@ func TestPageAttacker(t *testing.T) {
 	for _, c := range r.Cookies() {
 		t.Fatalf("a token request was given a cookie %s", c.Name)
 	}
-	// Other methods.
-	if r := g.do("DELETE", "/-/tokens", nil, "Cookie", ck); r.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("DELETE: %d", r.StatusCode)
+	// Other methods: the styled page for a browser, Superset's JSON for a
+	// script, Allow on both.
+	r = g.do("DELETE", "/-/tokens", nil, "Cookie", ck, "Accept", "text/html")
+	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(r.body, "gateway.css") ||
+		!strings.Contains(r.body, "tokens page") {
+		t.Fatalf("DELETE from a browser: %d Allow=%q %q %.200s", r.StatusCode, r.Header.Get("Allow"), r.Header.Get("Content-Type"), r.body)
+	}
+	r = g.do("DELETE", "/-/tokens", nil, "Cookie", ck)
+	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" ||
+		r.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(r.body, `{"msg":"This address takes only`) {
+		t.Fatalf("DELETE from a script: %d Allow=%q %q %.200s", r.StatusCode, r.Header.Get("Allow"), r.Header.Get("Content-Type"), r.body)
+	}
+	// A form that cannot be parsed makes nothing and says so.
+	r = g.do("POST", "/-/tokens/create", strings.NewReader("name=%zz&scope=api:read&ttl=86400"), "Cookie", ck,
+		"Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+	if r.StatusCode != http.StatusBadRequest || tokenRE.MatchString(r.body) || !strings.Contains(r.body, "no token was made") {
+		t.Fatalf("unparsable form: %d %.200s", r.StatusCode, r.body)
+	}
+	if list, _ := g.m.List(t.Context(), alice.ID); len(list) != 1 {
+		t.Fatalf("after the unparsable form alice has %d tokens, want the one same-origin token", len(list))
 	}
 }
 

@@ -606,6 +606,18 @@ func TestSessionsPage(t *testing.T) {
 		t.Fatalf("anonymous visitor: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
 
+	// Another method: the styled page for a browser, Superset's JSON for a
+	// script, Allow on both; nothing ends.
+	for accept, want := range map[string]string{"text/html": "gateway.css", "": `{"msg":"This address takes only the sessions page`} {
+		r := g.do("DELETE", "/-/sessions", g.cookieHeader(laptop), nil, "Accept", accept)
+		if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" || !strings.Contains(r.body, want) {
+			t.Errorf("DELETE with Accept %q: %d Allow=%q %.200s, want 405 with %q", accept, r.StatusCode, r.Header.Get("Allow"), r.body, want)
+		}
+	}
+	if g.me(laptop) != http.StatusOK || g.me(phone) != http.StatusOK {
+		t.Fatal("a refused method ended a session")
+	}
+
 	// A cross-site form post is refused.
 	cross := g.do("POST", "/-/sessions/end-others", g.cookieHeader(laptop), url.Values{}, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
 	if cross.StatusCode != http.StatusForbidden {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -286,7 +285,9 @@ func (v *Vault) servePage(w http.ResponseWriter, r *http.Request, o PageOptions)
 		http.Redirect(w, r, "/-/sessions", http.StatusSeeOther)
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		v.errs.Answer(w, r, ui.ErrorPage{Status: http.StatusMethodNotAllowed, Heading: "Not a page action",
+			What: "This address takes only the sessions page's own buttons and links.",
+			Do:   "Go back to the sessions page and use its buttons."})
 	}
 }
 
@@ -315,18 +316,10 @@ func (v *Vault) renderPage(w http.ResponseWriter, r *http.Request, cur *Session,
 // with Retry-After, the styled error page for a browser and Superset's
 // {"msg": …} JSON for anyone else. The cause is in the log only.
 func (v *Vault) pageUnavailable(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Retry-After", v.retryAfter)
-	h.Set("Cache-Control", "no-store")
-	if ui.WantsHTML(r) {
-		v.errs.Write(w, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
-			What: "The gateway cannot read its session store right now; nothing was changed.",
-			Do:   "Nothing is wrong with your account. Wait a few seconds and reload the page.", RetryAfter: v.retryAfter})
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = io.WriteString(w, `{"msg": "Service temporarily unavailable; please retry."}`+"\n")
+	w.Header().Set("Retry-After", v.retryAfter)
+	v.errs.Answer(w, r, ui.ErrorPage{Status: http.StatusServiceUnavailable, Heading: "Temporarily unavailable",
+		What: "The gateway cannot read its session store right now; nothing was changed.",
+		Do:   "Nothing is wrong with your account. Wait a few seconds and reload the page.", RetryAfter: v.retryAfter})
 }
 
 func cmpOr(a, b string) string {

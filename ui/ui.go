@@ -10,6 +10,7 @@ package ui
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -205,4 +206,26 @@ func (e *Errors) Write(w http.ResponseWriter, p ErrorPage) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)
+}
+
+// Answer sends p the way the client reads it: the styled page to a
+// browser (WantsHTML), Superset's {"msg": …} JSON with p.What to anyone
+// else, so a script calling a page's route gets the same shape as the
+// proxy's own refusals. Headers such as Allow or Retry-After are the
+// caller's, set before.
+func (e *Errors) Answer(w http.ResponseWriter, r *http.Request, p ErrorPage) {
+	if WantsHTML(r) {
+		e.Write(w, p)
+		return
+	}
+	msg := p.What
+	if msg == "" {
+		msg = http.StatusText(p.Status)
+	}
+	b, _ := json.Marshal(map[string]string{"msg": msg}) // a string map always marshals
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(b, '\n'))
 }

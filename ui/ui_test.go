@@ -39,6 +39,36 @@ func TestErrorPageEscapesAndSaysWhatToDo(t *testing.T) {
 	}
 }
 
+// TestAnswerFitsTheClient: the same refusal is the styled page for a
+// browser and Superset's {"msg": …} JSON for anything else, with the
+// caller's headers kept and the message JSON-escaped.
+func TestAnswerFitsTheClient(t *testing.T) {
+	e, err := ui.NewErrors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ui.ErrorPage{Status: http.StatusMethodNotAllowed, What: `Use "the" buttons <b>.`, Do: "Go back."}
+	for _, c := range []struct{ path, accept, ct, body string }{
+		{"/-/tokens", "text/html", "text/html; charset=utf-8", "Use &#34;the&#34; buttons &lt;b&gt;."},
+		{"/-/tokens", "application/json", "application/json", `{"msg":"Use \"the\" buttons \u003cb\u003e."}` + "\n"},
+		{"/api/v1/x", "text/html", "application/json", `{"msg":"Use \"the\" buttons \u003cb\u003e."}` + "\n"},
+	} {
+		rec := httptest.NewRecorder()
+		rec.Header().Set("Allow", "GET, POST")
+		r := httptest.NewRequest(http.MethodDelete, c.path, nil)
+		r.Header.Set("Accept", c.accept)
+		e.Answer(rec, r, p)
+		body := rec.Body.String()
+		if rec.Code != p.Status || rec.Header().Get("Content-Type") != c.ct || rec.Header().Get("Allow") != "GET, POST" ||
+			rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s Accept %s: %d %v", c.path, c.accept, rec.Code, rec.Header())
+		}
+		if c.ct == "application/json" && body != c.body || c.ct != "application/json" && !strings.Contains(body, c.body) {
+			t.Errorf("%s Accept %s: body %.300s, want %s", c.path, c.accept, body, c.body)
+		}
+	}
+}
+
 func TestWantsHTML(t *testing.T) {
 	cases := []struct {
 		path, accept string
