@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/internal/proctest"
 )
 
 // Options shapes the server. The zero value is an ephemeral server with no
@@ -74,10 +76,8 @@ type Server struct {
 	sentinel *sentinelOf
 	tlsConf  *tls.Config
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	// exited is closed when cmd's process has been reaped.
-	exited chan struct{}
+	mu   sync.Mutex
+	proc *proctest.Proc
 }
 
 // Start launches redis-server and waits until it answers PING. It fails the
@@ -224,66 +224,30 @@ func (s *Server) Restart(t testing.TB) {
 
 func (s *Server) signal(sig syscall.Signal, grace time.Duration) {
 	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
+	p := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
+	if p != nil {
+		p.Stop(sig, grace)
 	}
-	_ = cmd.Process.Signal(sig)
-	if grace > 0 {
-		select {
-		case <-exited:
-			return
-		case <-time.After(grace):
-			_ = cmd.Process.Kill()
-		}
-	}
-	<-exited
 }
 
 func (s *Server) start() error {
-	// Config errors go to stderr before the logfile is opened.
-	out, err := os.OpenFile(s.out(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", s.out(), err)
-	}
-	defer out.Close()
 	args := []string{s.conf}
 	if s.sentinel != nil {
 		args = append(args, "--sentinel")
 	}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec %s: %w", s.bin, err)
+	// Config errors go to stderr before the logfile is opened, hence the
+	// shared output file.
+	p, err := proctest.Start(proctest.Spec{Bin: s.bin, Args: args, Dir: s.dir, Log: s.out(),
+		Ready: s.ping, Timeout: s.opts.StartTimeout, Poll: 20 * time.Millisecond})
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
+	s.proc = p
 	s.mu.Unlock()
-
-	deadline := time.Now().Add(s.opts.StartTimeout)
-	for {
-		select {
-		case <-exited:
-			return errors.New("redis-server exited during start-up (see its log)")
-		default:
-		}
-		err := s.ping()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no PONG after %v: %w", s.opts.StartTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return nil
 }
 
 // ping speaks just enough RESP to authenticate and PING, so this package

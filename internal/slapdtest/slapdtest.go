@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -27,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/superset-gateway/superset-gateway/internal/proctest"
 )
 
 // Options shapes the server. The zero value serves dc=example,dc=test with
@@ -64,8 +65,7 @@ type Server struct {
 	port   int
 	rootPW string
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	proc   *proctest.Proc
 	tools  map[string]string // ldap-utils name → path
 }
 
@@ -310,18 +310,11 @@ func (s *Server) Close() {
 // for it. Stopping a stopped server is a no-op.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
+	p := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
+	if p != nil {
+		p.Stop(syscall.SIGTERM, 5*time.Second)
 	}
 }
 
@@ -349,43 +342,24 @@ func (s *Server) writeConfig() error {
 }
 
 func (s *Server) start() error {
-	out, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", s.logPath(), err)
-	}
-	defer out.Close()
 	// -d keeps slapd in the foreground (a child we can wait for and kill);
 	// level 256 logs one line per operation, which the failure dump shows.
-	cmd := exec.Command(s.bin, "-d", "256", "-f", filepath.Join(s.dir, "slapd.conf"), "-h", s.URL()+"/")
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec %s: %w", s.bin, err)
+	// The root DN binds before any entry exists.
+	p, err := proctest.Start(proctest.Spec{Bin: s.bin, Args: []string{"-d", "256", "-f", filepath.Join(s.dir, "slapd.conf"), "-h", s.URL() + "/"},
+		Dir: s.dir, Log: s.logPath(), Timeout: s.opts.StartTimeout, Poll: 50 * time.Millisecond,
+		Ready: func() error {
+			if s.Bind(s.RootDN(), s.rootPW) {
+				return nil
+			}
+			return proctest.ErrNotReady
+		}})
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
+	s.proc = p
 	s.mu.Unlock()
-	deadline := time.Now().Add(s.opts.StartTimeout)
-	for {
-		select {
-		case <-exited:
-			return errors.New("slapd exited during start-up (see its log)")
-		default:
-		}
-		// The root DN binds before any entry exists.
-		if s.Bind(s.RootDN(), s.rootPW) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer after %v", s.opts.StartTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return nil
 }
 
 // ldap runs an ldap-utils tool as the root DN with ldif on stdin.
