@@ -384,9 +384,7 @@ func pageCreate(t *testing.T, b *browser.Browser, base, name string, scopes []st
 	if err := b.WaitVisible(`#new-token`); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
-	defer cancel()
-	tok, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('new-token').value`))
+	tok, err := browser.Eval[string](b, `document.getElementById('new-token').value`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +395,7 @@ func pageCreate(t *testing.T, b *browser.Browser, base, name string, scopes []st
 	if err := b.Navigate(base + "/-/tokens"); err != nil {
 		t.Fatal(err)
 	}
-	html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	html, err := browser.Eval[string](b, `document.documentElement.outerHTML`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +464,7 @@ func keyboardCreate(t *testing.T, b *browser.Browser, base, name, scope string) 
 	if err := b.WaitVisible(`#new-token`); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('new-token').value`))
+	tok, err := browser.Eval[string](b, `document.getElementById('new-token').value`)
 	if err != nil {
 		t.Fatal(err)
 	}
