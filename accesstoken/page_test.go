@@ -148,7 +148,7 @@ func TestPageAttacker(t *testing.T) {
 	}
 	r = g.do("DELETE", "/-/tokens", nil, "Cookie", ck)
 	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" ||
-		r.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(r.body, `{"msg":"This address takes only`) {
+		r.Header.Get("Content-Type") != "application/json" || !strings.HasPrefix(r.body, `{"msg": "This address takes only`) {
 		t.Fatalf("DELETE from a script: %d Allow=%q %q %.200s", r.StatusCode, r.Header.Get("Allow"), r.Header.Get("Content-Type"), r.body)
 	}
 	// A form that cannot be parsed makes nothing and says so.

@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -247,14 +245,7 @@ func (f *Refuser) Refuse(w http.ResponseWriter, r *http.Request, p principal.Pri
 		f.pages.Write(w, page)
 		return
 	}
-	// Python's json.dumps spacing, as Superset's own {"msg": …} answers.
-	var buf bytes.Buffer
-	buf.WriteString(`{"msg": `)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(a.Message) // a string always encodes; Encode adds "\n"
-	b := buf.Bytes()
-	b = append(b[:len(b)-1], "}\n"...)
+	b := ui.MsgJSON(a.Message)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(b)

@@ -608,7 +608,7 @@ func TestSessionsPage(t *testing.T) {
 
 	// Another method: the styled page for a browser, Superset's JSON for a
 	// script, Allow on both; nothing ends.
-	for accept, want := range map[string]string{"text/html": "gateway.css", "": `{"msg":"This address takes only the sessions page`} {
+	for accept, want := range map[string]string{"text/html": "gateway.css", "": `{"msg": "This address takes only the sessions page`} {
 		r := g.do("DELETE", "/-/sessions", g.cookieHeader(laptop), nil, "Accept", accept)
 		if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" || !strings.Contains(r.body, want) {
 			t.Errorf("DELETE with Accept %q: %d Allow=%q %.200s, want 405 with %q", accept, r.StatusCode, r.Header.Get("Allow"), r.body, want)

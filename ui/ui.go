@@ -222,10 +222,24 @@ func (e *Errors) Answer(w http.ResponseWriter, r *http.Request, p ErrorPage) {
 	if msg == "" {
 		msg = http.StatusText(p.Status)
 	}
-	b, _ := json.Marshal(map[string]string{"msg": msg}) // a string map always marshals
+	b := MsgJSON(msg)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(p.Status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+}
+
+// MsgJSON is Superset's error body, {"msg": "…"} and a newline, spaced
+// as Python's json.dumps writes it, so that a client parsing Superset's
+// answers byte for byte cannot tell the gateway's apart.
+func MsgJSON(message string) []byte {
+	var buf bytes.Buffer
+	buf.WriteString(`{"msg": `)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(message) // a string always encodes; Encode adds "\n"
+	b := buf.Bytes()
+	return append(b[:len(b)-1], "}\n"...)
 }

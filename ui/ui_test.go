@@ -50,8 +50,8 @@ func TestAnswerFitsTheClient(t *testing.T) {
 	p := ui.ErrorPage{Status: http.StatusMethodNotAllowed, What: `Use "the" buttons <b>.`, Do: "Go back."}
 	for _, c := range []struct{ path, accept, ct, body string }{
 		{"/-/tokens", "text/html", "text/html; charset=utf-8", "Use &#34;the&#34; buttons &lt;b&gt;."},
-		{"/-/tokens", "application/json", "application/json", `{"msg":"Use \"the\" buttons \u003cb\u003e."}` + "\n"},
-		{"/api/v1/x", "text/html", "application/json", `{"msg":"Use \"the\" buttons \u003cb\u003e."}` + "\n"},
+		{"/-/tokens", "application/json", "application/json", `{"msg": "Use \"the\" buttons <b>."}` + "\n"},
+		{"/api/v1/x", "text/html", "application/json", `{"msg": "Use \"the\" buttons <b>."}` + "\n"},
 	} {
 		rec := httptest.NewRecorder()
 		rec.Header().Set("Allow", "GET, POST")
