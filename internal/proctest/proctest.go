@@ -8,6 +8,7 @@ package proctest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -91,4 +92,32 @@ func (p *Proc) Stop(sig syscall.Signal, grace time.Duration) {
 		}
 	}
 	<-p.exited
+}
+
+// OnFreePort calls start with a free loopback port, and again with a new
+// one, up to five times in all, while portTaken says the failure was the
+// port: it is free when FreePort closes its listener, but another process
+// may bind it before the server does. Any other failure is final.
+func OnFreePort(start func(port int) error, portTaken func() bool) error {
+	var err error
+	for range 5 {
+		var port int
+		if port, err = FreePort(); err != nil {
+			return err
+		}
+		if err = start(port); err == nil || !portTaken() {
+			return err
+		}
+	}
+	return err
+}
+
+// FreePort returns a loopback TCP port nobody listened on a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -82,3 +82,37 @@ func TestStopKillsAfterGrace(t *testing.T) {
 		t.Fatalf("Stop took %v, want the 200ms grace then a kill", d)
 	}
 }
+
+// TestOnFreePortRetriesOnlyATakenPort: a start that failed because the
+// port was taken is tried again on another port; any other failure ends
+// it at once.
+func TestOnFreePortRetriesOnlyATakenPort(t *testing.T) {
+	var ports []int
+	taken := true
+	err := proctest.OnFreePort(func(port int) error {
+		ports = append(ports, port)
+		if len(ports) < 3 {
+			return errors.New("bind: address already in use")
+		}
+		return nil
+	}, func() bool { return taken })
+	if err != nil || len(ports) != 3 || ports[0] == 0 {
+		t.Fatalf("taken twice then up: err %v, ports %v; want nil after 3 tries", err, ports)
+	}
+	ports, taken = nil, false
+	err = proctest.OnFreePort(func(port int) error {
+		ports = append(ports, port)
+		return errors.New("bad config")
+	}, func() bool { return taken })
+	if err == nil || len(ports) != 1 {
+		t.Fatalf("bad config: err %v after %d tries, want the error after 1", err, len(ports))
+	}
+	ports, taken = nil, true
+	err = proctest.OnFreePort(func(port int) error {
+		ports = append(ports, port)
+		return errors.New("bind: address already in use")
+	}, func() bool { return taken })
+	if err == nil || len(ports) != 5 {
+		t.Fatalf("always taken: err %v after %d tries, want the error after 5", err, len(ports))
+	}
+}

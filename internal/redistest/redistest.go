@@ -142,27 +142,21 @@ func (s *Server) launch(t testing.TB) {
 
 // launchErr is launch reporting its failure instead of failing a test.
 func (s *Server) launchErr() error {
-	// The port is free when we close our listener but another process may
-	// take it before redis-server binds; retry with a fresh port then.
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return fmt.Errorf("free port: %w", err)
-		}
+	err := proctest.OnFreePort(func(port int) error {
 		s.port = port
 		if err := s.writeConfig(); err != nil {
 			return err
 		}
-		if lastErr = s.start(); lastErr == nil {
-			return nil
+		if err := s.start(); err != nil {
+			s.Kill()
+			return err
 		}
-		s.Kill()
-		if !s.logContains("Address already in use") {
-			break
-		}
+		return nil
+	}, func() bool { return s.logContains("Address already in use") })
+	if err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	return fmt.Errorf("start redis-server: %w", lastErr)
+	return nil
 }
 
 // URL is the redis:// URL of the server's database 0, with the default
@@ -414,13 +408,4 @@ func findBinary(explicit string) (string, error) {
 		return "", fmt.Errorf("redis-server not found: %w", err)
 	}
 	return p, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

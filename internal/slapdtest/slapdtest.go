@@ -138,28 +138,19 @@ func (s *Server) launch() error {
 	if err := os.Mkdir(filepath.Join(s.dir, "db"), 0o700); err != nil {
 		return err
 	}
-	// The port is free when we close our listener but another process may
-	// take it before slapd binds; retry with a fresh port then.
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return fmt.Errorf("free port: %w", err)
-		}
+	err := proctest.OnFreePort(func(port int) error {
 		s.port = port
 		if err := s.writeConfig(); err != nil {
 			return err
 		}
-		if lastErr = s.start(); lastErr == nil {
-			break
+		if err := s.start(); err != nil {
+			s.Stop()
+			return err
 		}
-		s.Stop()
-		if !s.logContains("Address already in use") {
-			break
-		}
-	}
-	if lastErr != nil {
-		return fmt.Errorf("start slapd: %w", lastErr)
+		return nil
+	}, func() bool { return s.logContains("Address already in use") })
+	if err != nil {
+		return fmt.Errorf("start slapd: %w", err)
 	}
 	base := fmt.Sprintf("dn: %[1]s\nobjectClass: dcObject\nobjectClass: organization\no: slapdtest\ndc: %[2]s\n\n"+
 		"dn: ou=people,%[1]s\nobjectClass: organizationalUnit\nou: people\n\n"+
@@ -409,13 +400,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥1.24)
 	return hex.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
